@@ -1,0 +1,3 @@
+from aares.cli import app
+
+app(prog_name="aares")

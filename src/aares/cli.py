@@ -1,0 +1,83 @@
+"""The ``aares`` command line: one entry point that composes the capabilities.
+
+Each capability lives in ``aares/<capability>/`` and brings its own Typer sub-app
+(``aares/<capability>/cli.py``); this module only mounts them and runs the main job.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+import typer
+
+from aares import __version__
+from aares.console import console
+from aares.data import DataError
+
+app = typer.Typer(
+    name="aares",
+    help="Music data toolkit: genres, popularity, recommendation, audio fingerprints, "
+    "conformal prediction.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Sub-apps, mounted as `aares <name> ...`: (name, module path of a Typer app).
+SUBCOMMANDS: list[tuple[str, str]] = [
+    # capabilities add their line here
+]
+
+# The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
+RUN_ALL_STEPS: list[tuple[str, str]] = [
+    # capabilities add their step here, in the order they should run
+]
+
+
+def _load(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+for _name, _module in SUBCOMMANDS:
+    app.add_typer(_load(_module + ":app"), name=_name)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        console.print(f"aares {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """aares: a toolkit for music data. Run a sub-command with --help for its options."""
+
+
+@app.command("run-all")
+def run_all(
+    data: Path = typer.Option(Path("data"), "--data", envvar="AARES_DATA", help="Data folder."),
+    out: Path = typer.Option(Path("out"), "--out", help="Folder for every output."),
+) -> None:
+    """Run the main job end to end: every capability's step on the data folder."""
+    if not data.is_dir():
+        console.print(f"[red]error:[/] data folder {data} not found (set --data or AARES_DATA)")
+        raise typer.Exit(2)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for title, target in RUN_ALL_STEPS:
+        console.rule(title)
+        t0 = time.perf_counter()
+        try:
+            _load(target)(data, out)
+        except DataError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        console.print(f"[green]{title}[/] done in {time.perf_counter() - t0:.1f} s")
+    console.print(f"All steps done in {time.perf_counter() - start:.1f} s; outputs in {out}/")

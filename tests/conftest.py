@@ -1,0 +1,53 @@
+"""Shared fixtures: the real data folder (skipped when absent) and small synthetic frames."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aares.data import AUDIO_FEATURES
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data folder from AARES_DATA; tests that use it skip when it is absent."""
+    path = os.environ.get("AARES_DATA")
+    if not path or not (Path(path) / "spotify_dataset_train.csv").is_file():
+        pytest.skip("real data not available (set AARES_DATA to the data folder)")
+    return Path(path)
+
+
+def make_feature_frame(
+    n: int = 200, seed: int = 0, genres: list[str] | None = None
+) -> pd.DataFrame:
+    """A small synthetic frame with the training file's columns (genre included)."""
+    rng = np.random.default_rng(seed)
+    genres = genres or ["rock", "pop", "jazz"]
+    y = rng.choice(genres, size=n)
+    shift = pd.Series(y).map({g: i for i, g in enumerate(genres)}).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "release_date": rng.choice(["2015-06-23", "2003", "1999-04", "2020-01-01"], size=n),
+            "explicit": rng.random(n) < 0.2,
+            "popularity": rng.integers(0, 100, n),
+        }
+    )
+    for f in AUDIO_FEATURES:
+        frame[f] = rng.random(n) + 0.5 * shift
+    frame["key"] = rng.integers(0, 12, n)
+    frame["mode"] = rng.integers(0, 2, n)
+    frame["tempo"] = 60 + 120 * rng.random(n) + 10 * shift
+    frame["loudness"] = -30 + 25 * rng.random(n)
+    frame["duration_ms"] = rng.integers(60_000, 400_000, n)
+    frame["time_signature"] = 4
+    frame["genre"] = y
+    return frame
+
+
+@pytest.fixture
+def feature_frame() -> pd.DataFrame:
+    return make_feature_frame()
