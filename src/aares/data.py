@@ -253,7 +253,7 @@ def parse_release_date(dates: pd.Series) -> pd.DataFrame:
             "month": month.astype(float),
             "day": day.astype(float),
             "precision": precision,
-            "weekday": full.dt.dayofweek.astype(float),
+            "weekday": full.dt.day_of_week.astype(float),
         },
         index=dates.index,
     )
