@@ -20,7 +20,7 @@ run: $(VENV)/.installed
 	$(BIN)/aares run-all --data "$(DATA)" --out "$(OUT)"
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check .
 	AARES_DATA="$(abspath $(DATA))" $(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed

@@ -1,0 +1,32 @@
+"""Run benchmarks: `python -m benchmarks [NAME ...] --data DIR` (all of them by default).
+
+Each benchmark is a module ``benchmarks/NAME.py`` with ``main(data_dir: Path) -> None`` that
+rewrites its own section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+# Benchmarks in the order `make bench` runs them.
+ALL = [
+    # capabilities add their benchmark module name here
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {ALL})")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="data folder")
+    args = parser.parse_args()
+    for name in args.names or ALL:
+        if name not in ALL:
+            parser.error(f"unknown benchmark {name!r}; choose from {ALL}")
+        print(f"== benchmark {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main(args.data)
+
+
+if __name__ == "__main__":
+    main()
