@@ -1,0 +1,194 @@
+"""Decoding audio files into float32 samples: one function for the course and the engine.
+
+:func:`load_audio` reads WAV, FLAC, Ogg Vorbis, Opus and MP3 with ``soundfile`` (libsndfile),
+mixes to mono and resamples with ``soxr``. Any other format (AAC/M4A, WMA, video files, ...)
+goes through ``ffmpeg`` when it is installed. Every failure raises :class:`AudioError`, a
+``ValueError`` whose message names the file and says what was expected.
+
+``load_audio(path, sr=3000)`` gives the same samples as ``librosa.load(path, sr=3000)``
+(librosa reads with soundfile, averages the channels, then resamples with soxr at quality
+``"HQ"``): the course's :func:`aares.fingerprint.course.load` relies on that.
+
+Example
+-------
+>>> from aares.fingerprint.audio import load_audio               # doctest: +SKIP
+>>> x, sr = load_audio("song.mp3", sr=3000)                       # doctest: +SKIP
+>>> x.dtype, sr                                                   # doctest: +SKIP
+(dtype('float32'), 3000)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+__all__ = ["AudioError", "load_audio", "resample", "audio_info", "AUDIO_EXTENSIONS"]
+
+#: File name endings treated as audio when a folder is scanned.
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".m4a",
+    ".aac",
+    ".wma",
+    ".mp4",
+    ".webm",
+    ".mka",
+)
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be decoded (empty, truncated, corrupt or not audio)."""
+
+
+def resample(x: np.ndarray, orig_sr: int, sr: int, quality: str = "HQ") -> np.ndarray:
+    """Resample ``x`` (1-D, or 2-D as ``(channels, samples)``) from ``orig_sr`` to ``sr``.
+
+    ``quality`` is a soxr quality: ``"HQ"`` (librosa's default, ``soxr_hq``) or ``"MQ"``,
+    ``"LQ"``, ``"QQ"`` (faster, lower quality), or ``"VHQ"``.
+    """
+    if orig_sr == sr:
+        return x
+    if x.ndim == 1:
+        return soxr.resample(x, orig_sr, sr, quality=quality).astype(np.float32, copy=False)
+    # soxr works on (samples, channels)
+    y = soxr.resample(np.ascontiguousarray(x.T), orig_sr, sr, quality=quality)
+    return np.ascontiguousarray(y.T, dtype=np.float32)
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sr: int | None = None,
+    mono: bool = True,
+    quality: str = "HQ",
+) -> tuple[np.ndarray, int]:
+    """Decode an audio file to float32 samples in ``[-1, 1]``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The audio file. WAV, FLAC, Ogg (Vorbis, Opus) and MP3 are read by soundfile; other
+        formats by ffmpeg when it is on ``PATH``.
+    sr : int or None
+        Output sample rate; ``None`` keeps the file's rate.
+    mono : bool
+        Average the channels into one (as ``librosa.load`` does).
+    quality : str
+        soxr resampling quality (``"HQ"`` matches librosa; ``"MQ"``/``"LQ"`` are faster).
+
+    Returns
+    -------
+    x : ndarray of float32
+        Shape ``(samples,)`` when ``mono``, else ``(channels, samples)``.
+    sr : int
+        The sample rate of ``x``.
+
+    Raises
+    ------
+    AudioError
+        When the file is missing, empty, truncated before any audio, corrupt, or not audio.
+
+    Examples
+    --------
+    >>> x, sr = load_audio("song.flac", sr=8000)        # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes), expected audio")
+    try:
+        data, file_sr = _read_soundfile(path)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
+        if shutil.which("ffmpeg") is None:
+            raise AudioError(
+                f"{path}: cannot decode as audio ({_short(exc)}); soundfile reads WAV, FLAC, "
+                "Ogg, Opus and MP3, and ffmpeg (for other formats) is not installed"
+            ) from None
+        data, file_sr = _read_ffmpeg(path, sr, soundfile_error=exc)
+    if data.size == 0 or data.shape[-1] == 0:
+        raise AudioError(f"{path}: no audio samples could be decoded (empty or truncated file)")
+    if not np.all(np.isfinite(data[..., :: max(1, data.shape[-1] // 4096)])):
+        raise AudioError(f"{path}: decoded samples are not finite numbers (corrupt file)")
+    if mono and data.ndim == 2:
+        data = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0]
+    if sr is not None and sr != file_sr:
+        data = resample(data, file_sr, sr, quality=quality)
+        file_sr = sr
+    return np.ascontiguousarray(data, dtype=np.float32), int(file_sr)
+
+
+def audio_info(path: str | os.PathLike) -> dict:
+    """Sample rate, channels, frames and duration (s) of a file soundfile can open."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError) as exc:
+        raise AudioError(f"{path}: cannot read audio header ({_short(exc)})") from None
+    return {
+        "samplerate": int(info.samplerate),
+        "channels": int(info.channels),
+        "frames": int(info.frames),
+        "duration": float(info.duration),
+    }
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    # (channels, samples) float32, like librosa
+    with sf.SoundFile(str(path)) as fh:
+        file_sr = fh.samplerate
+        data = fh.read(dtype="float32", always_2d=True)
+    return data.T, int(file_sr)
+
+
+def _read_ffmpeg(path: Path, sr: int | None, soundfile_error: Exception) -> tuple[np.ndarray, int]:
+    # ffmpeg decodes and (when asked) resamples; we read raw float32 from its stdout.
+    channels, file_sr = _ffprobe(path, soundfile_error)
+    out_sr = sr or file_sr
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn"]
+    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(out_sr), "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioError(
+            f"{path}: cannot decode as audio (soundfile: {_short(soundfile_error)}; "
+            f"ffmpeg: {msg[-1] if msg else 'no output'})"
+        )
+    raw = np.frombuffer(proc.stdout, dtype="<f4")
+    raw = raw[: raw.size - raw.size % channels]
+    return raw.reshape(-1, channels).T.copy(), int(out_sr)
+
+
+def _ffprobe(path: Path, soundfile_error: Exception) -> tuple[int, int]:
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        return 1, 44100
+    cmd = [exe, "-v", "error", "-select_streams", "a:0", "-show_entries"]
+    cmd += ["stream=sample_rate,channels", "-of", "json", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    try:
+        stream = json.loads(proc.stdout or b"{}")["streams"][0]
+        return int(stream["channels"]), int(stream["sample_rate"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise AudioError(
+            f"{path}: not an audio file (soundfile: {_short(soundfile_error)}; "
+            "ffprobe finds no audio stream)"
+        ) from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
