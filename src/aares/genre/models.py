@@ -1,0 +1,261 @@
+"""The genre classifiers aares compares, as unfitted scikit-learn pipelines.
+
+Every model is a :class:`~sklearn.pipeline.Pipeline` that starts with
+:class:`~aares.genre.features.GenreFeatures`, so it takes the raw course frame
+(``load_train(...)`` without ``genre``, or ``load_test(...)``) in ``fit``/``predict``
+and nothing learned from the data leaks across cross-validation folds.
+
+Example
+-------
+>>> from aares.genre.models import make_model, BEST_MODEL
+>>> model = make_model(BEST_MODEL, seed=0)                        # doctest: +SKIP
+>>> model.fit(train.drop(columns="genre"), train["genre"])       # doctest: +SKIP
+>>> model.predict(test)[:3]                                       # doctest: +SKIP
+array(['pop', 'rock', 'hip hop'], dtype=object)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from aares.genre.features import GenreFeatures
+
+__all__ = [
+    "MODEL_NAMES",
+    "BEST_MODEL",
+    "N_JOBS",
+    "make_model",
+    "ProbabilityAverage",
+    "PriorCorrected",
+]
+
+#: Threads a model may use (the course machines and CI have 2 cores).
+N_JOBS = 2
+
+
+class ProbabilityAverage(ClassifierMixin, BaseEstimator):
+    """Soft voting: the weighted mean of the members' ``predict_proba``.
+
+    Each member is a full pipeline (features included) so members may use different
+    features. All members must see the same classes in ``fit``.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        The members, cloned in ``fit``.
+    weights : list of float, optional
+        One weight per member (equal weights when omitted).
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> import numpy as np
+    >>> avg = ProbabilityAverage([("a", DummyClassifier()), ("b", DummyClassifier())])
+    >>> avg.fit(np.zeros((4, 1)), ["x", "y", "y", "y"]).predict(np.zeros((1, 1)))
+    array(['y'], dtype='<U1')
+    """
+
+    def __init__(self, estimators, weights=None):
+        self.estimators = estimators
+        self.weights = weights
+
+    def fit(self, X, y):
+        if not self.estimators:
+            raise ValueError("ProbabilityAverage needs at least one estimator")
+        if self.weights is not None and len(self.weights) != len(self.estimators):
+            raise ValueError(
+                f"ProbabilityAverage: {len(self.weights)} weights for "
+                f"{len(self.estimators)} estimators"
+            )
+        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        self.classes_ = self.estimators_[0].classes_
+        for est in self.estimators_[1:]:
+            if not np.array_equal(est.classes_, self.classes_):
+                raise ValueError("ProbabilityAverage: members learned different classes")
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimators_")
+        w = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(self.weights)
+        proba = sum(wi * est.predict_proba(X) for wi, est in zip(w, self.estimators_, strict=True))
+        return proba / w.sum()
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class PriorCorrected(ClassifierMixin, BaseEstimator):
+    """Balanced mode: divide a classifier's probabilities by its class frequencies.
+
+    A classifier trained on imbalanced classes predicts ``p(genre | x)``, which favours
+    frequent genres such as pop. Dividing by the training frequency to the power
+    ``strength`` and renormalising moves the decision towards equal priors: ``strength=1``
+    gives the likelihood ratio (best for F1-macro), ``0`` leaves the model unchanged.
+
+    Parameters
+    ----------
+    estimator : classifier with predict_proba
+        Cloned and fitted in ``fit``.
+    strength : float, default=0.75
+        Exponent of the class-frequency correction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> clf = PriorCorrected(DummyClassifier(strategy="prior"), strength=1.0)
+    >>> clf.fit(np.zeros((4, 1)), ["x", "y", "y", "y"]).predict_proba(np.zeros((1, 1)))
+    array([[0.5, 0.5]])
+    """
+
+    def __init__(self, estimator, strength: float = 0.75):
+        self.estimator = estimator
+        self.strength = strength
+
+    def fit(self, X, y):
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        y = np.asarray(y)
+        self.class_prior_ = np.array([np.mean(y == c) for c in self.classes_])
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        proba = self.estimator_.predict_proba(X) / self.class_prior_**self.strength
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _pipe(clf, *, scale: bool = False, **feature_params) -> Pipeline:
+    steps = [("features", GenreFeatures(**feature_params))]
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    steps.append(("clf", clf))
+    return Pipeline(steps)
+
+
+def _lightgbm(seed: int):
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(
+        n_estimators=600,
+        learning_rate=0.03,
+        num_leaves=31,
+        min_child_samples=20,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.5,
+        reg_lambda=1.0,
+        random_state=seed,
+        n_jobs=N_JOBS,
+        verbose=-1,
+    )
+
+
+def _extra_trees(seed: int):
+    return ExtraTreesClassifier(
+        n_estimators=500, max_features=0.5, min_samples_leaf=2, random_state=seed, n_jobs=N_JOBS
+    )
+
+
+def _build(name: str, seed: int):
+    if name == "majority":
+        return _pipe(DummyClassifier(strategy="most_frequent"))
+    if name == "knn":
+        return _pipe(KNeighborsClassifier(n_neighbors=30, weights="distance"), scale=True)
+    if name == "logreg":
+        return _pipe(LogisticRegression(C=1.0, max_iter=3000), scale=True)
+    if name == "random_forest":
+        return _pipe(
+            RandomForestClassifier(
+                n_estimators=500, min_samples_leaf=1, random_state=seed, n_jobs=N_JOBS
+            )
+        )
+    if name == "extra_trees":
+        return _pipe(_extra_trees(seed))
+    if name == "hist_gb":
+        return _pipe(
+            HistGradientBoostingClassifier(
+                learning_rate=0.06, max_iter=300, early_stopping=False, random_state=seed
+            )
+        )
+    if name == "lightgbm":
+        return _pipe(_lightgbm(seed))
+    if name == "mlp":
+        return _pipe(
+            MLPClassifier(
+                hidden_layer_sizes=(128, 64),
+                alpha=1e-3,
+                early_stopping=True,
+                max_iter=300,
+                random_state=seed,
+            ),
+            scale=True,
+        )
+    if name == "ensemble":
+        return ProbabilityAverage(
+            [("lightgbm", _pipe(_lightgbm(seed))), ("extra_trees", _pipe(_extra_trees(seed)))],
+            weights=[0.5, 0.5],
+        )
+    raise ValueError(f"unknown genre model {name!r}; choose from {MODEL_NAMES} or 'best'")
+
+
+#: Every model `aares genre compare` evaluates, simplest first.
+MODEL_NAMES = [
+    "majority",
+    "knn",
+    "logreg",
+    "random_forest",
+    "extra_trees",
+    "hist_gb",
+    "lightgbm",
+    "mlp",
+    "ensemble",
+]
+
+#: The model `aares genre train` fits by default (best F1-micro in 5-fold CV).
+BEST_MODEL = "ensemble"
+
+
+def make_model(name: str = "best", seed: int = 0, balanced: bool = False, strength: float = 0.75):
+    """An unfitted genre classifier by name.
+
+    Parameters
+    ----------
+    name : str, default="best"
+        One of :data:`MODEL_NAMES`, or ``"best"`` for :data:`BEST_MODEL`.
+    seed : int, default=0
+        Random seed of every random part.
+    balanced : bool, default=False
+        Wrap the model in :class:`PriorCorrected` so rare genres are predicted more
+        often (higher F1-macro, lower F1-micro).
+    strength : float, default=0.75
+        Exponent of the class-frequency correction in balanced mode.
+
+    Returns
+    -------
+    estimator
+        Unfitted; ``fit(X_raw, y)``, ``predict`` and ``predict_proba`` take the raw frame.
+
+    Examples
+    --------
+    >>> make_model("logreg").steps[0][0]
+    'features'
+    """
+    model = _build(BEST_MODEL if name == "best" else name, seed)
+    return PriorCorrected(model, strength=strength) if balanced else model

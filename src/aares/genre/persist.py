@@ -1,0 +1,76 @@
+"""Saving and loading genre models safely, with skops (never a pickle).
+
+:func:`load_model` only accepts the types listed in :data:`TRUSTED_TYPES` (besides the
+ones skops trusts by default: numpy, scipy and scikit-learn); a file that holds any
+other type is refused with a clear error instead of running its code.
+
+Example
+-------
+>>> from aares.genre.persist import save_model, load_model     # doctest: +SKIP
+>>> save_model(model, "out/genre/model.skops")                   # doctest: +SKIP
+>>> load_model("out/genre/model.skops").predict(test)[:2]       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import skops.io as sio
+
+from aares.io import atomic_path
+
+__all__ = ["TRUSTED_TYPES", "save_model", "load_model"]
+
+#: Types outside numpy/scipy/scikit-learn that aares models contain.
+TRUSTED_TYPES = [
+    "aares.genre.features.GenreFeatures",
+    "aares.genre.models.ProbabilityAverage",
+    "aares.genre.models.PriorCorrected",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "collections.OrderedDict",
+    "sklearn.tree._tree.Tree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Write ``model`` to ``path`` in the skops format (atomically)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sio.dump(model, tmp)
+    return path
+
+
+def load_model(path: str | os.PathLike, trusted: list[str] | None = None):
+    """Load a model saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.skops`` file.
+    trusted : list of str, optional
+        Extra type names to trust on top of :data:`TRUSTED_TYPES`.
+
+    Raises
+    ------
+    ValueError
+        when the file is missing, not a skops file, or holds a type that is not trusted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: model file not found (train one with `aares genre train`)")
+    allowed = set(TRUSTED_TYPES) | set(trusted or [])
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # zip/JSON errors of a file that is not a skops archive
+        raise ValueError(f"{path}: not a skops model file ({exc})") from None
+    refused = [t for t in untrusted if t not in allowed]
+    if refused:
+        raise ValueError(
+            f"{path}: refusing to load untrusted type(s) {refused}; only {sorted(allowed)} "
+            "and numpy/scipy/scikit-learn types are loaded"
+        )
+    return sio.load(path, trusted=[t for t in untrusted if t in allowed])
