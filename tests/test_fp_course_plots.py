@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
@@ -58,3 +59,22 @@ def test_plot_commands_fail_with_one_clear_line(tmp_path):
     assert "not_audio.mp3" in res.output and "Traceback" not in res.output
     res = runner.invoke(plot_app, ["match", str(bad), "--db", str(tmp_path / "none.npz")])
     assert res.exit_code == 1 and "none.npz" in res.output
+
+
+def test_match_figure_from_an_engine_catalog(tmp_path):
+    catalog_mod = pytest.importorskip("aares.fingerprint.catalog")
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(2):
+        x, sr = _song(10 + i, seconds=30.0)
+        sf.write(songs / f"song{i}.wav", x, sr)
+    x, sr = _song(11, seconds=30.0)
+    sf.write(tmp_path / "excerpt.wav", x[5 * sr : 15 * sr], sr)
+    db = tmp_path / "catalog.db"
+    with catalog_mod.Catalog(db, profile="default") as catalog:
+        catalog.add([songs])
+    out = tmp_path / "fig2.png"
+    res = runner.invoke(plot_app, ["match", str(tmp_path / "excerpt.wav"), "--db", str(db),
+                                   "-o", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert _is_png(out)

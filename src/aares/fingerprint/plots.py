@@ -26,6 +26,7 @@ import numpy as np
 import typer
 
 from aares.fingerprint import course
+from aares.fingerprint.audio import load_audio
 from aares.fingerprint.spectrogram import bin_frequencies
 from aares.plotting import plt, save_figure
 
@@ -176,21 +177,60 @@ def plot_match_figure(
     excerpt : path
         The audio excerpt to look up.
     db : path
-        A course dataset (``.npz``/``.json`` from :func:`aares.fingerprint.course.save_dataset`,
-        with song names) or a folder of songs (hashed on the fly with the course functions).
+        An engine catalog (the SQLite file of ``aares fp index``; the excerpt is hashed with
+        the catalog's profile), a course dataset (``.npz``/``.json`` written by
+        :func:`aares.fingerprint.course.save_dataset`, with song names), or a folder of songs
+        (hashed on the fly with the course functions).
     out_png : path
         The PNG written.
 
     The top row plots, for each hash the excerpt shares with the song, its time in the
     excerpt (x) against its time in the song (y): for the right song most points lie on one
     line ``t_song = t_excerpt + offset``. The bottom row is the histogram of offsets with one
-    bin per frame, whose tallest bar is the song's score (:func:`course.search_song`).
+    bin per frame, whose tallest bar is the song's score (as in :func:`course.search_song`).
+    Songs are ranked by that score (the engine's speed search is not drawn).
     """
-    excerpt = Path(excerpt)
-    dataset, names = _course_db(Path(db))
+    excerpt, db = Path(excerpt), Path(db)
+    if _is_sqlite(db):
+        matches, frame_s, how = _catalog_matches(excerpt, db)
+        return _draw_match(excerpt.name, matches, frame_s, out_png, how)
+    dataset, names = _course_db(db)
     x, _ = course.load(excerpt)
     matches = course_matches(course.process_signal(x), dataset, names)
     return _draw_match(excerpt.name, matches, FRAME_S, out_png, "course functions")
+
+
+def _is_sqlite(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(16) == b"SQLite format 3\x00"
+
+
+def _catalog_matches(excerpt: Path, db: Path) -> tuple[list[SongMatch], float, str]:
+    # The engine's catalog: hash the excerpt with the catalog's own profile, then join its
+    # hashes with each song's postings (a hash may occur several times on either side).
+    from aares.fingerprint.catalog import Catalog
+    from aares.fingerprint.landmarks import fingerprint
+
+    with Catalog(db, create=False) as catalog:
+        profile = catalog.profile
+        x, _ = load_audio(excerpt, sr=profile.sr, quality=profile.resample_quality)
+        q_hash, q_time = fingerprint(x, profile)
+        order = np.argsort(q_hash, kind="stable")
+        q_hash, q_time = q_hash[order], q_time[order].astype(np.int64)
+        matches = []
+        for info in catalog.songs():
+            s_hash, s_time = catalog.store.postings(info.id)
+            lo = np.searchsorted(q_hash, s_hash, side="left")
+            hi = np.searchsorted(q_hash, s_hash, side="right")
+            n = hi - lo
+            song_idx = np.repeat(np.arange(s_hash.size), n)
+            q_idx = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+            name = info.title or Path(info.path).name
+            matches.append(SongMatch(name, q_time[q_idx], s_time[song_idx].astype(np.int64)))
+    matches.sort(key=lambda m: -m.score)
+    return matches, profile.frame_seconds, f"catalog {db.name}, profile {profile.name}"
 
 
 def _course_db(db: Path) -> tuple[list[dict[int, int]], list[str] | None]:
@@ -287,8 +327,9 @@ def match_cmd(
     db: Path = typer.Option(
         ...,
         "--db",
-        help="The database: a course dataset (.npz/.json written by "
-        "aares.fingerprint.course.save_dataset) or a folder of songs (hashed on the fly).",
+        help="The database: a catalog from `aares fp index` (SQLite), a course dataset "
+        "(.npz/.json written by aares.fingerprint.course.save_dataset) or a folder of songs "
+        "(hashed on the fly with the course functions).",
     ),
     out: Path = typer.Option(
         None, "-o", "--out", help="PNG to write (default: <excerpt name>.match.png here)."
