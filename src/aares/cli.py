@@ -28,11 +28,14 @@ app = typer.Typer(
 # Sub-apps, mounted as `aares <name> ...`: (name, module path of a Typer app).
 SUBCOMMANDS: list[tuple[str, str]] = [
     # capabilities add their line here
+    ("genre", "aares.genre.cli"),
+    ("fp", "aares.fingerprint.cli"),
 ]
 
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
 RUN_ALL_STEPS: list[tuple[str, str]] = [
     # capabilities add their step here, in the order they should run
+    ("Genre classification (Exercise 1)", "aares.genre.cli:run_all_step"),
 ]
 
 

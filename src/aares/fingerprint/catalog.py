@@ -1,0 +1,344 @@
+"""The fingerprint engine as one object: :class:`Catalog` = analysis -> store -> matching.
+
+Example
+-------
+>>> from aares.fingerprint import Catalog                             # doctest: +SKIP
+>>> with Catalog("songs.fp.db") as cat:                               # doctest: +SKIP
+...     report = cat.add(["music/"], jobs=2)
+...     for m in cat.identify("excerpt.wav"):
+...         print(m.title, m.offset, m.score)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from aares.fingerprint.landmarks import Profile, analyse, fingerprint, get_profile
+from aares.fingerprint.match import Index, Match, MatchSettings, match_peaks, speed_grid
+from aares.fingerprint.store import SongInfo, Store, open_store
+
+__all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
+
+#: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
+DEFAULT_SETTINGS = {
+    "default": MatchSettings(min_score=12, min_ratio=2.0, speeds=speed_grid(0.06, 0.01)),
+    "course": MatchSettings(min_score=12, min_ratio=2.0, speeds=()),
+}
+
+
+def audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files to index: each path itself, or the audio files under a folder (sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """BLAKE2b (128-bit) of the file's bytes, as hex: the same audio file gives the same sum."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def song_tags(path: str | os.PathLike) -> tuple[str, str]:
+    """``(title, artist)`` from the file's tags, else the file name (``Artist - Title``)."""
+    path = Path(path)
+    title = artist = ""
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            meta = fh.copy_metadata()
+        title, artist = meta.get("title", "").strip(), meta.get("artist", "").strip()
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError):
+        pass
+    if not title:
+        stem = path.stem
+        if " - " in stem and not artist:
+            artist, title = (s.strip() for s in stem.split(" - ", 1))
+        else:
+            title = stem
+    return title, artist
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did."""
+
+    added: list[SongInfo] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def realtime(self) -> float:
+        """Audio indexed per second of wall time (x realtime)."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def _analyse_file(path: str, profile_name: str) -> dict:
+    # Runs in a worker process: decode and fingerprint one file, never raise for bad audio.
+    profile = get_profile(profile_name)
+    try:
+        x, sr = load_audio(path, sr=profile.sr, quality=profile.resample_quality)
+        hashes, frames = fingerprint(x, profile)
+        title, artist = song_tags(path)
+        return {
+            "path": path,
+            "hashes": hashes,
+            "frames": frames,
+            "duration": x.size / sr,
+            "title": title,
+            "artist": artist,
+        }
+    except (AudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+        return {"path": path, "error": str(exc) or type(exc).__name__}
+
+
+class Catalog:
+    """A catalog of songs to identify excerpts against (Wang's landmark method).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The catalog file (SQLite), created when missing.
+    profile : str or None
+        ``"default"`` (tuned) or ``"course"`` (the handout's parameters) for a new catalog;
+        ``None`` opens an existing catalog with its own profile (``"default"`` when new).
+    settings : MatchSettings or None
+        Matching thresholds and speed search; the profile's calibrated defaults when None.
+    store : Store or None
+        Another storage backend (then ``path`` is ignored).
+
+    Examples
+    --------
+    >>> cat = Catalog("/tmp/demo.fp.db")                                   # doctest: +SKIP
+    >>> cat.add(["songs/"]).added[0].title                                 # doctest: +SKIP
+    'Carmen Prelude'
+    >>> cat.identify("excerpt.wav")[0].offset                              # doctest: +SKIP
+    42.016
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        profile: str | None = None,
+        settings: MatchSettings | None = None,
+        store: Store | None = None,
+        create: bool = True,
+    ) -> None:
+        if store is None:
+            if path is None:
+                raise ValueError("Catalog needs a path (or a store)")
+            params = get_profile(profile).to_dict() if profile else None
+            store = open_store(path, profile=profile, profile_params=params, create=create)
+        self.store = store
+        self.profile: Profile = get_profile(store.profile)
+        self.settings = settings or DEFAULT_SETTINGS.get(self.profile.name, MatchSettings())
+        self._index: Index | None = None
+        self._generation = -1
+
+    # -- context manager ---------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- songs ---------------------------------------------------------------------------------
+    def songs(self) -> list[SongInfo]:
+        """Every song of the catalog."""
+        return self.store.songs()
+
+    def __len__(self) -> int:
+        return len(self.store.songs())
+
+    def remove(self, key: int | str) -> SongInfo:
+        """Remove a song by id, path or exact title; returns it. ``KeyError`` when absent."""
+        info = self._find(key)
+        self.store.remove_song(info.id)
+        return info
+
+    def _find(self, key: int | str) -> SongInfo:
+        songs = self.store.songs()
+        text = str(key)
+        if text.isdigit():
+            for s in songs:
+                if s.id == int(text):
+                    return s
+        resolved = str(Path(text).resolve()) if text else text
+        for s in songs:
+            if s.path in (text, resolved) or s.title == text:
+                return s
+        raise KeyError(f"no song {key!r} in the catalog (give an id, a path or a title)")
+
+    def add_signal(self, x: np.ndarray, title: str, artist: str = "", path: str = "") -> int:
+        """Add a decoded mono signal at ``profile.sr`` (no file); returns its id.
+
+        The checksum is that of the samples, so adding the same signal twice is a no-op.
+        """
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        checksum = "pcm:" + hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()
+        same = self.store.find_checksum(checksum)
+        if same is not None:
+            return int(same.id)
+        hashes, frames = fingerprint(x, self.profile)
+        info = SongInfo(path or f"<{title}>", title, artist, x.size / self.profile.sr, checksum)
+        return self.store.add_song(info, hashes, frames)
+
+    def add(
+        self,
+        paths: Iterable[str | os.PathLike],
+        jobs: int = 1,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> IndexReport:
+        """Index audio files (folders are searched for audio files).
+
+        Decoding and analysis run in ``jobs`` processes; this process alone writes, one
+        transaction per song, so an interrupted run leaves every finished song stored and
+        a rerun skips them. A file already indexed (same path, size and time, or the same
+        content checksum under any path) is skipped. A file that cannot be decoded is
+        reported in ``failed`` and the run goes on.
+
+        ``on_progress`` is called after each file with ``{"path", "status", "seconds"}``
+        (``status`` is ``"added"``, ``"skipped"`` or ``"failed"``).
+        """
+        report = IndexReport()
+        start = time.perf_counter()
+        todo: list[tuple[str, str, int, float]] = []  # path, checksum, size, mtime
+
+        def tell(path: str, status: str, seconds: float = 0.0, message: str = "") -> None:
+            if on_progress is not None:
+                on_progress(
+                    {"path": path, "status": status, "seconds": seconds, "message": message}
+                )
+
+        pending_sums: set[str] = set()
+        for p in audio_files(paths):
+            path = str(p.resolve()) if p.exists() else str(p)
+            try:
+                st = os.stat(path)
+                known = self.store.find_path(path)
+                if known and known.size == st.st_size and known.mtime == st.st_mtime:
+                    report.skipped.append((path, f"already indexed as song {known.id}"))
+                    tell(path, "skipped")
+                    continue
+                checksum = file_checksum(path)
+            except OSError as exc:
+                report.failed.append((path, f"{path}: cannot read ({exc.strerror or exc})"))
+                tell(path, "failed", message=report.failed[-1][1])
+                continue
+            known = self.store.find_checksum(checksum)
+            if known is not None or checksum in pending_sums:
+                why = f"same audio as song {known.id}" if known else "same audio twice in this run"
+                report.skipped.append((path, why))
+                tell(path, "skipped")
+                continue
+            pending_sums.add(checksum)
+            todo.append((path, checksum, st.st_size, st.st_mtime))
+
+        def store_result(res: dict, checksum: str, size: int, mtime: float) -> None:
+            if "error" in res:
+                report.failed.append((res["path"], res["error"]))
+                tell(res["path"], "failed", message=res["error"])
+                return
+            info = SongInfo(
+                res["path"], res["title"], res["artist"], res["duration"], checksum,
+                size=size, mtime=mtime,
+            )  # fmt: skip
+            sid = self.store.add_song(info, res["hashes"], res["frames"])
+            report.added.append(self.store.song(sid))
+            report.audio_seconds += res["duration"]
+            tell(res["path"], "added", res["duration"])
+
+        for res, (_, checksum, size, mtime) in _run_jobs(todo, self.profile.name, jobs):
+            store_result(res, checksum, size, mtime)
+        report.wall_seconds = time.perf_counter() - start
+        return report
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        """The in-memory inverted index, rebuilt when the catalog has changed."""
+        gen = self.store.generation()
+        if self._index is None or gen != self._generation:
+            self._index = Index.from_store(self.store)
+            self._generation = gen
+        return self._index
+
+    def identify_signal(self, x: np.ndarray, sr: int | None = None) -> list[Match]:
+        """Ranked matches for a mono signal (resampled to the profile's rate when ``sr``
+        differs); an empty list means "no match"."""
+        from aares.fingerprint.audio import resample
+
+        x = np.asarray(x, dtype=np.float32)
+        if sr is not None and sr != self.profile.sr:
+            x = resample(x, sr, self.profile.sr, quality=self.profile.resample_quality)
+        points, strength = analyse(x, self.profile)
+        return self._named(match_peaks(points, strength, self.index, self.profile, self.settings))
+
+    def identify(self, path: str | os.PathLike) -> list[Match]:
+        """Ranked matches for an audio file; an empty list means "no match".
+
+        Raises :class:`aares.fingerprint.audio.AudioError` when the file cannot be decoded.
+        """
+        x, _ = load_audio(path, sr=self.profile.sr, quality=self.profile.resample_quality)
+        return self.identify_signal(x)
+
+    def _named(self, matches: list[Match]) -> list[Match]:
+        from dataclasses import replace
+
+        out = []
+        for m in matches:
+            info = self.store.song(m.song_id)
+            if info is not None:
+                out.append(replace(m, title=info.title, artist=info.artist, path=info.path))
+        return out
+
+
+def _run_jobs(todo, profile_name: str, jobs: int) -> Iterator[tuple[dict, tuple]]:
+    # Yield (result, job) as workers finish; inline when jobs <= 1. At most 2 * jobs files
+    # are in flight so that memory stays bounded on big folders.
+    if jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            yield _analyse_file(job[0], profile_name), job
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        queue = list(reversed(todo))
+        running = {}
+        try:
+            while queue or running:
+                while queue and len(running) < 2 * jobs:
+                    job = queue.pop()
+                    running[pool.submit(_analyse_file, job[0], profile_name)] = job
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = running.pop(fut)
+                    yield fut.result(), job
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise

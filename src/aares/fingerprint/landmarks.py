@@ -1,0 +1,395 @@
+"""Landmarks: spectrogram peaks paired into hashes, for the two profiles of the engine.
+
+A *landmark* is a pair of spectrogram peaks, an anchor ``(f1, t1)`` and a target ``(f2, t2)``
+a little later in time, hashed as ``(f1, f2 - f1, t2 - t1)`` and stored with the anchor's
+frame ``t1``. A song and an excerpt of it share many landmarks at one constant offset
+``t1_song - t1_excerpt``; the matcher votes on that offset (:mod:`aares.fingerprint.match`).
+
+Two profiles go through the same code:
+
+``course``
+    The handout's parameters: 3 kHz, ``n_fft=2048``, ``win_length=1024``, ``hop=512``; peaks
+    by the course helper's picker (:func:`aares.fingerprint.peaks.course_maxima`, the
+    corrected unshifted variant); target zone ``t1 < t2 <= t1 + 300`` frames and
+    ``|f2 - f1| <= 10`` bins, the 10 strongest peaks of the zone. The handout's hash
+    ``f1 * 1e6 + f2 * 1e3 + dt`` is packed bijectively into 31 bits (11 + 11 + 9).
+
+``default`` (the tuned design; reasons in brackets)
+    * 8 kHz mono (the phone band 300-3400 Hz and the strong partials of music lie below
+      4 kHz; fewer samples make decoding, resampling and the FFT cheap);
+    * ``n_fft=512`` (64 ms window, 15.6 Hz bins: fine enough in frequency to discriminate,
+      short enough in time to keep onsets sharp), ``hop=256`` (32 ms frames: one frame of
+      vote tolerance is well under the 1 s offset accuracy asked for);
+    * peaks: maxima of a 15 bins x 13 frames (234 Hz x 0.42 s) neighbourhood, above a floor
+      that drops digital silence, at most 24 per second (density cap per 32-frame block,
+      which bounds the index size in loud passages); their frequency is refined to a
+      fraction of a bin by a parabola through the log power (so that rescaled peaks of a
+      sped-up query round to the right bin);
+    * pairs: the 6 nearest peaks in time with ``1 <= dt <= 63`` frames (2 s) and
+      ``|df| <= 63`` bins (1 kHz) (nearby targets survive noise and cuts more often than
+      far ones; a fan-out of 6 gives enough votes for 5 s of noisy audio at about
+      140 hashes per second);
+    * hash: 22 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
+      4 million values, so that a random hash hits about one posting in a catalog of
+      tens of hours and the vote stays cheap.
+
+Speed changes (tempo and pitch together, as when audio is resampled by a factor ``s``) scale
+every frequency by ``s`` and every time by ``1 / s``. The matcher undoes a grid of candidate
+factors on the query's *peaks* (not its audio) with :func:`landmark_hashes` ``(speed=s)``,
+which is cheap: pairs are found once, only the hash arithmetic is redone per factor.
+
+Example
+-------
+>>> import numpy as np
+>>> prof = PROFILES["default"]
+>>> peaks = np.array([[10.0, 0], [20.0, 3], [15.0, 5]])
+>>> pairs = pair_peaks(peaks, prof)
+>>> pairs.tolist()
+[[0, 1], [0, 2], [1, 2]]
+>>> h, t = landmark_hashes(peaks, pairs, prof)
+>>> [unpack_hash(int(v), prof) for v in h]
+[(10, 10, 3), (10, 5, 5), (20, -5, 2)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+from aares.fingerprint.audio import load_audio
+from aares.fingerprint.peaks import course_maxima, find_peaks
+from aares.fingerprint.spectrogram import power_spectrogram
+
+__all__ = [
+    "Profile",
+    "PROFILES",
+    "get_profile",
+    "spectrogram",
+    "pick_peaks",
+    "pair_peaks",
+    "landmark_hashes",
+    "unpack_hash",
+    "fingerprint",
+    "fingerprint_file",
+]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every parameter of the analysis (audio -> peaks -> pairs -> hashes) in one place.
+
+    A catalog stores the name of its profile; songs and queries go through the same one.
+    """
+
+    name: str
+    sr: int
+    n_fft: int
+    hop_length: int
+    win_length: int | None
+    picker: str  # "course" (course helper, unshifted) or "local" (find_peaks + density cap)
+    peak_size: tuple[int, int] = (15, 13)
+    peak_floor_db: float = -60.0  # power floor relative to a full-scale sine (drops silence)
+    max_per_second: float | None = None
+    dt_min: int = 1
+    dt_max: int = 63
+    df_max: int = 63
+    fan_out: int = 6
+    query_fan_out: int = 6
+    strongest: bool = False  # targets: the strongest of the zone (course) or the nearest
+    f_bits: int = 8
+    df_bits: int = 7
+    dt_bits: int = 6
+    absolute_f2: bool = False  # course: the hash holds f2 itself, not f2 - f1
+    resample_quality: str = "MQ"
+
+    @property
+    def frame_seconds(self) -> float:
+        """Duration of one frame (hop) in seconds."""
+        return self.hop_length / self.sr
+
+    @property
+    def hash_bits(self) -> int:
+        return self.f_bits + self.df_bits + self.dt_bits
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "course": Profile(
+        name="course",
+        sr=3000,
+        n_fft=2048,
+        hop_length=512,
+        win_length=1024,
+        picker="course",
+        dt_min=1,
+        dt_max=300,
+        df_max=10,
+        fan_out=10,
+        query_fan_out=10,
+        strongest=True,
+        f_bits=11,
+        df_bits=11,
+        dt_bits=9,
+        absolute_f2=True,
+        resample_quality="HQ",
+    ),
+    "default": Profile(
+        name="default",
+        sr=8000,
+        n_fft=512,
+        hop_length=256,
+        win_length=None,
+        picker="local",
+        peak_size=(15, 13),
+        max_per_second=24.0,
+        dt_min=1,
+        dt_max=63,
+        df_max=63,
+        fan_out=6,
+        query_fan_out=10,
+        f_bits=8,
+        df_bits=7,
+        dt_bits=6,
+    ),
+}
+
+
+def get_profile(profile: str | Profile) -> Profile:
+    """The :class:`Profile` named ``profile`` (``"course"`` or ``"default"``)."""
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(
+            f"unknown fingerprint profile {profile!r}; choose from {sorted(PROFILES)}"
+        ) from None
+
+
+def spectrogram(x: np.ndarray, profile: Profile) -> np.ndarray:
+    """The profile's power spectrogram of ``x`` (already at ``profile.sr``)."""
+    if x.size < profile.n_fft // 2 + 1:  # too short for one centred frame: no peaks
+        return np.zeros((profile.n_fft // 2 + 1, 0), dtype=np.float32)
+    return power_spectrogram(
+        x, n_fft=profile.n_fft, hop_length=profile.hop_length, win_length=profile.win_length
+    )
+
+
+def pick_peaks(S: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of the spectrogram ``S``: ``(points, strength)``.
+
+    Returns
+    -------
+    points : ndarray of float64, shape (K, 2)
+        Rows ``(frequency bin, frame)`` sorted by frame then bin; the frequency is refined
+        to a fraction of a bin (parabola through the log power of the bin and its two
+        neighbours) for the ``local`` picker, integer for the ``course`` picker.
+    strength : ndarray of float32, shape (K,)
+        The power at each peak (used to pick the strongest targets).
+    """
+    if S.shape[1] == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.float32)
+    # a full-scale sine has power (sum of window)^2 / 4 in its bin; the floor is relative to it
+    win = profile.win_length or profile.n_fft
+    floor = (win / 2) ** 2 / 4 * 10.0 ** (profile.peak_floor_db / 10.0)
+    if profile.picker == "course":
+        pk = course_maxima(S, shifted=False)
+        pk = pk[S[pk[:, 0], pk[:, 1]] > floor]
+        order = np.lexsort((pk[:, 0], pk[:, 1]))  # time order
+        pk = pk[order]
+        return pk.astype(np.float64), S[pk[:, 0], pk[:, 1]].astype(np.float32)
+    n_frames = S.shape[1]
+    per_window = None
+    window = 32
+    if profile.max_per_second:
+        per_window = max(1, int(round(profile.max_per_second * window * profile.frame_seconds)))
+    pk = find_peaks(
+        S, size=profile.peak_size, threshold=floor, max_per_window=per_window, window=window
+    )
+    if pk.shape[0] == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.float32)
+    f, t = pk[:, 0], pk[:, 1]
+    strength = S[f, t]
+    frac = _parabolic_offset(S, f, t)
+    points = np.empty((pk.shape[0], 2))
+    points[:, 0] = f + frac
+    points[:, 1] = t
+    del n_frames
+    return points, strength.astype(np.float32)
+
+
+def _parabolic_offset(S: np.ndarray, f: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # vertex of the parabola through log S at f-1, f, f+1 (0 at the spectrum's edges)
+    n_bins = S.shape[0]
+    inner = (f > 0) & (f < n_bins - 1)
+    fi, ti = f[inner], t[inner]
+    tiny = np.float32(1e-30)
+    a = np.log(S[fi - 1, ti] + tiny)
+    b = np.log(S[fi, ti] + tiny)
+    c = np.log(S[fi + 1, ti] + tiny)
+    den = a - 2 * b + c
+    off = np.zeros(f.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        o = np.where(den < 0, 0.5 * (a - c) / den, 0.0)
+    off[inner] = np.clip(o, -0.5, 0.5)
+    return off
+
+
+@numba.njit(cache=True)
+def _pairs(f, t, strength, dt_min, dt_max, df_max, fan_out, strongest):  # pragma: no cover
+    # Peaks are in time order. For each anchor scan forward while inside the zone's time
+    # span; keep the first ``fan_out`` candidates (nearest) or the strongest ``fan_out``.
+    n = f.shape[0]
+    out_i = np.empty(n * fan_out, dtype=np.int64)
+    out_j = np.empty(n * fan_out, dtype=np.int64)
+    cand = np.empty(4096, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        k = 0
+        j = i + 1
+        while j < n and t[j] - t[i] <= dt_max:
+            d = t[j] - t[i]
+            if d >= dt_min and abs(f[j] - f[i]) <= df_max:
+                if not strongest:
+                    out_i[m] = i
+                    out_j[m] = j
+                    m += 1
+                    k += 1
+                    if k == fan_out:
+                        break
+                elif k < cand.shape[0]:
+                    cand[k] = j
+                    k += 1
+            j += 1
+        if strongest and k > 0:
+            c = cand[:k]
+            # strongest first; ties by time order (stable)
+            order = np.argsort(-strength[c], kind="mergesort")
+            kk = min(k, fan_out)
+            for q in range(kk):
+                out_i[m] = i
+                out_j[m] = c[order[q]]
+                m += 1
+    return out_i[:m], out_j[:m]
+
+
+def pair_peaks(
+    points: np.ndarray,
+    profile: Profile,
+    strength: np.ndarray | None = None,
+    fan_out: int | None = None,
+    slack: float = 1.0,
+) -> np.ndarray:
+    """Anchor/target pairs: an int64 array of shape (P, 2) of indices into ``points``.
+
+    ``points`` are ``(bin, frame)`` rows in time order. The target zone of anchor ``a`` is
+    ``dt_min <= t - t_a <= dt_max`` frames and ``|f - f_a| <= df_max`` bins; it holds the
+    ``fan_out`` nearest peaks in time (or the strongest, for the course profile).
+    ``slack > 1`` widens the zone (queries searched at other speeds: a pair inside the
+    song's zone may fall just outside it in the sped-up excerpt).
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if points.shape[0] < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    if strength is None:
+        strength = np.ones(points.shape[0], dtype=np.float32)
+    i, j = _pairs(
+        np.ascontiguousarray(points[:, 0]),
+        np.ascontiguousarray(points[:, 1]),
+        np.asarray(strength, dtype=np.float32),
+        float(profile.dt_min) / slack,
+        float(profile.dt_max) * slack,
+        float(profile.df_max) * slack,
+        int(fan_out or profile.fan_out),
+        bool(profile.strongest),
+    )
+    return np.stack([i, j], axis=1)
+
+
+def landmark_hashes(
+    points: np.ndarray, pairs: np.ndarray, profile: Profile, speed: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the pairs, and their anchor times, after undoing a speed factor.
+
+    Parameters
+    ----------
+    points, pairs :
+        From :func:`pick_peaks` and :func:`pair_peaks`.
+    speed : float
+        The factor the audio is assumed to be sped up by (``1.05``: 5 % fast). Frequencies
+        are divided by it and times multiplied by it before quantisation, which maps the
+        peaks of a sped-up excerpt back onto those of the original song.
+
+    Returns
+    -------
+    hashes : ndarray of uint32
+        Packed ``(f1, df, dt)`` (or ``(f1, f2, dt)`` for the course profile); pairs whose
+        fields fall outside the bit layout are dropped.
+    times : ndarray of float64
+        Anchor time in (rescaled) frames, for the offset vote.
+    """
+    if pairs.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0)
+    f1 = points[pairs[:, 0], 0] / speed
+    f2 = points[pairs[:, 1], 0] / speed
+    t1 = points[pairs[:, 0], 1] * speed
+    dt = np.rint((points[pairs[:, 1], 1] - points[pairs[:, 0], 1]) * speed).astype(np.int64)
+    qf1 = np.rint(f1).astype(np.int64)
+    if profile.absolute_f2:
+        second = np.rint(f2).astype(np.int64)
+    else:
+        # the difference of the unrounded frequencies, rounded once
+        second = np.rint(f2 - f1).astype(np.int64) + profile.df_max
+    ok = (
+        (qf1 >= 0)
+        & (qf1 < (1 << profile.f_bits))
+        & (second >= 0)
+        & (second < (1 << profile.df_bits))
+        & (dt >= profile.dt_min)
+        & (dt <= profile.dt_max)
+        & (dt < (1 << profile.dt_bits))
+    )
+    if not profile.absolute_f2:
+        ok &= second <= 2 * profile.df_max
+    h = (qf1[ok] << (profile.df_bits + profile.dt_bits)) | (second[ok] << profile.dt_bits) | dt[ok]
+    return h.astype(np.uint32), t1[ok]
+
+
+def unpack_hash(h: int, profile: Profile) -> tuple[int, int, int]:
+    """``(f1, df, dt)`` of a packed hash (``(f1, f2, dt)`` for the course profile)."""
+    dt = h & ((1 << profile.dt_bits) - 1)
+    second = (h >> profile.dt_bits) & ((1 << profile.df_bits) - 1)
+    f1 = h >> (profile.df_bits + profile.dt_bits)
+    if not profile.absolute_f2:
+        second -= profile.df_max
+    return int(f1), int(second), int(dt)
+
+
+def analyse(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of a signal at ``profile.sr``: ``(points, strength)`` (see :func:`pick_peaks`)."""
+    return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile)
+
+
+def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """The landmarks of a whole song: ``(hashes uint32, anchor frames uint32)``, time order.
+
+    ``x`` is mono at ``profile.sr``. This is what the store keeps for each song.
+    """
+    points, strength = analyse(x, profile)
+    pairs = pair_peaks(points, profile, strength)
+    h, t = landmark_hashes(points, pairs, profile)
+    return h, np.rint(t).astype(np.uint32)
+
+
+def fingerprint_file(path, profile: Profile) -> tuple[np.ndarray, np.ndarray, float]:
+    """Decode ``path`` and fingerprint it: ``(hashes, frames, duration in seconds)``.
+
+    Raises :class:`aares.fingerprint.audio.AudioError` for files that cannot be decoded.
+    """
+    x, sr = load_audio(path, sr=profile.sr, quality=profile.resample_quality)
+    h, t = fingerprint(x, profile)
+    return h, t, x.size / sr
