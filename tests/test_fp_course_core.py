@@ -193,3 +193,17 @@ def test_load_audio_through_ffmpeg(tmp_path):
     x, out_sr = load_audio(m4a, sr=8000)
     assert out_sr == 8000 and abs(len(x) - 8000) < 2000
     assert np.abs(x).max() > 0.5
+
+
+@pytest.mark.parametrize("file_sr", [44100, 48000, 22050])
+def test_load_audio_equals_librosa_load(tmp_path, file_sr):
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(file_sr)
+    stereo = (0.3 * rng.standard_normal((file_sr * 2 + 77, 2))).astype(np.float32)
+    path = tmp_path / "noise.flac"
+    sf.write(path, stereo, file_sr)
+    for sr in (3000, 8000):
+        x, _ = load_audio(path, sr=sr)
+        y, _ = librosa.load(path, sr=sr)
+        assert x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
