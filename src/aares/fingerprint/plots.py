@@ -302,15 +302,29 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-@plot_app.command("spectrogram")
+# One paragraph per line: Rich keeps a docstring's line breaks in --help.
+_SPECTROGRAM_HELP = (
+    "Figure 1: a song's spectrogram, its maxima, one anchor and its target zone.\n\n"
+    "The spectrogram uses the course's parameters (3 kHz, n_fft 2048, window 1024, hop 512); "
+    "the maxima are get_maxima's; the zoom shows one anchor, its target zone (300 frames, "
+    "+-10 bins) and the 10 strongest maxima in it, each pair one hash."
+)
+_MATCH_HELP = (
+    "Figure 2: where an excerpt's hashes fall in the best song and in a wrong one.\n\n"
+    "For each hash the excerpt shares with a song: its time in the excerpt against its time "
+    "in the song (a line for the right song), and under it the histogram of offsets with one "
+    "bin per frame (one tall bar for the right song)."
+)
+
+
+@plot_app.command("spectrogram", help=_SPECTROGRAM_HELP)
 def spectrogram_cmd(
     song: Path = typer.Argument(..., help="An audio file (MP3, FLAC, WAV, Ogg, ...)."),
     out: Path = typer.Option(
         None, "-o", "--out", help="PNG to write (default: <song name>.spectrogram.png here)."
     ),
 ) -> None:
-    """Figure 1: a song's spectrogram (3 kHz, course parameters) with its maxima, and one
-    anchor with its target zone and the 10 strongest maxima in it (its hashes)."""
+    """Figure 1 (the help text is _SPECTROGRAM_HELP)."""
     from aares.console import console
 
     out = out or Path(f"{song.stem}.spectrogram.png")
@@ -321,7 +335,7 @@ def spectrogram_cmd(
     console.print(f"wrote {path}")
 
 
-@plot_app.command("match")
+@plot_app.command("match", help=_MATCH_HELP)
 def match_cmd(
     excerpt: Path = typer.Argument(..., help="The audio excerpt to look up."),
     db: Path = typer.Option(
@@ -335,8 +349,7 @@ def match_cmd(
         None, "-o", "--out", help="PNG to write (default: <excerpt name>.match.png here)."
     ),
 ) -> None:
-    """Figure 2: for the best song and a wrong one, each shared hash's time in the excerpt
-    against its time in the song, with the histogram of offsets (one bin per frame) under."""
+    """Figure 2 (the help text is _MATCH_HELP)."""
     from aares.console import console
 
     out = out or Path(f"{excerpt.stem}.match.png")
