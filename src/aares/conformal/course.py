@@ -65,11 +65,11 @@ Example
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+
+from aares.conformal._validation import check_eps
 
 __all__ = [
     "ConformalPrediction",
@@ -208,12 +208,6 @@ def single_label_epsilon(p_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.ndim(p_values) == 1:
         return eps[0], idx[0]
     return eps, idx
-
-
-def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0.0 < float(eps) < 1.0:
-        raise ValueError(f"eps must be a number strictly between 0 and 1, got {eps!r}")
-    return float(eps)
 
 
 class ConformalPrediction:
@@ -395,7 +389,7 @@ class ConformalPrediction:
 
     def compute_interval(self, eps: float):
         """Labels whose p-value is ``>= eps``, sorted (a list of arrays for many points)."""
-        eps = _check_eps(eps)
+        eps = check_eps(eps)
         p = self._p()
         if p.ndim == 1:
             return self.labels_[p >= eps]

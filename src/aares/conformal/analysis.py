@@ -1,0 +1,333 @@
+"""How good are the conformal sets for the genre? Coverage, set sizes, co-occurrence.
+
+The protocol (fixed seeds): a stratified 15 % of the training file is held out as test songs;
+the rest fits the genre classifier and calibrates the sets (cross-conformal by default, so
+every song serves both). The fitted models' probabilities are stored once (NPZ), and every
+method (score, Mondrian, smoothing) is then evaluated from them in milliseconds.
+
+Example
+-------
+>>> import numpy as np
+>>> sets = np.array([[True, False, True], [False, True, False]])
+>>> m = set_metrics(sets, np.array([0, 2]), ["a", "b", "c"])
+>>> m["coverage"], m["mean_size"], m["singletons"]
+(0.5, 1.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from aares.conformal._validation import check_eps
+from aares.conformal.course import single_label_epsilon
+from aares.conformal.split import SplitConformalClassifier
+from aares.io import atomic_path
+from aares.plotting import plt, save_figure
+
+__all__ = [
+    "HOLDOUT",
+    "METHODS",
+    "MARGINAL_METHOD",
+    "MONDRIAN_METHOD",
+    "ConformalRun",
+    "holdout_split",
+    "fit_run",
+    "set_metrics",
+    "method_table",
+    "eps_curve",
+    "cooccurrence",
+    "single_genre_examples",
+    "plot_eps_curve",
+    "plot_cooccurrence",
+    "plot_class_coverage",
+]
+
+#: Share of the training file held out as test songs.
+HOLDOUT = 0.15
+
+#: The methods compared: name -> SplitConformalClassifier parameters.
+METHODS: dict[str, dict] = {
+    "LAC": {"score": "lac"},
+    "LAC smoothed": {"score": "lac", "smooth": True},
+    "APS": {"score": "aps"},
+    "RAPS": {"score": "raps", "raps_lambda": 0.01, "raps_k": 3},
+    "Mondrian LAC": {"score": "lac", "mondrian": True},
+    "Mondrian APS": {"score": "aps", "mondrian": True},
+}
+#: The marginal method and the class-conditional method the analysis puts first.
+MARGINAL_METHOD = "LAC smoothed"
+MONDRIAN_METHOD = "Mondrian LAC"
+
+
+def holdout_split(y, test_size: float = HOLDOUT, seed: int = 0):
+    """Stratified indices ``(train, test)`` of a held-out share of the songs."""
+    idx = np.arange(len(y))
+    return train_test_split(idx, test_size=test_size, stratify=np.asarray(y), random_state=seed)
+
+
+@dataclass
+class ConformalRun:
+    """Everything needed to evaluate methods without refitting: stored probabilities."""
+
+    classes: np.ndarray
+    cal_proba: np.ndarray
+    cal_labels: np.ndarray
+    cal_folds: np.ndarray
+    cal_u: np.ndarray
+    test_fold_proba: np.ndarray  # (n_models, m, n_classes)
+    test_labels: np.ndarray  # codes into classes
+    test_index: np.ndarray  # rows of the training file
+    model: str
+    cv: str
+
+    def predictor(self, **params) -> SplitConformalClassifier:
+        """A predictor with these settings over the stored calibration data."""
+        return SplitConformalClassifier.from_calibration(
+            self.classes, self.cal_proba, self.cal_labels, self.cal_folds, self.cal_u, **params
+        )
+
+    def p_values(self, **params) -> np.ndarray:
+        """Test songs' p-values for a method."""
+        return self.predictor(**params).pvalues_from_proba(self.test_fold_proba)
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy of the (fold-averaged) classifier on the test songs."""
+        pred = self.test_fold_proba.mean(axis=0).argmax(axis=1)
+        return float(np.mean(pred == self.test_labels))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                classes=self.classes.astype(str),
+                cal_proba=self.cal_proba,
+                cal_labels=self.cal_labels,
+                cal_folds=self.cal_folds,
+                cal_u=self.cal_u,
+                test_fold_proba=self.test_fold_proba,
+                test_labels=self.test_labels,
+                test_index=self.test_index,
+                meta=np.array([self.model, self.cv]),
+            )
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ConformalRun:
+        with np.load(path, allow_pickle=False) as z:
+            model, cv = z["meta"].tolist()
+            return cls(
+                classes=z["classes"].astype(object),
+                cal_proba=z["cal_proba"],
+                cal_labels=z["cal_labels"],
+                cal_folds=z["cal_folds"],
+                cal_u=z["cal_u"],
+                test_fold_proba=z["test_fold_proba"],
+                test_labels=z["test_labels"],
+                test_index=z["test_index"],
+                model=model,
+                cv=cv,
+            )
+
+
+def _cv_value(cv: str):
+    return int(cv) if str(cv).isdigit() else str(cv)
+
+
+def fit_run(
+    train: pd.DataFrame,
+    model_name: str = "best",
+    *,
+    cv: str = "5",
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    estimator=None,
+) -> ConformalRun:
+    """Hold out test songs, fit the genre model(s), store calibration and test probabilities.
+
+    Parameters
+    ----------
+    train : DataFrame
+        The training file (``aares.data.load_train``), ``genre`` included.
+    model_name : str
+        A name for :func:`aares.genre.models.make_model` (``"best"`` by default).
+    cv : str
+        ``"split"`` or a number of folds for cross-conformal prediction.
+    seed : int
+        Seed of the hold-out split, the folds and the models.
+    cache_dir : path, optional
+        Where to keep the run as NPZ; a stored run with the same settings and data is reused.
+    estimator : classifier, optional
+        Used instead of ``make_model(model_name, seed)`` (``model_name`` then only names it).
+    """
+    if "genre" not in train.columns:
+        raise ValueError("the training frame has no 'genre' column")
+    y = train["genre"].to_numpy()
+    key = hashlib.sha256(
+        pd.util.hash_pandas_object(train, index=False).to_numpy().tobytes()
+    ).hexdigest()[:12]
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"run_{model_name}_cv{cv}_seed{seed}_{key}.npz"
+        if cache.exists():
+            return ConformalRun.load(cache)
+    if estimator is None:
+        from aares.genre.models import make_model
+
+        estimator = make_model(model_name, seed=seed)
+    tr, te = holdout_split(y, seed=seed)
+    X = train.drop(columns="genre")
+    cp = SplitConformalClassifier(estimator, cv=_cv_value(cv), random_state=seed)
+    cp.fit(X.iloc[tr], y[tr])
+    run = ConformalRun(
+        classes=np.asarray(cp.classes_, dtype=object),
+        cal_proba=cp.cal_proba_,
+        cal_labels=cp.cal_labels_,
+        cal_folds=cp.cal_folds_,
+        cal_u=cp.cal_u_,
+        test_fold_proba=cp.fold_proba(X.iloc[te]),
+        test_labels=cp._codes(y[te]),
+        test_index=np.asarray(te),
+        model=model_name,
+        cv=str(cv),
+    )
+    if cache is not None:
+        run.save(cache)
+    return run
+
+
+def set_metrics(sets: np.ndarray, y_codes: np.ndarray, classes) -> dict:
+    """Coverage (marginal, per class, worst class) and set sizes of boolean prediction sets."""
+    sets = np.asarray(sets, dtype=bool)
+    y_codes = np.asarray(y_codes)
+    hit = sets[np.arange(len(y_codes)), y_codes]
+    size = sets.sum(axis=1)
+    per_class = pd.Series(
+        [hit[y_codes == c].mean() if np.any(y_codes == c) else np.nan for c in range(len(classes))],
+        index=pd.Index(list(classes), name="genre"),
+        dtype=float,
+    )
+    return {
+        "coverage": float(hit.mean()),
+        "mean_size": float(size.mean()),
+        "median_size": float(np.median(size)),
+        "singletons": float(np.mean(size == 1)),
+        "empty": float(np.mean(size == 0)),
+        "worst_class_coverage": float(per_class.min()),
+        "worst_class": str(per_class.idxmin()),
+        "per_class": per_class,
+    }
+
+
+def method_table(run: ConformalRun, eps: float = 0.05, methods: dict | None = None) -> pd.DataFrame:
+    """One row per method: coverage, sizes, singletons and the worst genre at ``eps``."""
+    eps = check_eps(eps)
+    rows = {}
+    for name, params in (methods or METHODS).items():
+        m = set_metrics(run.p_values(**params) > eps, run.test_labels, run.classes)
+        m.pop("per_class")
+        rows[name] = m
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    return table
+
+
+def eps_curve(p_values: np.ndarray, y_codes: np.ndarray, classes, eps_grid) -> pd.DataFrame:
+    """Coverage, mean/median set size and singleton share for each eps of a grid."""
+    rows = []
+    for eps in eps_grid:
+        m = set_metrics(np.asarray(p_values) > check_eps(float(eps)), y_codes, classes)
+        m.pop("per_class")
+        rows.append({"eps": float(eps), **m})
+    return pd.DataFrame(rows).set_index("eps")
+
+
+def cooccurrence(sets: np.ndarray, classes) -> pd.DataFrame:
+    """Share of the sets holding genre ``i`` (row) that also hold genre ``j`` (column)."""
+    s = np.asarray(sets, dtype=float)
+    both = s.T @ s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = both / np.diag(both)[:, None]
+    names = pd.Index(list(classes), name="genre")
+    return pd.DataFrame(share, index=names, columns=list(classes))
+
+
+def single_genre_examples(
+    run: ConformalRun, p_values: np.ndarray, n: int = 8, seed: int = 0
+) -> pd.DataFrame:
+    """A few test songs: the eps from which their set is one genre, and whether it is right.
+
+    For sets ``{l : p_l > eps}`` the set is the single best genre for every eps in
+    ``[p_(2), p_(1))``: ``eps_single`` is ``p_(2)``, and ``1 - p_(2)`` the confidence.
+    """
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(p_values), size=min(n, len(p_values)), replace=False))
+    eps, idx = single_label_epsilon(p_values[pick])
+    true = run.classes[run.test_labels[pick]]
+    guess = np.where(idx >= 0, run.classes[np.maximum(idx, 0)], None)
+    return pd.DataFrame(
+        {
+            "test_row": run.test_index[pick],
+            "true_genre": true,
+            "single_genre": guess,
+            "eps_single": eps,
+            "credibility": p_values[pick].max(axis=1),
+            "set_size_at_0.05": (p_values[pick] > 0.05).sum(axis=1),
+            "right": guess == true,
+        }
+    )
+
+
+# -- figures ---------------------------------------------------------------------------
+def plot_eps_curve(curves: dict[str, pd.DataFrame], path) -> Path:
+    """Coverage and mean set size against eps, one line per method."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, c in curves.items():
+        ax1.plot(c.index, c["coverage"], label=name)
+        ax2.plot(c.index, c["mean_size"], label=name)
+    grid = next(iter(curves.values())).index
+    ax1.plot(grid, 1 - grid, "k--", lw=1, label="1 - eps (target)")
+    ax1.set(xlabel="significance eps", ylabel="coverage on held-out songs", title="Coverage")
+    ax2.set(xlabel="significance eps", ylabel="mean set size (genres)", title="Set size")
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_cooccurrence(share: pd.DataFrame, path, eps: float) -> Path:
+    """Heat map of how often two genres share a prediction set."""
+    fig, ax = plt.subplots(figsize=(9, 8))
+    im = ax.imshow(share.to_numpy(), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(share.columns)), share.columns, rotation=90)
+    ax.set_yticks(range(len(share.index)), share.index)
+    ax.grid(False)
+    ax.set(
+        xlabel="also in the set",
+        ylabel="genre in the set",
+        title=f"Genres together in prediction sets (eps = {eps:g})",
+    )
+    fig.colorbar(im, ax=ax, label="share of sets with the row genre that hold the column genre")
+    return save_figure(fig, path)
+
+
+def plot_class_coverage(per_method: dict[str, pd.Series], path, eps: float) -> Path:
+    """Per-genre coverage of a few methods, with the 1 - eps target."""
+    frame = pd.DataFrame(per_method)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / len(frame.columns)
+    x = np.arange(len(frame))
+    for i, col in enumerate(frame.columns):
+        ax.bar(x + i * width, frame[col], width, label=col)
+    ax.axhline(1 - eps, color="k", ls="--", lw=1, label=f"1 - eps = {1 - eps:g}")
+    ax.set_xticks(x + 0.4 - width / 2, frame.index, rotation=60, ha="right")
+    ax.set(ylabel="coverage on held-out songs", ylim=(min(0.5, frame.min().min()), 1.0))
+    ax.set_title(f"Coverage per genre at eps = {eps:g}")
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)

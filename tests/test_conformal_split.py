@@ -1,0 +1,206 @@
+"""aares.conformal.split and analysis: scores, coverage on known distributions, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+
+from aares.conformal.analysis import (
+    ConformalRun,
+    cooccurrence,
+    eps_curve,
+    fit_run,
+    method_table,
+    set_metrics,
+    single_genre_examples,
+)
+from aares.conformal.split import (
+    SplitConformalClassifier,
+    class_scores,
+    conformal_p_values,
+)
+from conftest import make_feature_frame
+
+
+def gaussian_classes(n: int, seed: int, n_classes: int = 4):
+    """Overlapping Gaussian classes with unequal sizes: a known, exchangeable distribution."""
+    rng = np.random.default_rng(seed)
+    weights = np.arange(1, n_classes + 1) / np.arange(1, n_classes + 1).sum()
+    y = rng.choice(n_classes, size=n, p=weights)
+    centres = np.c_[np.cos(np.arange(n_classes)), np.sin(np.arange(n_classes))] * 1.5
+    return centres[y] + rng.normal(size=(n, 2)), np.array(list("abcdefgh"))[y]
+
+
+def test_scores_by_hand():
+    p = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    np.testing.assert_allclose(class_scores(p, "lac"), 1 - p)
+    np.testing.assert_allclose(class_scores(p, "aps"), [[0.5, 0.8, 1.0], [0.9, 1.0, 0.8]])
+    # randomised APS: the label's own mass is counted with weight u
+    u = np.array([0.5, 0.0])
+    np.testing.assert_allclose(class_scores(p, "aps", u=u), [[0.25, 0.65, 0.9], [0.8, 0.9, 0.0]])
+    raps = class_scores(p, "raps", raps_lambda=0.1, raps_k=1)
+    np.testing.assert_allclose(raps, [[0.5, 0.9, 1.2], [1.0, 1.2, 0.8]])
+    with pytest.raises(ValueError, match="unknown score"):
+        class_scores(p, "hinge2")
+
+
+def test_p_values_by_hand_and_smoothed():
+    cal = np.array([0.1, 0.2, 0.2, 0.4])
+    np.testing.assert_allclose(conformal_p_values(cal, np.array([0.2, 0.5])), [4 / 5, 1 / 5])
+    smooth = conformal_p_values(cal, np.array([0.2]), theta=np.array([0.5]))
+    np.testing.assert_allclose(smooth, [(1 + 0.5 * 3) / 5])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"score": "lac"},
+        {"score": "aps"},
+        {"score": "raps", "raps_lambda": 0.05},
+        {"score": "lac", "cv": 3},
+        {"score": "lac", "mondrian": True},
+    ],
+)
+def test_coverage_holds_on_a_known_distribution(params):
+    eps, hits, total = 0.1, 0, 0
+    per_class_hits = np.zeros(4)
+    per_class_total = np.zeros(4)
+    for seed in range(6):
+        X, y = gaussian_classes(900, seed)
+        cp = SplitConformalClassifier(LogisticRegression(), random_state=seed, **params)
+        cp.fit(X[:600], y[:600])
+        sets = cp.predict_set(X[600:], eps)
+        codes = np.searchsorted(cp.classes_, y[600:])
+        hit = sets[np.arange(len(codes)), codes]
+        hits += hit.sum()
+        total += len(hit)
+        np.add.at(per_class_hits, codes, hit)
+        np.add.at(per_class_total, codes, 1)
+    cov = hits / total
+    err = np.sqrt(eps * (1 - eps) / total)  # binomial error of the average (~0.007 here)
+    assert 1 - eps - 3 * err <= cov <= 1 - eps + 0.05
+    if params.get("mondrian"):
+        # Every class keeps its coverage, the smallest (about 160 test and 30 calibration
+        # songs a seed) included; its error adds test and calibration noise.
+        per_class = per_class_hits / per_class_total
+        err_c = np.sqrt(eps * (1 - eps) * (1 / per_class_total + 4 / per_class_total))
+        assert (per_class >= 1 - eps - 3 * err_c).all()
+
+
+def test_smoothed_p_values_give_exact_coverage_and_are_uniform():
+    covs = []
+    for seed in range(6):
+        X, y = gaussian_classes(1200, seed + 10)
+        cp = SplitConformalClassifier(LogisticRegression(), smooth=True, random_state=seed)
+        cp.fit(X[:600], y[:600])
+        p = cp.predict_pvalues(X[600:])
+        p_true = p[np.arange(600), np.searchsorted(cp.classes_, y[600:])]
+        covs.append(np.mean(p_true > 0.2))
+    # exact 1 - eps on average (not only at least): within 3 binomial errors of 3,600 draws
+    assert abs(np.mean(covs) - 0.8) <= 3 * np.sqrt(0.8 * 0.2 / 3600)
+
+
+def test_settings_change_without_refitting_and_stored_runs_agree():
+    X, y = gaussian_classes(500, 1)
+    cp = SplitConformalClassifier(LogisticRegression(), cv=4, random_state=0).fit(X[:400], y[:400])
+    lac = cp.predict_pvalues(X[400:])
+    cp.set_params(score="aps", mondrian=True)
+    aps = cp.predict_pvalues(X[400:])
+    assert not np.allclose(lac, aps)
+    fresh = SplitConformalClassifier(
+        LogisticRegression(), cv=4, random_state=0, score="aps", mondrian=True
+    ).fit(X[:400], y[:400])
+    np.testing.assert_allclose(fresh.predict_pvalues(X[400:]), aps)
+    stored = SplitConformalClassifier.from_calibration(
+        cp.classes_,
+        cp.cal_proba_,
+        cp.cal_labels_,
+        cp.cal_folds_,
+        cp.cal_u_,
+        score="aps",
+        mondrian=True,
+    )
+    np.testing.assert_allclose(stored.pvalues_from_proba(cp.fold_proba(X[400:])), aps)
+    with pytest.raises(NotFittedError, match="no classifier"):
+        stored.predict_pvalues(X[400:])
+    with pytest.raises(ValueError, match="n_models=4"):
+        stored.pvalues_from_proba(cp.fold_proba(X[400:])[:2])
+
+
+def test_prefit_calibration_and_predict():
+    X, y = gaussian_classes(600, 2)
+    model = LogisticRegression().fit(X[:300], y[:300])
+    cp = SplitConformalClassifier(model, cv="prefit").calibrate(X[300:450], y[300:450])
+    assert cp.estimators_[0] is model
+    np.testing.assert_array_equal(cp.predict(X[450:]), model.predict(X[450:]))
+    same = SplitConformalClassifier(model, cv="prefit").fit(X[300:450], y[300:450])
+    np.testing.assert_allclose(same.predict_pvalues(X[450:]), cp.predict_pvalues(X[450:]))
+
+
+def test_clear_errors():
+    X, y = gaussian_classes(300, 3)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        SplitConformalClassifier(LogisticRegression(), cv="prefit").fit(X, y)
+    with pytest.raises(NotFittedError, match="not calibrated"):
+        SplitConformalClassifier(LogisticRegression()).predict_set(X, 0.1)
+    with pytest.raises(TypeError, match="predict_proba"):
+        SplitConformalClassifier(LinearSVC()).fit(X, y)
+    with pytest.raises(ValueError, match="cv must be"):
+        SplitConformalClassifier(LogisticRegression(), cv=1).fit(X, y)
+    with pytest.raises(ValueError, match="unknown score"):
+        SplitConformalClassifier(LogisticRegression(), score="bogus").fit(X, y)
+    with pytest.raises(ValueError, match="300 rows but y has 299"):
+        SplitConformalClassifier(LogisticRegression()).fit(X, y[:-1])
+    model = LogisticRegression().fit(X, y)
+    cp = SplitConformalClassifier(model, cv="prefit")
+    bad = y.copy()
+    bad = bad.astype(object)
+    bad[:2] = "zydeco"
+    with pytest.raises(ValueError, match=r"\['zydeco'\] are not among the classifier's classes"):
+        cp.calibrate(X, bad)
+    cp.calibrate(X, y)
+    for eps in [0, 1, -0.5, 2, True, None, "0.05"]:
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            cp.predict_set(X, eps)
+    only_some = y[y != "d"][:100]
+    with pytest.raises(ValueError, match=r"no calibration example of class\(es\) \['d'\]"):
+        SplitConformalClassifier(model, cv="prefit", mondrian=True).calibrate(
+            X[y != "d"][:100], only_some
+        )
+
+
+def test_set_metrics_and_cooccurrence():
+    sets = np.array([[1, 1, 0], [0, 1, 0], [1, 1, 1], [0, 0, 0]], dtype=bool)
+    y = np.array([0, 2, 2, 1])
+    m = set_metrics(sets, y, ["a", "b", "c"])
+    assert m["coverage"] == 0.5 and m["mean_size"] == 1.5 and m["median_size"] == 1.5
+    assert m["singletons"] == 0.25 and m["empty"] == 0.25
+    assert m["per_class"].tolist() == [1.0, 0.0, 0.5] and m["worst_class"] == "b"
+    share = cooccurrence(sets, ["a", "b", "c"])
+    assert share.loc["a", "b"] == 1.0 and share.loc["b", "a"] == pytest.approx(2 / 3)
+    assert share.loc["c", "c"] == 1.0
+
+
+def test_fit_run_on_a_small_frame_round_trips(tmp_path):
+    frame = make_feature_frame(n=400, seed=3)
+    from aares.genre.models import make_model
+
+    run = fit_run(
+        frame, "logreg", cv="3", seed=0, cache_dir=tmp_path, estimator=make_model("logreg")
+    )
+    assert run.test_fold_proba.shape == (3, 60, 3) and len(run.cal_labels) == 340
+    again = fit_run(frame, "logreg", cv="3", seed=0, cache_dir=tmp_path)  # from the NPZ
+    np.testing.assert_array_equal(again.test_fold_proba, run.test_fold_proba)
+    assert isinstance(again, ConformalRun) and again.classes.tolist() == run.classes.tolist()
+    table = method_table(run, 0.1)
+    assert {"LAC", "APS", "Mondrian LAC"} <= set(table.index)
+    assert table["coverage"].between(0.6, 1.0).all()
+    curve = eps_curve(run.p_values(score="lac"), run.test_labels, run.classes, [0.05, 0.2, 0.5])
+    assert curve["mean_size"].is_monotonic_decreasing
+    ex = single_genre_examples(run, run.p_values(score="lac"), n=5)
+    assert len(ex) == 5 and set(ex.columns) >= {"eps_single", "right", "true_genre"}
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        method_table(run, 1.5)
