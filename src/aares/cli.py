@@ -30,12 +30,15 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     # capabilities add their line here
     ("genre", "aares.genre.cli"),
     ("fp", "aares.fingerprint.cli"),
+    ("explore", "aares.explore.cli"),
 ]
 
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
 RUN_ALL_STEPS: list[tuple[str, str]] = [
     # capabilities add their step here, in the order they should run
     ("Genre classification (Exercise 1)", "aares.genre.cli:run_all_step"),
+    ("Tour of the data", "aares.explore.cli:run_all_step"),
+    ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
 ]
 
 
@@ -84,3 +87,9 @@ def run_all(
             raise typer.Exit(1) from None
         console.print(f"[green]{title}[/] done in {time.perf_counter() - t0:.1f} s")
     console.print(f"All steps done in {time.perf_counter() - start:.1f} s; outputs in {out}/")
+
+
+# `aares report` is a top-level command (not a group), defined with the report package.
+from aares.report.cli import report as _report  # noqa: E402
+
+app.command("report")(_report)

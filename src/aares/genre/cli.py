@@ -1,0 +1,222 @@
+"""`aares genre ...`: analyse the data, compare classifiers, train, predict the challenge."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+
+from aares.console import console, print_frame, progress
+from aares.data import TRAIN_FILE, DataError, data_file, load_train
+from aares.io import ensure_dir, write_json
+
+app = typer.Typer(
+    help="Genre classification (Exercise 1): describe the data, compare models, train, "
+    "predict the challenge file. Only genres present in the training file are predicted "
+    "(the handout's 'trap' never occurs in it).",
+    no_args_is_help=True,
+)
+
+DATA = typer.Option(Path("data"), "--data", envvar="AARES_DATA", help="Folder of the course files.")
+SEED = typer.Option(0, "--seed", help="Random seed (folds and models).")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+def _model_names(models: str) -> list[str]:
+    from aares.genre.models import MODEL_NAMES
+
+    names = MODEL_NAMES if models == "all" else [m.strip() for m in models.split(",") if m]
+    unknown = [m for m in names if m not in MODEL_NAMES]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {MODEL_NAMES}")
+    return names
+
+
+@app.command()
+def describe(
+    data: Path = DATA,
+    out: Path = typer.Option(Path("out/genre/describe"), "--out", help="Folder for figures."),
+) -> None:
+    """Analyse the training data: class balance, distributions by genre, correlations,
+    duplicates within training and between training and challenge, and the best accuracy
+    that identical feature vectors allow. Writes PNG figures, summary.txt and summary.json."""
+    from aares.genre.describe import write_description
+
+    try:
+        summary = write_description(data, out)
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    console.print(summary.text())
+    for fig in summary.figures:
+        console.print(f"figure: {fig}")
+
+
+@app.command()
+def compare(
+    data: Path = DATA,
+    out: Path = typer.Option(Path("out/genre/compare"), "--out", help="Folder for results."),
+    models: str = typer.Option(
+        "all", "--models", help="Comma-separated model names, or 'all' (see `aares genre models`)."
+    ),
+    folds: int = typer.Option(5, "--folds", min=2, help="Stratified cross-validation folds."),
+    seed: int = SEED,
+    balanced: bool = typer.Option(
+        True, "--balanced/--no-balanced", help="Also evaluate the balanced mode of the best model."
+    ),
+    sample: int = typer.Option(
+        0, "--sample", min=0, help="Use a stratified sample of this many songs (0 = all)."
+    ),
+    cache: Path = typer.Option(
+        Path("out/genre/cv-cache"),
+        "--cache",
+        help="Folder caching out-of-fold predictions, so re-runs only fit what changed.",
+    ),
+) -> None:
+    """Compare classifiers by stratified k-fold cross-validation (fixed seed): F1-micro (the
+    challenge metric), F1-macro, fit time, per-genre precision/recall and a confusion-matrix
+    figure of the best model."""
+    from aares.genre.evaluate import compare_models, per_genre_table, plot_confusion, score_table
+    from aares.genre.models import BEST_MODEL
+
+    try:
+        names = _model_names(models)
+        train = _load_train(data, sample, seed)
+        X, y = train.drop(columns="genre"), train["genre"].to_numpy()
+        extra = [BEST_MODEL] if balanced else []
+        with progress() as bar:
+            task = bar.add_task("cross-validating", total=folds * (len(names) + len(extra)))
+            runs = compare_models(
+                X, y, names, folds=folds, seed=seed, balanced=extra, cache_dir=cache,
+                on_fold=lambda: bar.advance(task),
+            )  # fmt: skip
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    out = ensure_dir(out)
+    scores = score_table(y, runs)
+    scores.to_csv(out / "scores.csv")
+    print_frame(scores, title=f"{folds}-fold CV on {len(y):,} songs (seed {seed})")
+    best = max((r for r in runs if "+" not in r.name), key=lambda r: np.mean(r.predict() == y))
+    per_genre = per_genre_table(y, best)
+    per_genre.to_csv(out / f"per_genre_{best.name}.csv")
+    for run in runs:
+        per_genre_table(y, run).to_csv(out / f"per_genre_{run.name.replace('+', '_')}.csv")
+    print_frame(per_genre, title=f"Per-genre results of {best.name}")
+    fig = plot_confusion(y, best, out / f"confusion_{best.name}.png")
+    console.print(f"Wrote {out / 'scores.csv'}, per-genre tables and {fig}")
+
+
+@app.command()
+def train(
+    data: Path = DATA,
+    model: str = typer.Option("best", "--model", help="Model name, or 'best'."),
+    balanced: bool = typer.Option(
+        False, "--balanced", help="Correct probabilities for class frequency (higher F1-macro)."
+    ),
+    seed: int = SEED,
+    out: Path = typer.Option(
+        Path("out/genre/model.skops"), "--out", help="Model file to write (skops format)."
+    ),
+) -> None:
+    """Train a model on the whole training file and save it (skops format, no pickle)."""
+    from aares.genre.challenge import train_model
+    from aares.genre.persist import save_model
+
+    try:
+        trainset = load_train(data_file(TRAIN_FILE, data))
+        with console.status(f"training {model} on {len(trainset):,} songs"):
+            t0 = time.perf_counter()
+            fitted = train_model(data, model, seed=seed, balanced=balanced, train=trainset)
+            seconds = time.perf_counter() - t0
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    save_model(fitted, out)
+    meta = {
+        "model": model,
+        "balanced": balanced,
+        "seed": seed,
+        "songs": len(trainset),
+        "genres": [str(c) for c in fitted.classes_],
+        "fit_seconds": round(seconds, 2),
+    }
+    write_json(out.with_suffix(".json"), meta)
+    console.print(f"Trained {model} in {seconds:.1f} s; saved {out}")
+
+
+@app.command()
+def predict(
+    data: Path = DATA,
+    model: Path = typer.Option(Path("out/genre/model.skops"), "--model", help="Model file."),
+    out: Path = typer.Option(Path("out/genre"), "--out", help="Folder for the answer files."),
+) -> None:
+    """Predict the challenge file: writes spotify_dataset_test.csv with a new last column
+    `genre` (rows in the original order) and the one-column genre.csv."""
+    from aares.genre.challenge import predict_challenge
+    from aares.genre.persist import load_model
+
+    try:
+        fitted = load_model(model)
+        challenge, genre_only, genres = predict_challenge(fitted, data, out)
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    counts = pd.Series(genres).value_counts()
+    console.print(
+        f"Predicted {len(genres):,} songs; most frequent: "
+        + ", ".join(f"{g} {n}" for g, n in counts.head(5).items())
+    )
+    console.print(f"Wrote {challenge} and {genre_only}")
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the model names `compare` and `train` accept."""
+    from aares.genre.models import BEST_MODEL, MODEL_NAMES
+
+    for name in MODEL_NAMES:
+        console.print(name + ("  (best)" if name == BEST_MODEL else ""))
+
+
+def _load_train(data: Path, sample: int, seed: int) -> pd.DataFrame:
+    train = load_train(data_file(TRAIN_FILE, data))
+    if sample and sample < len(train):
+        from sklearn.model_selection import train_test_split
+
+        train, _ = train_test_split(
+            train, train_size=sample, stratify=train["genre"], random_state=seed
+        )
+        train = train.reset_index(drop=True)
+    return train
+
+
+def run_all_step(data_dir: Path, out_dir: Path) -> None:
+    """Main-job step: key figures, train the best model, write the challenge files."""
+    from aares.genre.challenge import predict_challenge, train_model
+    from aares.genre.describe import write_description
+    from aares.genre.models import BEST_MODEL
+    from aares.genre.persist import save_model
+
+    out = ensure_dir(Path(out_dir) / "genre")
+    summary = write_description(data_dir, out / "describe")
+    console.print(summary.text())
+    t0 = time.perf_counter()
+    with console.status(f"training {BEST_MODEL}"):
+        model = train_model(data_dir, "best")
+    fit_s = time.perf_counter() - t0
+    save_model(model, out / "model.skops")
+    challenge, genre_only, genres = predict_challenge(model, data_dir, out)
+    info = {
+        "model": BEST_MODEL,
+        "fit_seconds": round(fit_s, 2),
+        "predicted": int(len(genres)),
+        "predicted_counts": {str(k): int(v) for k, v in pd.Series(genres).value_counts().items()},
+    }
+    write_json(out / "model.json", info)
+    console.print(json.dumps(info["predicted_counts"]))
+    console.print(f"Trained {BEST_MODEL} in {fit_s:.1f} s; wrote {challenge} and {genre_only}")
