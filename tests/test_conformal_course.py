@@ -1,4 +1,4 @@
-"""aares.conformal.course: same p-values as a plainly written reference, and clear errors."""
+"""aares.conformal.course: same p-values as the plainly written reference, and clear errors."""
 
 from __future__ import annotations
 
@@ -9,45 +9,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from aares.conformal import ConformalPrediction
 from aares.conformal.course import confidence, credibility, single_label_epsilon
-
-
-def _walk_score(model, X, y, x, label, own: int | None, rule: str) -> float:
-    """Score of one example (x, label) by walking all its neighbours one at a time."""
-    dist, idx = model.kneighbors(x[None], n_neighbors=len(X))
-    order = np.lexsort((idx[0], dist[0]))  # equal distances in index order
-    num = den = None
-    for d, j in zip(dist[0][order], idx[0][order], strict=True):
-        if d == 0:
-            continue
-        if rule == "aares" and (j == own or np.array_equal(X[j], x)):
-            continue
-        if num is None:
-            if y[j] == label:
-                num = d
-        elif y[j] != label:
-            den = d
-            break
-    return num / den if num is not None and den is not None else np.inf
-
-
-def reference_p_values(model, X, y, X_new, rule: str = "aares") -> np.ndarray:
-    """The course's procedure written plainly: for each label, the bag's scores and a share.
-
-    ``rule="course"`` skips neighbours at distance exactly 0 (the course's class);
-    ``rule="aares"`` also skips the example's own entry and exact duplicates of its vector.
-    Neighbours at equal distances are walked in index order (scikit-learn's order among ties
-    is unspecified and changes with ``n_neighbors``). The training examples' walks do not
-    depend on the new point, so they are done once for all points (still one by one).
-    """
-    train = [_walk_score(model, X, y, X[i], y[i], i, rule) for i in range(len(X))]
-    out = []
-    for x_new in np.atleast_2d(X_new):
-        p_values = []
-        for label in np.unique(y):
-            scores = np.array(train + [_walk_score(model, X, y, x_new, label, None, rule)])
-            p_values.append(np.mean(scores >= scores[-1]))
-        out.append(p_values)
-    return np.array(out) if np.ndim(X_new) == 2 else np.array(out[0])
+from aares.conformal.reference import reference_p_values
 
 
 def grid_problem(seed: int, n: int = 40, d: int = 3, levels: int = 3, n_labels: int = 3):
@@ -202,3 +164,12 @@ def test_clear_errors():
     for bad in [0, 1, -0.1, 1.5, True, "0.1"]:
         with pytest.raises(ValueError, match="strictly between 0 and 1"):
             cp.compute_interval(bad)
+
+
+def test_reference_recomputing_everything_agrees():
+    X, y, X_new = grid_problem(12, n=25)
+    knn = NearestNeighbors(algorithm="kd_tree").fit(X)
+    np.testing.assert_array_equal(
+        reference_p_values(knn, X, y, X_new[:2], recompute=True),
+        reference_p_values(knn, X, y, X_new[:2]),
+    )

@@ -331,3 +331,93 @@ def plot_class_coverage(per_method: dict[str, pd.Series], path, eps: float) -> P
     ax.set_title(f"Coverage per genre at eps = {eps:g}")
     ax.legend(fontsize=8, loc="lower right")
     return save_figure(fig, path)
+
+
+def top_pairs(sets: np.ndarray, classes, k: int = 8) -> pd.DataFrame:
+    """The genre pairs that most often share a set (Jaccard index of their set memberships)."""
+    s = np.asarray(sets, dtype=float)
+    both = s.T @ s
+    count = np.diag(both)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jac = both / (count[:, None] + count[None, :] - both)
+    i, j = np.triu_indices(len(count), k=1)
+    frame = pd.DataFrame(
+        {
+            "genre_a": np.asarray(classes)[i],
+            "genre_b": np.asarray(classes)[j],
+            "jaccard": jac[i, j],
+            "sets_with_both": both[i, j].astype(int),
+        }
+    )
+    return frame.sort_values("jaccard", ascending=False).head(k).reset_index(drop=True)
+
+
+def write_analysis(
+    train: pd.DataFrame,
+    folder: str | os.PathLike,
+    *,
+    model: str = "best",
+    cv: str = "5",
+    seed: int = 0,
+    eps: float = 0.05,
+    estimator=None,
+) -> dict:
+    """The whole analysis: tables (CSV), figures (PNG) and ``summary.json`` in ``folder``.
+
+    The fitted models' probabilities are kept in ``folder/cache`` (NPZ) and reused by the
+    next run with the same data and settings.
+    """
+    from aares.io import ensure_dir, write_json
+
+    eps = check_eps(eps)
+    folder = ensure_dir(folder)
+    run = fit_run(train, model, cv=cv, seed=seed, cache_dir=folder / "cache", estimator=estimator)
+    table = method_table(run, eps)
+    table.to_csv(folder / "methods.csv")
+    p = {name: run.p_values(**METHODS[name]) for name in METHODS}
+    per_genre = pd.DataFrame(
+        {name: set_metrics(p[name] > eps, run.test_labels, run.classes)["per_class"] for name in p}
+    )
+    per_genre.insert(0, "test_songs", np.bincount(run.test_labels, minlength=len(run.classes)))
+    per_genre.to_csv(folder / "per_genre.csv")
+    grid = np.round(np.arange(0.01, 0.51, 0.01), 2)
+    shown = [MARGINAL_METHOD, "APS", MONDRIAN_METHOD]
+    curves = {name: eps_curve(p[name], run.test_labels, run.classes, grid) for name in shown}
+    pd.concat(curves, names=["method"]).to_csv(folder / "eps_curve.csv")
+    sets = p[MARGINAL_METHOD] > eps
+    share = cooccurrence(sets, run.classes)
+    share.to_csv(folder / "cooccurrence.csv")
+    pairs = top_pairs(sets, run.classes)
+    pairs.to_csv(folder / "top_pairs.csv", index=False)
+    examples = single_genre_examples(run, p[MARGINAL_METHOD], n=10, seed=seed)
+    examples.to_csv(folder / "examples.csv", index=False)
+    figures = {
+        "eps_curve": plot_eps_curve(curves, folder / "eps_curve.png"),
+        "cooccurrence": plot_cooccurrence(share, folder / "cooccurrence.png", eps),
+        "class_coverage": plot_class_coverage(
+            {n: per_genre[n] for n in ["LAC", MARGINAL_METHOD, MONDRIAN_METHOD]},
+            folder / "class_coverage.png",
+            eps,
+        ),
+    }
+    summary = {
+        "model": run.model,
+        "cv": run.cv,
+        "seed": seed,
+        "eps": eps,
+        "holdout": HOLDOUT,
+        "test_songs": int(len(run.test_labels)),
+        "calibration_songs": int(len(run.cal_labels)),
+        "accuracy": run.accuracy,
+        "methods": {
+            name: {k: (v if isinstance(v, str) else float(v)) for k, v in row.items()}
+            for name, row in table.to_dict(orient="index").items()
+        },
+        "marginal_method": MARGINAL_METHOD,
+        "mondrian_method": MONDRIAN_METHOD,
+        "examples_right": int(examples["right"].sum()),
+        "top_pairs": pairs.to_dict(orient="records"),
+        "figures": {k: str(v) for k, v in figures.items()},
+    }
+    write_json(folder / "summary.json", summary)
+    return summary
