@@ -31,6 +31,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("genre", "aares.genre.cli"),
     ("fp", "aares.fingerprint.cli"),
     ("explore", "aares.explore.cli"),
+    ("conformal", "aares.conformal.cli"),
 ]
 
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
