@@ -45,11 +45,29 @@ class Table:
 
 
 @dataclass
+class Heading:
+    """A sub-heading inside a section (listed in the table of contents)."""
+
+    text: str
+
+
+@dataclass
+class Note:
+    """A highlighted box: ``level`` is ``"info"``, ``"warning"`` or ``"error"``."""
+
+    text: str
+    level: str = "info"
+
+
+Block = Text | Figure | Table | Heading | Note
+
+
+@dataclass
 class Section:
     """A titled part of the report: an ordered list of blocks, plus the settings used."""
 
     title: str
-    blocks: list[Text | Figure | Table] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> list[Figure]:

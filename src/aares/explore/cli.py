@@ -1,0 +1,60 @@
+"""``aares explore``: the tour of the data, as PNG figures and computed interpretations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from aares.console import console
+from aares.data import DataError
+from aares.explore.analysis import TourSettings, run_tour
+
+app = typer.Typer(
+    help="A data scientist's tour of the course data: figures plus interpretations "
+    "computed from the data.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@app.callback()
+def explore(
+    data: Path = typer.Option(
+        Path("data"), "--data", envvar="AARES_DATA", help="Folder with the course CSV files."
+    ),
+    out: Path = typer.Option(
+        Path("out"), "--out", help="Output folder; figures go to OUT/explore/."
+    ),
+    map_method: str = typer.Option(
+        "tsne", "--map", help="2-D song map: 'tsne' (PCA and t-SNE) or 'pca' (PCA only, fast)."
+    ),
+    sample: int = typer.Option(
+        2000, "--sample", min=50, help="Songs drawn (stratified by genre) for the song map."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the sample and of t-SNE."),
+) -> None:
+    """Draw the tour's figures into OUT/explore/ and print what each one shows.
+
+    Reads spotify_dataset_subset.csv (Exercise 2) and, for the 22 genres,
+    spotify_dataset_train.csv (Exercise 1) from the data folder. Also writes
+    OUT/explore/tour.json, which `aares report` reuses.
+    """
+    try:
+        settings = TourSettings(map_method=map_method, map_sample=sample, seed=seed)
+        tour = run_tour(data, out, settings)
+    except (DataError, ValueError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    for f in tour.findings:
+        console.rule(f"[bold]{f.title}")
+        console.print(f.text)
+        console.print(f"[dim]{f.figure}[/]")
+    console.print(f"{len(tour.findings)} figures in {Path(out) / 'explore'}/")
+
+
+def run_all_step(data_dir: Path, out_dir: Path) -> None:
+    """The tour as a step of `aares run-all` (the report then reuses it)."""
+    tour = run_tour(data_dir, out_dir, TourSettings())
+    console.print(f"{len(tour.findings)} figures in {Path(out_dir) / 'explore'}/")

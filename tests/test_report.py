@@ -1,0 +1,184 @@
+"""aares report: sections collected from providers, rendered to HTML and PDF."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+from typer.testing import CliRunner
+
+import aares.report.build as build
+from aares.cli import app
+from aares.explore.analysis import TourSettings, run_tour
+from aares.plotting import plt, save_figure
+from aares.report.build import REGISTRY, build_report, collect_sections, describe_data_files
+from aares.report.format import human_bytes, table_cells
+from aares.report.section import Figure, Heading, Note, Section, Table, Text
+
+
+def _png(path: Path, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(rng.random(10))
+    ax.set_title(f"figure {seed}")
+    return save_figure(fig, path)
+
+
+def fake_provider(name: str, n_figures: int):
+    """A provider like a capability's report_section, with its own figures."""
+
+    def provider(data_dir: Path, out_dir: Path) -> Section:
+        folder = out_dir / name
+        table = pd.DataFrame(
+            {"model": ["mean", "ridge"], "R2": [0.0, 0.2345], "songs": [8698, 12]}
+        ).set_index("model")
+        blocks = [Text(f"{name}: R2 0.23 in 5-fold CV.\n\nA second paragraph about Björk.")]
+        for i in range(n_figures):
+            blocks += [
+                Heading(f"{name} figure {i}"),
+                Figure(_png(folder / f"f{i}.png", hash((name, i)) % 1000), f"Caption {i}"),
+            ]
+        blocks += [Table(table, "Scores"), Note("Seed 0; 5 folds.", "warning")]
+        return Section(f"Section {name}", blocks, {"folds": "5", "seed": "0"})
+
+    return provider
+
+
+def broken_provider(data_dir: Path, out_dir: Path) -> Section:
+    raise RuntimeError("model file is damaged")
+
+
+@pytest.fixture
+def data_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y\nz", "w"]}).to_csv(
+        folder / "small.csv", index=False
+    )
+    return folder
+
+
+FAKES = [
+    ("Alpha", fake_provider("alpha", 2)),
+    ("Beta", fake_provider("beta", 1)),
+    ("Not built yet", "aares.no_such_capability.report:report_section"),
+]
+
+
+def pdf_images(path: Path) -> int:
+    reader = PdfReader(io.BytesIO(path.read_bytes()))
+    return sum(len(page.images) for page in reader.pages)
+
+
+def test_report_has_every_section_in_html_and_pdf(data_folder: Path, tmp_path: Path) -> None:
+    result = build_report(data_folder, tmp_path / "out", registry=FAKES, strict=True)
+    report = result.report
+    assert [o.status for o in report.outcomes] == ["ok", "ok", "missing"]
+    html = result.paths["html"].read_text(encoding="utf-8")
+    pdf = result.paths["pdf"]
+    for title in ["Section alpha", "Section beta", "Not built yet", "About this report"]:
+        assert title in html
+    # self-contained: every figure embedded, nothing fetched from elsewhere
+    assert html.count('<img src="data:image/png;base64,') == 3
+    assert "http://" not in html and "https://" not in html
+    assert "aares.no_such_capability.report:report_section is not part" in html
+    assert "small.csv" in html and "R2" in html and "0.234" in html
+    # the PDF: valid, same sections, one image per figure
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    reader = PdfReader(io.BytesIO(pdf.read_bytes()))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for title in ["Section alpha", "Section beta", "Not built yet", "Björk", "small.csv"]:
+        assert title in text
+    assert pdf_images(pdf) == 3
+    titles = [o.title for o in reader.outline if not isinstance(o, list)]
+    assert titles[-3:] == ["1. Section alpha", "2. Section beta", "3. Not built yet"]
+
+
+def test_failing_section_is_an_error_box_unless_strict(data_folder: Path, tmp_path: Path):
+    registry = [*FAKES[:1], ("Broken", broken_provider)]
+    with pytest.raises(RuntimeError, match="damaged"):
+        build_report(data_folder, tmp_path / "strict", registry=registry, strict=True)
+    result = build_report(data_folder, tmp_path / "out", registry=registry)
+    assert [o.status for o in result.report.outcomes] == ["ok", "error"]
+    assert result.report.failed[0].title == "Broken"
+    html = result.paths["html"].read_text(encoding="utf-8")
+    assert 'class="note error"' in html and "RuntimeError: model file is damaged" in html
+    text = "".join(p.extract_text() for p in PdfReader(result.paths["pdf"]).pages)
+    assert "model file is damaged" in text
+
+
+def test_provider_must_return_a_section(data_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="not a Section"):
+        collect_sections(data_folder, tmp_path, [("Odd", lambda d, o: "text")], strict=True)
+
+
+def test_data_files_are_described(data_folder: Path) -> None:
+    (files,) = describe_data_files(data_folder)
+    assert files.name == "small.csv" and files.rows == 3  # a quoted line break is one row
+    assert files.bytes == (data_folder / "small.csv").stat().st_size
+    assert human_bytes(1_791_626) == "1.7 MB" and human_bytes(512) == "512 B"
+
+
+def test_table_cells_format_and_cut() -> None:
+    frame = pd.DataFrame({"x": np.arange(50) / 3, "n": np.arange(50) * 1000, "ok": True})
+    cells = table_cells(Table(frame, floatfmt="{:.2f}"), max_rows=10)
+    assert cells.header == ["x", "n", "ok"] and cells.numeric == [True, True, False]
+    assert cells.rows[1] == ["0.33", "1000", "yes"] and cells.rows[-1][1] == "9000"
+    assert len(cells.rows) == 10 and cells.note == "first 10 of 50 rows"
+    named = frame.head(2).rename_axis("song")
+    assert table_cells(Table(named)).header[0] == "song"
+
+
+def test_report_cli_exit_codes(data_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    runner = CliRunner()
+    out = tmp_path / "out"
+    monkeypatch.setattr(build, "REGISTRY", FAKES)
+    ok = runner.invoke(app, ["report", "--data", str(data_folder), "--out", str(out), "--no-pdf"])
+    assert ok.exit_code == 0, ok.output
+    assert (out / "report" / "report.html").is_file()
+    assert not (out / "report" / "report.pdf").exists()
+    monkeypatch.setattr(build, "REGISTRY", [*FAKES, ("Broken", broken_provider)])
+    bad = runner.invoke(app, ["report", "--data", str(data_folder), "--out", str(out)])
+    assert bad.exit_code == 1
+    assert "Broken" in bad.output and "Traceback" not in bad.output
+    assert (out / "report" / "report.pdf").is_file()  # the rest is still written
+    missing = runner.invoke(app, ["report", "--data", str(tmp_path / "nope"), "--out", str(out)])
+    assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_registry_order_and_report_is_the_last_run_all_step() -> None:
+    from aares.cli import RUN_ALL_STEPS
+
+    assert [t for _, t in REGISTRY][0] == "aares.explore.report:report_section"
+    assert len({t for _, t in REGISTRY}) == len(REGISTRY)
+    assert RUN_ALL_STEPS[-1] == ("Report", "aares.report.cli:run_all_step")
+
+
+@pytest.mark.slow
+def test_report_on_a_sample_of_the_course_data(data_dir: Path, tmp_path: Path) -> None:
+    """Every registered section builds on a small sample of the real files."""
+    sample = tmp_path / "data"
+    sample.mkdir()
+    for path in sorted(data_dir.glob("*.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame.sample(n=min(len(frame), 1500), random_state=0).to_csv(
+            sample / path.name, index=False
+        )
+    # a quick tour first (PCA map): the report reuses it, as it reuses run-all's outputs
+    run_tour(sample, tmp_path / "out", TourSettings(map_method="pca"), show_progress=False)
+    result = build_report(sample, tmp_path / "out", strict=True)
+    statuses = {o.title: o.status for o in result.report.outcomes}
+    assert len(result.report.outcomes) == len(REGISTRY)
+    assert statuses["What the data shows"] == "ok"
+    html = result.paths["html"].read_text(encoding="utf-8")
+    n_fig = sum(len(s.figures()) for s in result.report.sections)
+    assert html.count("<img ") == n_fig
+    assert pdf_images(result.paths["pdf"]) == len(
+        {f.path.resolve() for s in result.report.sections for f in s.figures()}
+    )
+    for o in result.report.outcomes:
+        assert o.section.title in html
