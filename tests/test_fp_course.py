@@ -175,6 +175,8 @@ def test_dataset_bad_files_name_the_file(tmp_path):
 
 @pytest.mark.data
 def test_search_song_finds_course_songs(data_dir):
+    if not (data_dir / "songs").is_dir():
+        pytest.skip("no songs/ folder in the data folder")
     songs = course.song_files(data_dir / "songs")[:3]
     signals = [course.load(p)[0] for p in songs]
     db = [course.process_signal(x) for x in signals]
