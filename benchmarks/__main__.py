@@ -14,6 +14,7 @@ from pathlib import Path
 ALL = [
     # capabilities add their benchmark module name here
     "conformal",
+    "fingerprint",
 ]
 
 

@@ -31,8 +31,8 @@ __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"
 
 #: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
 DEFAULT_SETTINGS = {
-    "default": MatchSettings(min_score=12, min_ratio=2.0, speeds=speed_grid(0.06, 0.01)),
-    "course": MatchSettings(min_score=12, min_ratio=2.0, speeds=()),
+    "default": MatchSettings(speeds=speed_grid(0.06, 0.01)),
+    "course": MatchSettings(speeds=()),
 }
 
 
@@ -297,7 +297,7 @@ class Catalog:
         x = np.asarray(x, dtype=np.float32)
         if sr is not None and sr != self.profile.sr:
             x = resample(x, sr, self.profile.sr, quality=self.profile.resample_quality)
-        points, strength = analyse(x, self.profile)
+        points, strength = analyse(x, self.profile, query=True)
         return self._named(match_peaks(points, strength, self.index, self.profile, self.settings))
 
     def identify(self, path: str | os.PathLike) -> list[Match]:

@@ -20,15 +20,18 @@ Two profiles go through the same code:
     * ``n_fft=512`` (64 ms window, 15.6 Hz bins: fine enough in frequency to discriminate,
       short enough in time to keep onsets sharp), ``hop=256`` (32 ms frames: one frame of
       vote tolerance is well under the 1 s offset accuracy asked for);
-    * peaks: maxima of a 15 bins x 13 frames (234 Hz x 0.42 s) neighbourhood, above a floor
-      that drops digital silence, at most 24 per second (density cap per 32-frame block,
-      which bounds the index size in loud passages); their frequency is refined to a
-      fraction of a bin by a parabola through the log power (so that rescaled peaks of a
-      sped-up query round to the right bin);
-    * pairs: the 6 nearest peaks in time with ``1 <= dt <= 63`` frames (2 s) and
-      ``|df| <= 63`` bins (1 kHz) (nearby targets survive noise and cuts more often than
-      far ones; a fan-out of 6 gives enough votes for 5 s of noisy audio at about
-      140 hashes per second);
+    * peaks: maxima of an 11 bins x 11 frames (172 Hz x 0.35 s) neighbourhood, above a floor
+      that drops digital silence, at most 30 per second in a song (density cap per 32-frame
+      block: it bounds the index size in loud passages) and 90 per second in a query (a
+      query may afford more: only the peaks it shares with the song vote, and the extra ones
+      replace those that noise has moved or buried); their frequency is refined to a
+      fraction of a bin by a parabola through the log power (so that the rescaled peaks of
+      a sped-up query round to the right bin);
+    * pairs: the 7 nearest peaks in time with ``1 <= dt <= 63`` frames (2 s) and
+      ``|df| <= 63`` bins (1 kHz) for a song, the 16 nearest for a query (nearby targets
+      survive noise and cuts more often than far ones; the query's wider fan-out still holds
+      the song's 7 when noise peaks come in between); about 200 landmarks per second of
+      audio, under 3 MB per hour of index;
     * hash: 22 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
       4 million values, so that a random hash hits about one posting in a catalog of
       tens of hours and the vote stays cheap.
@@ -92,6 +95,7 @@ class Profile:
     peak_size: tuple[int, int] = (15, 13)
     peak_floor_db: float = -60.0  # power floor relative to a full-scale sine (drops silence)
     max_per_second: float | None = None
+    query_max_per_second: float | None = None  # denser peaks in queries (None: the same)
     dt_min: int = 1
     dt_max: int = 63
     df_max: int = 63
@@ -144,13 +148,14 @@ PROFILES: dict[str, Profile] = {
         hop_length=256,
         win_length=None,
         picker="local",
-        peak_size=(15, 13),
-        max_per_second=24.0,
+        peak_size=(11, 11),
+        max_per_second=30.0,
+        query_max_per_second=90.0,
         dt_min=1,
         dt_max=63,
         df_max=63,
-        fan_out=6,
-        query_fan_out=10,
+        fan_out=7,
+        query_fan_out=16,
         f_bits=8,
         df_bits=7,
         dt_bits=6,
@@ -179,8 +184,14 @@ def spectrogram(x: np.ndarray, profile: Profile) -> np.ndarray:
     )
 
 
-def pick_peaks(S: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+def pick_peaks(
+    S: np.ndarray, profile: Profile, query: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Peaks of the spectrogram ``S``: ``(points, strength)``.
+
+    ``query=True`` applies the profile's query density (``query_max_per_second``): a query
+    may afford more peaks than a stored song, since only the ones it shares with the song
+    vote, and extra peaks make up for those that noise has moved or buried.
 
     Returns
     -------
@@ -202,11 +213,13 @@ def pick_peaks(S: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]
         order = np.lexsort((pk[:, 0], pk[:, 1]))  # time order
         pk = pk[order]
         return pk.astype(np.float64), S[pk[:, 0], pk[:, 1]].astype(np.float32)
-    n_frames = S.shape[1]
     per_window = None
     window = 32
-    if profile.max_per_second:
-        per_window = max(1, int(round(profile.max_per_second * window * profile.frame_seconds)))
+    density = profile.max_per_second
+    if query and profile.query_max_per_second:
+        density = profile.query_max_per_second
+    if density:
+        per_window = max(1, int(round(density * window * profile.frame_seconds)))
     pk = find_peaks(
         S, size=profile.peak_size, threshold=floor, max_per_window=per_window, window=window
     )
@@ -218,7 +231,6 @@ def pick_peaks(S: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]
     points = np.empty((pk.shape[0], 2))
     points[:, 0] = f + frac
     points[:, 1] = t
-    del n_frames
     return points, strength.astype(np.float32)
 
 
@@ -369,9 +381,9 @@ def unpack_hash(h: int, profile: Profile) -> tuple[int, int, int]:
     return int(f1), int(second), int(dt)
 
 
-def analyse(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Peaks of a signal at ``profile.sr``: ``(points, strength)`` (see :func:`pick_peaks`)."""
-    return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile)
+    return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile, query)
 
 
 def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:

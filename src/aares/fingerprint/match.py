@@ -11,9 +11,12 @@ that gives no confident answer it retries a grid of factors (0.94 ... 1.06), res
 peak frequencies and times (:func:`aares.fingerprint.landmarks.landmark_hashes`), all factors
 in one vectorised lookup. A match reports the factor it was found at.
 
-"No match" is calibrated: a score below ``min_score`` votes (set from negatives: songs not in
-the catalog, silence, noise, speech; see ``aares fp bench``) is not a match, and the score
-must stand out from the query's other candidates (``min_ratio`` times the best wrong song).
+"No match" is calibrated: a match needs ``min_score`` votes, ``min_ratio`` times the votes of
+the next song, and above all a *significance*: how unlikely its bar is by chance, given how
+many hits its song received in all (a noisy song hit everywhere by a noise query gets tall
+bars by chance; a clean match stands on few hits elsewhere). See :func:`significance`; the
+thresholds are set from negatives (songs not in the catalog, silence, noise, speech) by
+``aares fp bench``.
 
 Example
 -------
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from scipy.special import gammainc
 
 from aares.fingerprint.landmarks import Profile, analyse, landmark_hashes, pair_peaks
 from aares.fingerprint.store import Store
@@ -52,6 +56,26 @@ class Index:
         self.hashes = np.ascontiguousarray(hashes[order], dtype=np.uint32)
         self.songs = np.ascontiguousarray(songs[order], dtype=np.int32)
         self.frames = np.ascontiguousarray(frames[order], dtype=np.int32)
+        # Hash spaces up to 2^24 get a direct table of where each hash's postings start
+        # (64 MB at most): a lookup is then two reads instead of a binary search, which
+        # misses the cache at every step once the catalog is large.
+        self.starts = None
+        top = int(self.hashes[-1]) + 1 if self.hashes.size else 0
+        if top <= self.DIRECT_MAX:
+            self.starts = np.searchsorted(self.hashes, np.arange(top + 1, dtype=np.uint32))
+            self.starts = self.starts.astype(np.int64)
+        # each song's length in frames (its last anchor), for the chance level of a vote
+        self.song_ids, inverse = np.unique(self.songs, return_inverse=True)
+        self.song_frames = np.zeros(self.song_ids.size, dtype=np.int64)
+        np.maximum.at(self.song_frames, inverse, self.frames.astype(np.int64))
+        self.song_frames += 1
+        self.total_frames = int(self.song_frames.sum())
+
+    def frames_of(self, songs: np.ndarray) -> np.ndarray:
+        """Length in frames of each of ``songs`` (ids)."""
+        return self.song_frames[np.searchsorted(self.song_ids, songs)]
+
+    DIRECT_MAX = 1 << 24
 
     @classmethod
     def from_arrays(cls, hashes_list, frames_list, song_ids) -> Index:
@@ -81,13 +105,19 @@ class Index:
 
     @property
     def nbytes(self) -> int:
-        return int(self.hashes.nbytes + self.songs.nbytes + self.frames.nbytes)
+        table = self.starts.nbytes if self.starts is not None else 0
+        return int(self.hashes.nbytes + self.songs.nbytes + self.frames.nbytes + table)
 
     def lookup(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every posting of every query hash: ``(query index, song, frame)`` arrays."""
         qh = np.asarray(qh, dtype=np.uint32)
-        lo = np.searchsorted(self.hashes, qh, side="left")
-        hi = np.searchsorted(self.hashes, qh, side="right")
+        if self.starts is not None:
+            q = np.minimum(qh.astype(np.int64), self.starts.size - 1)
+            lo = self.starts[q]
+            hi = self.starts[np.minimum(q + 1, self.starts.size - 1)]
+        else:
+            lo = np.searchsorted(self.hashes, qh, side="left")
+            hi = np.searchsorted(self.hashes, qh, side="right")
         return _gather(lo, hi, self.songs, self.frames)
 
 
@@ -116,10 +146,22 @@ class MatchSettings:
     Parameters
     ----------
     min_score : int
-        Votes (hits at one offset, +-1 frame) a match needs. Calibrated on negatives.
+        Votes (hits at one offset, +-1 frame) a match needs.
     min_ratio : float
         A match's score must be at least this multiple of the best *other* song's score
         (random hits pile up for any song; a real match towers over them).
+    min_significance : float
+        ``-log10`` of the number of ``(song, offset, speed)`` cells expected to reach the
+        score by chance: with ``h`` hits spread over a song of ``F`` frames, a cell gets
+        ``h * (2 * tolerance + 1) / F`` votes on average (Poisson); ``3`` means one chance
+        match in a thousand catalogs. This is what keeps noise, speech and noisy songs
+        (which hit many postings everywhere) from matching: their hits are many but spread.
+        Calibrated on negatives by ``aares fp bench``: the model ignores that similar
+        music (two pieces by one pianist) shares hashes beyond chance, so negatives reach
+        5-7 and the threshold sits above them; true matches mostly exceed 10.
+    grid_min_score, grid_min_ratio, grid_min_significance :
+        The same tests for an answer found at another speed than 1: the grid searches
+        many more cells, so chance bars are taller and the bar is set higher.
     tolerance : int
         Frames of offset tolerance in the vote.
     speeds : tuple of float
@@ -133,8 +175,12 @@ class MatchSettings:
         Maximum number of matches returned.
     """
 
-    min_score: int = 12
-    min_ratio: float = 2.0
+    min_score: int = 6
+    min_ratio: float = 2.2
+    min_significance: float = 7.0
+    grid_min_score: int = 12
+    grid_min_ratio: float = 2.5
+    grid_min_significance: float = 8.0
     tolerance: int = 1
     speeds: tuple[float, ...] = ()
     accept_score: int = 20
@@ -156,8 +202,9 @@ class Match:
     song_id: int
     score: int
     offset: float  # seconds into the song where the excerpt starts
-    confidence: float  # share of the query's landmarks that voted for this answer
+    confidence: float  # 1 - expected number of chance matches this strong (see significance)
     speed: float  # the speed factor the excerpt was found at (1.05: played 5 % fast)
+    significance: float = 0.0  # -log10(expected number of chance matches this strong)
     title: str = ""
     artist: str = ""
     path: str = ""
@@ -170,6 +217,7 @@ class Match:
             "score": self.score,
             "offset": round(self.offset, 3),
             "confidence": round(self.confidence, 4),
+            "significance": round(self.significance, 2),
             "speed": round(self.speed, 4),
             "path": self.path,
         }
@@ -177,11 +225,12 @@ class Match:
 
 def _vote(index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, tolerance: int):
     # qh: hashes, qt: anchor times (rescaled frames), qs: speed index of each landmark.
-    # Returns per-song best (score, speed index, offset) arrays, sorted by score.
+    # Returns per-song best (song, score, speed index, offset, hits of that song at that
+    # speed) arrays, sorted by score.
     qi, song, frame = index.lookup(qh)
     if qi.size == 0:
         e = np.zeros(0, dtype=np.int64)
-        return e, e, e, e
+        return e, e, e, e, e
     offset = frame - np.rint(qt[qi]).astype(np.int64)
     sidx = qs[qi]
     n_speeds = int(qs.max()) + 1
@@ -206,7 +255,25 @@ def _vote(index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, toleranc
     rank = np.argsort(-score[best], kind="stable")
     best = best[rank]
     off = (u[best] & ((1 << _OFFSET_BITS) - 1)) - _OFFSET_BIAS
-    return songs_of[best], score[best], g[best] % n_speeds, off
+    groups, hits = np.unique(group, return_counts=True)
+    hits_best = hits[np.searchsorted(groups, g[best])]
+    return songs_of[best], score[best], g[best] % n_speeds, off, hits_best
+
+
+def significance(
+    score: np.ndarray, hits: np.ndarray, frames: np.ndarray, trials: float, tolerance: int = 1
+) -> np.ndarray:
+    """``-log10`` of the expected number of chance cells reaching ``score`` votes.
+
+    ``hits`` votes of one song spread over ``frames`` offsets put ``lam = hits * (2 *
+    tolerance + 1) / frames`` votes in a cell on average; ``P(X >= score)`` for a Poisson
+    ``X`` is the regularised lower incomplete gamma ``gammainc(score, lam)``; ``trials`` is
+    the number of cells searched (every song's frames times the speeds).
+    """
+    lam = hits * (2 * tolerance + 1) / np.maximum(frames, 1)
+    with np.errstate(divide="ignore"):
+        logp = np.log10(gammainc(np.maximum(score, 1).astype(float), lam))
+    return np.minimum(-(logp + np.log10(max(trials, 1.0))), 99.0)
 
 
 def match_peaks(
@@ -224,16 +291,23 @@ def match_peaks(
     settings = settings or MatchSettings()
     slack = settings.slack if settings.speeds else 1.0
     pairs = pair_peaks(points, profile, strength, fan_out=profile.query_fan_out, slack=slack)
-    result = _match_speeds(points, pairs, index, profile, settings, (1.0,))
+    tests = (settings.min_score, settings.min_ratio, settings.min_significance)
+    result = _match_speeds(points, pairs, index, profile, settings, (1.0,), tests)
     if settings.speeds and (not result or result[0].score < settings.accept_score):
         grid = (1.0, *settings.speeds)
-        wide = _match_speeds(points, pairs, index, profile, settings, grid)
+        tests = (
+            settings.grid_min_score,
+            settings.grid_min_ratio,
+            settings.grid_min_significance,
+        )
+        wide = _match_speeds(points, pairs, index, profile, settings, grid, tests)
         if wide and (not result or wide[0].score > result[0].score):
             result = wide
     return result
 
 
-def _match_speeds(points, pairs, index, profile, settings, speeds) -> list[Match]:
+def _match_speeds(points, pairs, index, profile, settings, speeds, tests) -> list[Match]:
+    min_score, min_ratio, min_significance = tests
     hs, ts, ss, counts = [], [], [], []
     for k, s in enumerate(speeds):
         h, t = landmark_hashes(points, pairs, profile, speed=s)
@@ -243,31 +317,32 @@ def _match_speeds(points, pairs, index, profile, settings, speeds) -> list[Match
         counts.append(h.size)
     if not hs or sum(counts) == 0:
         return []
-    song, score, sidx, off = _vote(
-        index, np.concatenate(hs), np.concatenate(ts), np.concatenate(ss), settings.tolerance
+    all_t = np.concatenate(ts)
+    song, score, sidx, off, hits = _vote(
+        index, np.concatenate(hs), all_t, np.concatenate(ss), settings.tolerance
     )
-    if song.size == 0 or score[0] < settings.min_score:
+    if song.size == 0 or score[0] < min_score:
         return []
-    runner_up = score[1] if score.size > 1 else 0
-    if score[0] < settings.min_ratio * runner_up:
-        return []
+    n = min(settings.top + 1, song.size)
+    q_frames = float(all_t.max() - all_t.min()) if all_t.size else 0.0
+    frames = index.frames_of(song[:n]) + q_frames
+    sig = significance(
+        score[:n], hits[:n], frames, index.total_frames * len(speeds), settings.tolerance
+    )
     out = []
     for i in range(min(settings.top, song.size)):
-        # further answers must pass the same tests against the best wrong one
-        if score[i] < settings.min_score:
+        # every answer must pass the tests, the ratio against the best song below it
+        rest = score[i + 1] if score.size > i + 1 else 0
+        if score[i] < min_score or score[i] < min_ratio * rest or sig[i] < min_significance:
             break
-        if i > 0:
-            rest = score[i + 1] if score.size > i + 1 else 0
-            if score[i] < settings.min_ratio * rest:
-                break
-        s = float(speeds[sidx[i]])
         out.append(
             Match(
                 song_id=int(song[i]),
                 score=int(score[i]),
                 offset=float(off[i]) * profile.frame_seconds,
-                confidence=float(min(1.0, score[i] / max(1, counts[sidx[i]]))),
-                speed=s,
+                confidence=float(1.0 - 10.0 ** (-sig[i])),
+                speed=float(speeds[sidx[i]]),
+                significance=float(sig[i]),
             )
         )
     return out
@@ -277,5 +352,5 @@ def match_signal(
     x: np.ndarray, index: Index, profile: Profile, settings: MatchSettings | None = None
 ) -> list[Match]:
     """Ranked matches for a mono signal at ``profile.sr``."""
-    points, strength = analyse(x, profile)
+    points, strength = analyse(x, profile, query=True)
     return match_peaks(points, strength, index, profile, settings)
