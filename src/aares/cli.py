@@ -39,6 +39,7 @@ RUN_ALL_STEPS: list[tuple[str, str]] = [
     # capabilities add their step here, in the order they should run
     ("Genre classification (Exercise 1)", "aares.genre.cli:run_all_step"),
     ("Tour of the data", "aares.explore.cli:run_all_step"),
+    ("Audio fingerprints", "aares.fingerprint.cli:run_all_step"),
     ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
 ]
 

@@ -1,0 +1,55 @@
+"""The fingerprint engine on real songs (skipped without the data folder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aares.fingerprint.audio import load_audio, resample
+from aares.fingerprint.catalog import Catalog, audio_files
+
+
+@pytest.fixture(scope="module")
+def real_catalog(tmp_path_factory, data_dir):
+    files = audio_files([data_dir / "songs"])[:3]
+    if len(files) < 3:
+        pytest.skip("fewer than 3 course songs in the data folder")
+    cat = Catalog(tmp_path_factory.mktemp("fp") / "songs.fp.db", profile="default")
+    report = cat.add(files, jobs=1)
+    assert len(report.added) == 3 and not report.failed
+    return cat, files
+
+
+def test_seeded_excerpts_of_real_songs_give_song_and_offset(real_catalog, tmp_path):
+    cat, files = real_catalog
+    rng = np.random.default_rng(42)
+    for f in files:
+        x, sr = load_audio(f, sr=22050)
+        for length in (5.0, 10.0):
+            start = float(rng.uniform(0, x.size / sr - length - 1))
+            clip = x[int(start * sr) : int((start + length) * sr)]
+            path = tmp_path / "excerpt.wav"
+            sf.write(path, clip, sr)
+            m = cat.identify(path)
+            assert m, f"{f.name} at {start:.1f} s: no match"
+            assert m[0].path == str(f.resolve())
+            assert abs(m[0].offset - start) < 0.1
+        # 5 % fast (resampled), 10 s
+        start = float(rng.uniform(0, x.size / sr - 12))
+        seg = x[int(start * sr) : int((start + 10.5) * sr)]
+        m = cat.identify_signal(resample(seg, int(sr * 1.05), sr), sr=sr)
+        assert m and m[0].path == str(f.resolve())
+        assert abs(m[0].offset - start) < 0.5 and m[0].speed == pytest.approx(1.05, abs=0.011)
+
+
+def test_unknown_song_excerpt_gives_no_match(real_catalog, data_dir):
+    cat, files = real_catalog
+    # the course's Debussy excerpt is not in the songs folder; the other course songs are not
+    # in this 3-song catalog
+    others = audio_files([data_dir / "songs"])[3:5]
+    excerpts = audio_files([data_dir / "excerpts"]) if (data_dir / "excerpts").is_dir() else []
+    for f in [*excerpts, *others]:
+        x, sr = load_audio(f, sr=8000)
+        for a in range(0, max(1, x.size - 10 * sr), 30 * sr):
+            assert cat.identify_signal(x[a : a + 10 * sr]) == [], f"{f.name} at {a // sr} s"
