@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from aares.fingerprint.audio import AudioError, load_audio
-from aares.fingerprint.peaks import course_maxima, find_peaks
+from aares.fingerprint.peaks import course_maxima, find_peaks, maximum_filter
 from aares.fingerprint.spectrogram import power_spectrogram
 
 
@@ -93,6 +93,19 @@ def test_course_maxima_borders_and_plateau():
     S = np.arange(144, dtype=float).reshape(12, 12)  # max in the last corner
     np.testing.assert_array_equal(course_maxima(S), reference_get_maxima(S))
     assert course_maxima(S).tolist() == [[11, 11]]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (15, 13), (4, 6), (2, 9), (50, 120)])
+def test_maximum_filter_equals_scipy(size):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(size[0] * 100 + size[1])
+    for dtype in (np.float32, np.float64, np.int64):
+        S = (rng.random((37, 101)) * 10).astype(dtype)
+        expected = ndimage.maximum_filter(
+            S.astype(np.float64), size=size, mode="constant", cval=-np.inf
+        )
+        np.testing.assert_array_equal(maximum_filter(S, size), expected)
 
 
 def test_find_peaks_neighbourhood_threshold_density():
