@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -228,5 +229,11 @@ def _ffprobe(path: Path, soundfile_error: Exception) -> tuple[int, int]:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    lines = str(exc).strip().splitlines()
+    text = lines[-1] if lines else type(exc).__name__
+    # libsndfile says "Error opening 'x': File does not exist or is not a regular file" for
+    # an existing file whose content it cannot parse (MP3 without a valid frame, ...)
+    text = re.sub(r"^Error opening '.*?': ", "", text)
+    if text.startswith("File does not exist or is not a regular file"):
+        text = "unrecognised or corrupt audio data"
+    return text.rstrip(".")
