@@ -198,9 +198,30 @@ def test_fit_run_on_a_small_frame_round_trips(tmp_path):
     table = method_table(run, 0.1)
     assert {"LAC", "APS", "Mondrian LAC"} <= set(table.index)
     assert table["coverage"].between(0.6, 1.0).all()
-    curve = eps_curve(run.p_values(score="lac"), run.test_labels, run.classes, [0.05, 0.2, 0.5])
+    curve = eps_curve(run, [0.05, 0.2, 0.5], score="lac")
     assert curve["mean_size"].is_monotonic_decreasing
     ex = single_genre_examples(run, run.p_values(score="lac"), n=5)
     assert len(ex) == 5 and set(ex.columns) >= {"eps_single", "right", "true_genre"}
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         method_table(run, 1.5)
+
+
+def test_training_conditional_mondrian_widens_small_classes_only():
+    from scipy.stats import binom
+
+    X, y = gaussian_classes(1200, 4)
+    kw = dict(mondrian=True, cv="split", calibration_size=0.5, random_state=0)
+    plain = SplitConformalClassifier(LogisticRegression(), **kw).fit(X[:1000], y[:1000])
+    strict = SplitConformalClassifier(LogisticRegression(), delta=0.1, **kw).fit(X[:1000], y[:1000])
+    levels = strict.class_eps(0.1)
+    n_c = np.bincount(strict.cal_labels_)
+    for level, n in zip(levels, n_c, strict=True):
+        k = next(k for k in range(1, n + 2) if k > n or binom.sf(k - 1, n, 0.9) <= 0.1)
+        # the level keeps a label exactly while at least n - k + 1 calibration scores are >= it
+        assert (n - k + 1) / (n + 1) > level > (n - k) / (n + 1)
+    assert (levels <= 0.1).all() and np.all(np.diff(levels[np.argsort(n_c)]) >= -0.02)
+    np.testing.assert_array_equal(plain.class_eps(0.1), np.full(4, 0.1))
+    wide, narrow = strict.predict_set(X[1000:], 0.1), plain.predict_set(X[1000:], 0.1)
+    assert (wide >= narrow).all() and wide.sum() > narrow.sum()
+    with pytest.raises(ValueError, match="delta must be"):
+        SplitConformalClassifier(LogisticRegression(), delta=1.5).fit(X, y)

@@ -97,6 +97,11 @@ class ConformalRun:
         """Test songs' p-values for a method."""
         return self.predictor(**params).pvalues_from_proba(self.test_fold_proba)
 
+    def sets(self, eps: float, **params) -> np.ndarray:
+        """Test songs' prediction sets (boolean, one column per class) for a method."""
+        pred = self.predictor(**params)
+        return pred.pvalues_from_proba(self.test_fold_proba) > pred.class_eps(eps)[None, :]
+
     @property
     def accuracy(self) -> float:
         """Top-1 accuracy of the (fold-averaged) classifier on the test songs."""
@@ -231,7 +236,7 @@ def method_table(run: ConformalRun, eps: float = 0.05, methods: dict | None = No
     eps = check_eps(eps)
     rows = {}
     for name, params in (methods or METHODS).items():
-        m = set_metrics(run.p_values(**params) > eps, run.test_labels, run.classes)
+        m = set_metrics(run.sets(eps, **params), run.test_labels, run.classes)
         m.pop("per_class")
         rows[name] = m
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -239,11 +244,14 @@ def method_table(run: ConformalRun, eps: float = 0.05, methods: dict | None = No
     return table
 
 
-def eps_curve(p_values: np.ndarray, y_codes: np.ndarray, classes, eps_grid) -> pd.DataFrame:
-    """Coverage, mean/median set size and singleton share for each eps of a grid."""
+def eps_curve(run: ConformalRun, eps_grid, **params) -> pd.DataFrame:
+    """Coverage, mean/median set size and singleton share of a method for each eps of a grid."""
+    pred = run.predictor(**params)
+    p = pred.pvalues_from_proba(run.test_fold_proba)
     rows = []
     for eps in eps_grid:
-        m = set_metrics(np.asarray(p_values) > check_eps(float(eps)), y_codes, classes)
+        sets = p > pred.class_eps(float(eps))[None, :]
+        m = set_metrics(sets, run.test_labels, run.classes)
         m.pop("per_class")
         rows.append({"eps": float(eps), **m})
     return pd.DataFrame(rows).set_index("eps")
@@ -376,15 +384,18 @@ def write_analysis(
     table.to_csv(folder / "methods.csv")
     p = {name: run.p_values(**METHODS[name]) for name in METHODS}
     per_genre = pd.DataFrame(
-        {name: set_metrics(p[name] > eps, run.test_labels, run.classes)["per_class"] for name in p}
+        {
+            name: set_metrics(run.sets(eps, **params), run.test_labels, run.classes)["per_class"]
+            for name, params in METHODS.items()
+        }
     )
     per_genre.insert(0, "test_songs", np.bincount(run.test_labels, minlength=len(run.classes)))
     per_genre.to_csv(folder / "per_genre.csv")
     grid = np.round(np.arange(0.01, 0.51, 0.01), 2)
     shown = [MARGINAL_METHOD, "APS", MONDRIAN_METHOD]
-    curves = {name: eps_curve(p[name], run.test_labels, run.classes, grid) for name in shown}
+    curves = {name: eps_curve(run, grid, **METHODS[name]) for name in shown}
     pd.concat(curves, names=["method"]).to_csv(folder / "eps_curve.csv")
-    sets = p[MARGINAL_METHOD] > eps
+    sets = run.sets(eps, **METHODS[MARGINAL_METHOD])
     share = cooccurrence(sets, run.classes)
     share.to_csv(folder / "cooccurrence.csv")
     pairs = top_pairs(sets, run.classes)

@@ -55,11 +55,14 @@ def analyse(
     eps: float = EPS,
     seed: int = SEED,
 ) -> None:
-    """Evaluate every conformal method on held-out songs (15 %, stratified): coverage
-    (marginal and per genre), mean/median set size, singletons, the curve over eps, which
-    genres share sets, and a few songs with the eps at which their set is one genre.
-    Writes CSV tables, PNG figures and summary.json to --out; fitted probabilities are kept in
-    --out/cache and reused."""
+    """Evaluate every conformal method on held-out songs.
+
+    A stratified 15 % of the training file is held out. Reports coverage (marginal and per
+    genre), mean/median set size, singletons, the curve over eps, which genres share sets,
+    and a few songs with the eps at which their set is one genre. Writes CSV tables, PNG
+    figures and summary.json to --out; fitted probabilities are kept in --out/cache and
+    reused by the next run.
+    """
     from aares.conformal.analysis import write_analysis
 
     try:
@@ -96,9 +99,12 @@ def predict(
     ),
     seed: int = SEED,
 ) -> None:
-    """Prediction sets for the challenge songs: fit on the whole training file, calibrate
-    (cross-conformal by default) and write one row per song with the most likely genre,
-    the set at --eps, its size, credibility and confidence."""
+    """Write prediction sets for the challenge songs.
+
+    Fits on the whole training file, calibrates (cross-conformal by default) and writes one
+    row per challenge song: the most likely genre, the set at --eps, its size, credibility
+    (largest p-value) and confidence (1 - second largest).
+    """
     from aares.conformal.analysis import METHODS
     from aares.conformal.course import confidence, credibility
     from aares.conformal.split import SplitConformalClassifier
@@ -151,8 +157,11 @@ def course(
     eps: float = EPS,
     seed: int = SEED,
 ) -> None:
-    """The course's full (transductive) conformal predictor with the kNN score, on scaled
-    numeric features: coverage, set size, and milliseconds per song."""
+    """Run the course's kNN full conformal predictor on a sample.
+
+    Full (transductive) conformal prediction with the course's kNN score on scaled numeric
+    features: coverage, mean set size, and milliseconds per song.
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     from aares.conformal.course import ConformalPrediction
