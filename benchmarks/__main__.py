@@ -15,6 +15,7 @@ ALL = [
     # capabilities add their benchmark module name here
     "conformal",
     "fingerprint",
+    "popularity",
 ]
 
 

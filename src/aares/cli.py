@@ -32,6 +32,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("fp", "aares.fingerprint.cli"),
     ("explore", "aares.explore.cli"),
     ("conformal", "aares.conformal.cli"),
+    ("popularity", "aares.popularity.cli"),
 ]
 
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
@@ -39,6 +40,7 @@ RUN_ALL_STEPS: list[tuple[str, str]] = [
     # capabilities add their step here, in the order they should run
     ("Genre classification (Exercise 1)", "aares.genre.cli:run_all_step"),
     ("Tour of the data", "aares.explore.cli:run_all_step"),
+    ("Popularity (Exercise 2)", "aares.popularity.cli:run_all_step"),
     ("Audio fingerprints", "aares.fingerprint.cli:run_all_step"),
     ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
 ]

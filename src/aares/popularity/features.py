@@ -26,7 +26,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import KFold
-from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
 from aares.data import AUDIO_FEATURES, parse_release_date
@@ -38,6 +37,7 @@ __all__ = [
     "GenreMultiHot",
     "GenreTfidf",
     "ArtistProfile",
+    "FeatureBlocks",
     "make_features",
     "genre_words",
     "row_keys",
@@ -215,47 +215,50 @@ class ListTargetEncoder(_FrameTransformer):
 
     # -- statistics ----------------------------------------------------------------------
     def _table(self, keys: list[list[str]], y: np.ndarray):
+        """Per key: training songs, smoothed mean, spread and share of zeros."""
         rows = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
         flat = [k for ks in keys for k in ks]
-        prior = (float(y.mean()), float(y.std()), float((y == 0).mean()))
+        prior = np.array([y.mean(), y.std(), (y == 0).mean()], dtype=float)
         if not flat:
-            return pd.DataFrame(columns=["n", "mean", "std", "zero"]), prior
+            return np.array([], dtype=object), np.empty((0, 4)), prior
         t = pd.DataFrame({"key": flat, "y": y[rows]})
         t["y2"] = t["y"] ** 2
         t["z"] = (t["y"] == 0).astype(float)
-        g = t.groupby("key", sort=False).agg(
+        g = t.groupby("key", sort=True).agg(
             n=("y", "size"), s=("y", "sum"), s2=("y2", "sum"), z=("z", "sum")
         )
         m = float(self.smoothing)
         mean = (g["s"] + m * prior[0]) / (g["n"] + m)
         var = (g["s2"] + m * (prior[1] ** 2 + prior[0] ** 2)) / (g["n"] + m) - mean**2
-        table = pd.DataFrame(
-            {
-                "n": g["n"].astype(float),
-                "mean": mean,
-                "std": np.sqrt(var.clip(lower=0)),
-                "zero": (g["z"] + m * prior[2]) / (g["n"] + m),
-            }
-        )
-        return table, prior
+        values = np.column_stack(
+            [g["n"], mean, np.sqrt(var.clip(lower=0)), (g["z"] + m * prior[2]) / (g["n"] + m)]
+        ).astype(float)
+        return np.asarray(g.index, dtype=object), values, prior
 
-    def _encode(self, keys: list[list[str]], table: pd.DataFrame, prior) -> np.ndarray:
+    def _encode(self, keys: list[list[str]], table_keys, table_values, prior) -> np.ndarray:
         out = np.empty((len(keys), 6))
         out[:] = [prior[0], prior[0], prior[0], prior[1], prior[2], 0.0]
-        lookup = {k: v for k, v in zip(table.index, table.to_numpy(), strict=True)}
-        for i, ks in enumerate(keys):
-            vals = [lookup[k] for k in ks if k in lookup]
-            if not vals:
-                continue
-            v = np.asarray(vals)  # columns n, mean, std, zero
-            out[i] = [
-                v[:, 1].mean(),
-                v[:, 1].max(),
-                v[:, 1].min(),
-                v[:, 2].mean(),
-                v[:, 3].mean(),
-                np.log1p(v[:, 0].max()),
-            ]
+        rows = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
+        flat = [k for ks in keys for k in ks]
+        if not flat or len(table_keys) == 0:
+            return out
+        pos = pd.Index(table_keys).get_indexer(flat)  # -1: key unseen in training
+        seen = pos >= 0
+        v = table_values[pos[seen]]  # columns n, mean, std, zero
+        t = pd.DataFrame(
+            {"row": rows[seen], "n": v[:, 0], "mean": v[:, 1], "std": v[:, 2], "zero": v[:, 3]}
+        )
+        g = t.groupby("row", sort=True)
+        agg = g.agg(
+            mean=("mean", "mean"),
+            mx=("mean", "max"),
+            mn=("mean", "min"),
+            std=("std", "mean"),
+            zero=("zero", "mean"),
+            n=("n", "max"),
+        )
+        agg["n"] = np.log1p(agg["n"])
+        out[agg.index.to_numpy()] = agg.to_numpy(float)
         return out
 
     def _names(self) -> list[str]:
@@ -284,7 +287,8 @@ class ListTargetEncoder(_FrameTransformer):
         """Learn the statistics of every key from all of ``X``."""
         X = _check_frame(X, [self.column], "ListTargetEncoder")
         y = self._y(X, y)
-        self.table_, self.prior_ = self._table(row_keys(X, self.column, self.keys), y)
+        # Plain arrays (not pandas objects) so that skops can store the fitted encoder.
+        self.keys_, self.values_, self.prior_ = self._table(row_keys(X, self.column, self.keys), y)
         self.feature_names_out_ = self._names()
         return self
 
@@ -296,15 +300,16 @@ class ListTargetEncoder(_FrameTransformer):
         out = np.empty((len(X), len(self.feature_names_out_)))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(out):
-            table, prior = self._table([keys[i] for i in train], y[train])
-            out[test] = self._encode([keys[i] for i in test], table, prior)
+            tk, tv, prior = self._table([keys[i] for i in train], y[train])
+            out[test] = self._encode([keys[i] for i in test], tk, tv, prior)
         return pd.DataFrame(out, index=X.index, columns=self.feature_names_out_)
 
     def transform(self, X) -> pd.DataFrame:
         """Encode rows with the statistics of all the training rows."""
-        check_is_fitted(self, "table_")
+        check_is_fitted(self, "values_")
         X = _check_frame(X, [self.column], "ListTargetEncoder")
-        out = self._encode(row_keys(X, self.column, self.keys), self.table_, self.prior_)
+        keys = row_keys(X, self.column, self.keys)
+        out = self._encode(keys, self.keys_, self.values_, self.prior_)
         return pd.DataFrame(out, index=X.index, columns=self.feature_names_out_)
 
 
@@ -428,15 +433,19 @@ class ArtistProfile(_FrameTransformer):
 
     def fit(self, X, y=None):
         f = self._frame(X)
-        g = f.groupby("artist")
-        self.counts_ = g.size()
-        self.sums_ = g[self.features].sum()
+        g = f.groupby("artist", sort=True)
+        # Plain arrays (not pandas objects) so that skops can store the fitted transformer.
+        self.artists_ = np.asarray(g.size().index, dtype=object)
+        self.counts_ = g.size().to_numpy(float)
+        self.sums_ = g[self.features].sum(min_count=1).fillna(0).to_numpy(float)
         self.feature_names_out_ = self._names()
         return self
 
     def _encode(self, f: pd.DataFrame, leave_self_out: bool) -> pd.DataFrame:
-        n = f["artist"].map(self.counts_).fillna(0).to_numpy(float)
-        sums = self.sums_.reindex(f["artist"]).fillna(0).to_numpy(float)
+        pos = pd.Index(self.artists_).get_indexer(f["artist"])
+        seen = pos >= 0
+        n = np.where(seen, self.counts_[pos], 0.0)
+        sums = np.where(seen[:, None], self.sums_[pos], 0.0)
         own = f[self.features].to_numpy(float)
         if leave_self_out:
             n = n - 1
@@ -496,17 +505,60 @@ ENCODINGS = [
 ]
 
 
+class FeatureBlocks(_FrameTransformer):
+    """The named feature blocks side by side, as one numeric DataFrame.
+
+    Each block is fitted with ``fit_transform`` on the training rows, so cross-fitted
+    encoders stay cross-fitted. (Like :class:`~sklearn.pipeline.FeatureUnion`, with plain
+    parameters and fitted state that skops can store.)
+
+    Parameters
+    ----------
+    encodings : sequence of str
+        Names from :data:`ENCODINGS`.
+    seed : int, default=0
+        Seed of the cross-fitting folds and of the SVD.
+
+    Examples
+    --------
+    >>> FeatureBlocks(("song", "genre_te")).fit_transform(subset, y).shape   # doctest: +SKIP
+    (8698, 37)
+    """
+
+    def __init__(self, encodings: Sequence[str] = ("song",), seed: int = 0):
+        self.encodings = encodings
+        self.seed = seed
+
+    def fit(self, X, y=None):
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params) -> pd.DataFrame:
+        if not self.encodings:
+            raise ValueError(f"FeatureBlocks needs at least one encoding from {ENCODINGS}")
+        self.blocks_ = [(name, _encoding(name, self.seed)) for name in self.encodings]
+        parts = [block.fit_transform(X, y) for _, block in self.blocks_]
+        out = pd.concat(parts, axis=1)
+        self.feature_names_out_ = [str(c) for c in out.columns]
+        return out
+
+    def transform(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "blocks_")
+        return pd.concat([block.transform(X) for _, block in self.blocks_], axis=1)
+
+
 def make_features(
     encodings: Sequence[str] = ("song", "artist_te", "genre_te", "tfidf"), seed: int = 0
-) -> FeatureUnion:
-    """A :class:`~sklearn.pipeline.FeatureUnion` of the named feature blocks (pandas output).
+) -> FeatureBlocks:
+    """The feature step of a popularity model: the named blocks side by side.
 
     Blocks: ``song`` (audio, date, title), ``audio`` (audio and date only), ``artist_te``,
-    ``genre_te``, ``word_te`` (cross-fitted target statistics of the artist, the
-    micro-genres, the genre words), ``multi_hot`` (top-50 micro-genres), ``tfidf``
-    (genre words), ``svd`` (12-d embedding of the TF-IDF), ``artist_profile``.
+    ``release_te``, ``genre_te``, ``word_te`` (cross-fitted target statistics of the artist,
+    of the artist's release of that date, of the micro-genres, of the genre words),
+    ``multi_hot`` (top-50 micro-genres), ``tfidf`` (genre words), ``svd`` (12-d embedding
+    of the TF-IDF), ``artist_profile``.
     """
-    union = FeatureUnion(
-        [(name, _encoding(name, seed)) for name in encodings], verbose_feature_names_out=False
-    )
-    return union.set_output(transform="pandas")
+    unknown = [e for e in encodings if e not in ENCODINGS]
+    if unknown:
+        raise ValueError(f"unknown encoding(s) {unknown}; choose from {ENCODINGS}")
+    return FeatureBlocks(tuple(encodings), seed=seed)
