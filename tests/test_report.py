@@ -116,6 +116,16 @@ def test_provider_must_return_a_section(data_folder: Path, tmp_path: Path) -> No
         collect_sections(data_folder, tmp_path, [("Odd", lambda d, o: "text")], strict=True)
 
 
+def test_a_missing_figure_fails_its_section_only(data_folder: Path, tmp_path: Path) -> None:
+    def lost(data_dir: Path, out_dir: Path) -> Section:
+        return Section("Lost", [Figure(out_dir / "gone.png", "never drawn")])
+
+    with pytest.raises(ValueError, match="gone.png not found"):
+        collect_sections(data_folder, tmp_path, [("Lost", lost)], strict=True)
+    result = build_report(data_folder, tmp_path / "out", registry=[("Lost", lost), *FAKES[:1]])
+    assert [o.status for o in result.report.outcomes] == ["error", "ok"]
+
+
 def test_data_files_are_described(data_folder: Path) -> None:
     (files,) = describe_data_files(data_folder)
     assert files.name == "small.csv" and files.rows == 3  # a quoted line break is one row

@@ -12,8 +12,6 @@ from aares.data import DataError
 from aares.explore.analysis import TourSettings, run_tour
 
 app = typer.Typer(
-    help="A data scientist's tour of the course data: figures plus interpretations "
-    "computed from the data.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -35,7 +33,12 @@ def explore(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the sample and of t-SNE."),
 ) -> None:
-    """Draw the tour's figures into OUT/explore/ and print what each one shows.
+    """A data scientist's tour of the course data: figures plus interpretations computed
+    from the data (numbers, and which way each trend goes).
+
+    Draws 9 figures into OUT/explore/ (feature and popularity distributions, decades,
+    correlations, micro-genres, prolific artists, a PCA/t-SNE map by genre, popular and
+    explicit genres) and prints what each one shows.
 
     Reads spotify_dataset_subset.csv (Exercise 2) and, for the 22 genres,
     spotify_dataset_train.csv (Exercise 1) from the data folder. Also writes

@@ -40,7 +40,7 @@ from pathlib import Path
 from aares import __version__
 from aares.data import data_dir as resolve_data_dir
 from aares.io import ensure_dir
-from aares.report.section import Note, Section
+from aares.report.section import Block, Figure, Note, Section
 
 __all__ = [
     "REGISTRY",
@@ -171,6 +171,7 @@ def collect_sections(
                 section = provider(data_dir, out_dir)
                 if not isinstance(section, Section):
                     raise TypeError(f"{name} returned {type(section).__name__}, not a Section")
+                _check(section, name)
                 outcome = SectionOutcome(section.title, name, "ok", section)
         except Exception as exc:
             if strict:
@@ -191,6 +192,15 @@ def collect_sections(
         if on_section is not None:
             on_section(outcome)
     return outcomes
+
+
+def _check(section: Section, name: str) -> None:
+    """Fail in the section, not in the renderer, when a block cannot be rendered."""
+    for block in section.blocks:
+        if not isinstance(block, Block.__args__):
+            raise TypeError(f"{name}: a {type(block).__name__} is not a report block")
+        if isinstance(block, Figure) and not Path(block.path).is_file():
+            raise ValueError(f"{name}: figure file {block.path} not found")
 
 
 def _count_rows(path: Path) -> int | None:
