@@ -225,3 +225,39 @@ def test_training_conditional_mondrian_widens_small_classes_only():
     assert (wide >= narrow).all() and wide.sum() > narrow.sum()
     with pytest.raises(ValueError, match="delta must be"):
         SplitConformalClassifier(LogisticRegression(), delta=1.5).fit(X, y)
+
+
+def test_write_analysis_and_report_section(tmp_path):
+    from aares.conformal.analysis import write_analysis
+    from aares.conformal.report import report_section
+    from aares.genre.models import make_model
+
+    frame = make_feature_frame(n=300, seed=5)
+    summary = write_analysis(
+        frame,
+        tmp_path / "conformal",
+        model="logreg",
+        cv="3",
+        eps=0.1,
+        estimator=make_model("logreg"),
+    )
+    assert summary["test_songs"] == 45 and 0 <= summary["accuracy"] <= 1
+    section = report_section("unused", tmp_path)
+    assert section.title.startswith("Conformal") and len(section.figures()) == 3
+    assert all(f.path.exists() for f in section.figures())
+    text = " ".join(b.text for b in section.blocks if hasattr(b, "text"))
+    assert f"{summary['methods']['LAC smoothed']['coverage']:.3f}" in text
+
+
+def test_cli_errors_are_one_red_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from aares.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["conformal", "analyse", "--data", str(tmp_path), "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 1 and "error" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["conformal", "analyse", "--data", str(tmp_path), "--cv", "1"])
+    assert res.exit_code == 1 and "--cv must be" in res.output

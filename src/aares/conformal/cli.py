@@ -27,6 +27,9 @@ SEED = typer.Option(0, "--seed", help="Random seed (hold-out split, folds, model
 MODEL = typer.Option(
     "best", "--model", help="Genre model (see `aares genre list-models`); 'best' = the default."
 )
+JOBS = typer.Option(
+    1, "--n-jobs", help="Threads per model (one is fastest on a busy 2-core machine)."
+)
 CV = typer.Option(
     "5",
     "--cv",
@@ -54,6 +57,7 @@ def analyse(
     cv: str = CV,
     eps: float = EPS,
     seed: int = SEED,
+    n_jobs: int = JOBS,
 ) -> None:
     """Evaluate every conformal method on held-out songs.
 
@@ -70,7 +74,9 @@ def analyse(
         train = load_train(data_file(TRAIN_FILE, data))
         t0 = time.perf_counter()
         with console.status(f"fitting {model} ({cv}) and calibrating"):
-            summary = write_analysis(train, out, model=model, cv=cv, seed=seed, eps=eps)
+            summary = write_analysis(
+                train, out, model=model, cv=cv, seed=seed, eps=eps, n_jobs=n_jobs
+            )
     except (DataError, ValueError) as exc:
         _fail(exc)
     console.print(
@@ -98,6 +104,7 @@ def predict(
         "LAC smoothed", "--method", help="A method of `analyse` (LAC, APS, Mondrian LAC, ...)."
     ),
     seed: int = SEED,
+    n_jobs: int = JOBS,
 ) -> None:
     """Write prediction sets for the challenge songs.
 
@@ -105,7 +112,7 @@ def predict(
     row per challenge song: the most likely genre, the set at --eps, its size, credibility
     (largest p-value) and confidence (1 - second largest).
     """
-    from aares.conformal.analysis import METHODS
+    from aares.conformal.analysis import METHODS, limit_threads
     from aares.conformal.course import confidence, credibility
     from aares.conformal.split import SplitConformalClassifier
     from aares.genre.models import make_model
@@ -117,7 +124,7 @@ def predict(
         train = load_train(data_file(TRAIN_FILE, data))
         test = load_test(data_file(TEST_FILE, data), train)
         cp = SplitConformalClassifier(
-            make_model(model, seed=seed),
+            limit_threads(make_model(model, seed=seed), n_jobs),
             cv=int(cv) if cv.isdigit() else cv,
             random_state=seed,
             **METHODS[method],
