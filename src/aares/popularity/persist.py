@@ -30,6 +30,7 @@ TRUSTED_TYPES = [
     "lightgbm.sklearn.LGBMRegressor",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",
+    "numpy.dtype",  # TfidfVectorizer's dtype parameter
 ]
 
 
