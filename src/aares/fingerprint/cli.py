@@ -180,11 +180,12 @@ def list_cmd(
     table = Table(
         title=f"{db}: {len(songs)} songs, profile {cat.profile.name}", header_style="bold"
     )
-    for col in ("id", "title", "artist", "duration", "hashes", "path"):
+    for col in ("id", "title", "artist", "duration", "hashes", "file"):
         table.add_column(col, justify="right" if col in ("id", "duration", "hashes") else "left")
     for s in songs:
         m, sec = divmod(round(s.duration), 60)
-        table.add_row(str(s.id), s.title, s.artist, f"{m}:{sec:02d}", f"{s.n_hashes:,}", s.path)
+        name = Path(s.path).name
+        table.add_row(str(s.id), s.title, s.artist, f"{m}:{sec:02d}", f"{s.n_hashes:,}", name)
     console.print(table)
     hours = sum(s.duration for s in songs) / 3600
     console.print(f"{hours:.2f} h of audio, {size / 1e6:.1f} MB on disk")

@@ -70,6 +70,11 @@ class Index:
         np.maximum.at(self.song_frames, inverse, self.frames.astype(np.int64))
         self.song_frames += 1
         self.total_frames = int(self.song_frames.sum())
+        # Stop list: a hash with far more postings than the typical one (a steady tone, a
+        # drum pattern repeated all over the catalog) says little about which song it is and
+        # would cost most of the vote; lookups skip it (as audfprint caps its buckets).
+        n_distinct = int(np.count_nonzero(np.diff(self.hashes))) + 1 if self.hashes.size else 1
+        self.max_postings = max(64, int(8 * self.hashes.size / n_distinct))
 
     def frames_of(self, songs: np.ndarray) -> np.ndarray:
         """Length in frames of each of ``songs`` (ids)."""
@@ -118,19 +123,22 @@ class Index:
         else:
             lo = np.searchsorted(self.hashes, qh, side="left")
             hi = np.searchsorted(self.hashes, qh, side="right")
-        return _gather(lo, hi, self.songs, self.frames)
+        return _gather(lo, hi, self.songs, self.frames, self.max_postings)
 
 
 @numba.njit(cache=True)
-def _gather(lo, hi, songs, frames):  # pragma: no cover (numba)
+def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
     n = 0
     for i in range(lo.size):
-        n += hi[i] - lo[i]
+        if hi[i] - lo[i] <= cap:
+            n += hi[i] - lo[i]
     qi = np.empty(n, dtype=np.int64)
     so = np.empty(n, dtype=np.int64)
     fr = np.empty(n, dtype=np.int64)
     k = 0
     for i in range(lo.size):
+        if hi[i] - lo[i] > cap:
+            continue
         for p in range(lo[i], hi[i]):
             qi[k] = i
             so[k] = songs[p]
