@@ -276,3 +276,22 @@ def test_cli_bad_file_is_one_clear_error(tmp_path):
     )
     assert res.exit_code == 1
     assert "row 2" in res.output and "Traceback" not in res.output
+
+
+def test_report_section_on_a_small_sample(data_dir, tmp_path, monkeypatch):
+    from aares.popularity import report
+
+    small = tmp_path / "data"
+    small.mkdir()
+    sample = pd.read_csv(data_dir / "spotify_dataset_subset.csv").sample(300, random_state=0)
+    sample.to_csv(small / "spotify_dataset_subset.csv", index=False)
+    monkeypatch.setattr(report, "REPORT_MODELS", ["mean", "ridge"])
+    section = report.report_section(small, tmp_path / "out")
+    assert section.title.startswith("Exercise 2")
+    assert len(section.figures()) >= 4 and all(f.path.is_file() for f in section.figures())
+    text = " ".join(b.text for b in section.blocks if hasattr(b, "text"))
+    assert "300 songs" in text and "no micro-genre" in text
+    # A second call reuses the outputs (same songs): the table file is not rewritten.
+    stamp = (tmp_path / "out" / "popularity" / "cv_results.csv").stat().st_mtime_ns
+    report.report_section(small, tmp_path / "out")
+    assert (tmp_path / "out" / "popularity" / "cv_results.csv").stat().st_mtime_ns == stamp

@@ -46,6 +46,12 @@ def _subset(data: Path, sample: int = 0, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short hash of the songs and their popularity (tells whether outputs are current)."""
+    h = pd.util.hash_pandas_object(frame[["id", "popularity"]], index=False).sum()
+    return f"{int(h) % 2**64:016x}"
+
+
 def _names(models: str) -> list[str]:
     from aares.popularity.models import MODEL_NAMES
 
@@ -112,6 +118,7 @@ def run_compare(
         {
             "data": SUBSET_FILE,
             "songs": len(frame),
+            "fingerprint": fingerprint(frame),
             "folds": folds,
             "seed": seed,
             "cv": "KFold(shuffle=True)",
@@ -310,6 +317,7 @@ def run_genres(
 
     out = ensure_dir(out)
     summary = G.genre_summary(frame["genres"])
+    summary["fingerprint"] = fingerprint(frame)
     summary["share_zero_popularity"] = float((frame["popularity"] == 0).mean())
     none = frame["genres"].map(len) == 0
     summary["share_zero_popularity_without_genre"] = float((frame["popularity"][none] == 0).mean())
