@@ -83,7 +83,13 @@ def compare(
     """Compare classifiers by stratified k-fold cross-validation (fixed seed): F1-micro (the
     challenge metric), F1-macro, fit time, per-genre precision/recall and a confusion-matrix
     figure of the best model."""
-    from aares.genre.evaluate import compare_models, per_genre_table, plot_confusion, score_table
+    from aares.genre.evaluate import (
+        compare_models,
+        fits_needed,
+        per_genre_table,
+        plot_confusion,
+        score_table,
+    )
     from aares.genre.models import BEST_MODEL
 
     try:
@@ -92,7 +98,8 @@ def compare(
         X, y = train.drop(columns="genre"), train["genre"].to_numpy()
         extra = [BEST_MODEL] if balanced else []
         with progress() as bar:
-            task = bar.add_task("cross-validating", total=folds * (len(names) + len(extra)))
+            total = folds * len(fits_needed(names, extra))
+            task = bar.add_task("cross-validating (model folds)", total=total)
             runs = compare_models(
                 X, y, names, folds=folds, seed=seed, balanced=extra, cache_dir=cache,
                 on_fold=lambda: bar.advance(task),

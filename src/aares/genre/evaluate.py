@@ -29,13 +29,14 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from aares.genre.models import make_model
+from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, make_model
 from aares.io import atomic_path
 from aares.plotting import plt, save_figure
 
 __all__ = [
     "CVRun",
     "cross_val_proba",
+    "fits_needed",
     "compare_models",
     "score_table",
     "per_genre_table",
@@ -57,6 +58,13 @@ class CVRun:
         return self.classes[np.argmax(self.proba, axis=1)]
 
 
+def _params_text(model) -> str:
+    # every plain parameter of every step (estimator reprs are abbreviated, values are not)
+    simple = (int, float, str, bool, type(None), tuple)
+    params = model.get_params(deep=True)
+    return repr(sorted((k, v) for k, v in params.items() if isinstance(v, simple)))
+
+
 def _cache_key(name: str, params: str, X: pd.DataFrame, y: np.ndarray, folds: int, seed: int):
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
@@ -75,6 +83,7 @@ def cross_val_proba(
     balanced: bool = False,
     cache_dir: str | os.PathLike | None = None,
     on_fold: Callable[[], None] | None = None,
+    memo: dict[str, CVRun] | None = None,
 ) -> CVRun:
     """Out-of-fold ``predict_proba`` of model ``name`` in stratified ``folds``-fold CV.
 
@@ -94,15 +103,51 @@ def cross_val_proba(
         Folder for cached out-of-fold predictions (NPZ); nothing is cached when None.
     on_fold : callable, optional
         Called after each fold (for progress bars).
+    memo : dict, optional
+        Runs already computed in this session, by name; reused and filled.
+
+    Notes
+    -----
+    The balanced mode and the soft-voting ensembles are computed from the plain models'
+    out-of-fold probabilities, which is exactly what refitting them per fold would give
+    (same folds, same seeds, deterministic members).
     """
+    memo = {} if memo is None else memo
+    key = f"{name}+balanced" if balanced else name
+    if key not in memo:
+        memo[key] = _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo)
+    return memo[key]
+
+
+def _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo) -> CVRun:
     y = np.asarray(y)
     classes = np.unique(y)
-    label = f"{name}+balanced" if balanced else name
-    params = repr(make_model(name, seed=seed, balanced=balanced).get_params(deep=True))
+    name = BEST_MODEL if name == "best" else name
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    shared = dict(folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo)
+    if balanced:
+        # PriorCorrected(model) divides the model's fold probabilities by the fold's class
+        # shares: reuse the plain model's out-of-fold predictions instead of refitting.
+        base = cross_val_proba(name, X, y, **shared)
+        proba = base.proba.copy()
+        for train_idx, test_idx in splitter.split(X, y):
+            prior = np.array([np.mean(y[train_idx] == c) for c in classes])
+            part = proba[test_idx] / prior**BALANCED_STRENGTH
+            proba[test_idx] = part / part.sum(axis=1, keepdims=True)
+        return CVRun(f"{name}+balanced", classes, proba, base.fit_seconds, base.cached)
+    if name in ENSEMBLES:
+        # soft voting of deterministic members = weighted mean of their fold predictions
+        members = [(cross_val_proba(m, X, y, **shared), w) for m, w in ENSEMBLES[name]]
+        total = sum(w for _, w in members)
+        proba = sum(w * run.proba for run, w in members) / total
+        seconds = sum(run.fit_seconds for run, _ in members)
+        return CVRun(name, classes, proba, seconds, all(run.cached for run, _ in members))
+    label = name
+    params = _params_text(make_model(name, seed=seed))
     cache = None
     if cache_dir is not None:
         key = _cache_key(label, params, X, y, folds, seed)
-        cache = Path(cache_dir) / f"{label.replace('+', '_')}-{key}.npz"
+        cache = Path(cache_dir) / f"{label}-{key}.npz"
         if cache.is_file():
             stored = np.load(cache, allow_pickle=False)
             if on_fold:
@@ -111,9 +156,8 @@ def cross_val_proba(
             return CVRun(label, classes, stored["proba"], float(stored["fit_seconds"]), True)
     proba = np.zeros((len(y), len(classes)))
     times = []
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(X, y):
-        model = make_model(name, seed=seed, balanced=balanced)
+        model = make_model(name, seed=seed)
         t0 = time.perf_counter()
         model.fit(X.iloc[train_idx], y[train_idx])
         times.append(time.perf_counter() - t0)
@@ -130,6 +174,17 @@ def cross_val_proba(
     return run
 
 
+def fits_needed(names: Sequence[str], balanced: Sequence[str] = ()) -> list[str]:
+    """The plain models whose folds must be fitted to evaluate ``names`` and ``balanced``."""
+    out: list[str] = []
+    for name in [*names, *balanced]:
+        name = BEST_MODEL if name == "best" else name
+        for base in [m for m, _ in ENSEMBLES[name]] if name in ENSEMBLES else [name]:
+            if base not in out:
+                out.append(base)
+    return out
+
+
 def compare_models(
     X: pd.DataFrame,
     y: Sequence[str],
@@ -142,16 +197,10 @@ def compare_models(
     on_fold: Callable[[], None] | None = None,
 ) -> list[CVRun]:
     """Cross-validate each model of ``names`` (and the balanced mode of ``balanced``)."""
-    runs = [
-        cross_val_proba(n, X, y, folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold)
-        for n in names
-    ]
-    runs += [
-        cross_val_proba(
-            n, X, y, folds=folds, seed=seed, balanced=True, cache_dir=cache_dir, on_fold=on_fold
-        )
-        for n in balanced
-    ]
+    memo: dict[str, CVRun] = {}
+    shared = dict(folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo)
+    runs = [cross_val_proba(n, X, y, **shared) for n in names]
+    runs += [cross_val_proba(n, X, y, balanced=True, **shared) for n in balanced]
     return runs
 
 

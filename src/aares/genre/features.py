@@ -25,11 +25,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from aares.data import AUDIO_FEATURES, parse_release_date
 
-__all__ = ["GenreFeatures", "RAW_COLUMNS"]
+__all__ = ["GenreFeatures", "ReleaseDateGenres", "RAW_COLUMNS", "DATE_KEYS"]
 
 #: Columns GenreFeatures needs in its input frame.
 RAW_COLUMNS = ["release_date", "explicit", "popularity", *AUDIO_FEATURES, "time_signature"]
@@ -162,3 +164,98 @@ class GenreFeatures(TransformerMixin, BaseEstimator):
             out["year_count"] = year.map(self.year_count_).fillna(0).astype(float)
             out["date_count"] = X["release_date"].map(self.date_count_).fillna(0).astype(float)
         return out.astype(float)
+
+
+#: Keys :class:`ReleaseDateGenres` can profile: the release date alone, or with a
+#: popularity band or the explicit flag (songs of one album share all of these).
+DATE_KEYS = ("release_date", "release_date+popularity", "release_date+explicit")
+
+
+def _key(X: pd.DataFrame, key: str) -> pd.Series:
+    if key == "release_date":
+        return X["release_date"].astype(str)
+    if key == "release_date+popularity":
+        return X["release_date"].astype(str) + "|" + (X["popularity"] // 10).astype(str)
+    if key == "release_date+explicit":
+        return X["release_date"].astype(str) + "|" + X["explicit"].astype(str)
+    raise ValueError(f"unknown release-date key {key!r}; choose from {DATE_KEYS}")
+
+
+class ReleaseDateGenres(TransformerMixin, BaseEstimator):
+    """Genre profile of each release date, learned from the training songs.
+
+    Songs of one album share their release date, and an album rarely mixes genres, so
+    the genres of the *other* training songs released the same day are a strong clue.
+    This is multiclass target encoding (:class:`sklearn.preprocessing.TargetEncoder`,
+    shrunk towards the overall genre shares for rare dates). ``fit_transform`` is
+    cross-fitted: each training song is encoded by a model that did not see it, so the
+    classifier after it learns how much to trust the clue on unseen songs, and inside a
+    pipeline nothing leaks across cross-validation folds. Needs ``y`` in ``fit``.
+
+    Parameters
+    ----------
+    keys : tuple of str, default=("release_date",)
+        What to profile, from :data:`DATE_KEYS`.
+    folds : int, default=5
+        Folds of the cross-fitting in ``fit_transform``.
+    seed : int, default=0
+        Shuffling seed of the cross-fitting folds.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"release_date": ["2020-01-01"] * 6 + ["1999"] * 6,
+    ...                   "popularity": [10] * 12, "explicit": [False] * 12})
+    >>> y = ["rock", "pop"] * 3 + ["jazz"] * 6
+    >>> enc = ReleaseDateGenres(folds=2).fit(X, y)
+    >>> enc.get_feature_names_out().tolist()
+    ['release_date_jazz', 'release_date_pop', 'release_date_rock']
+    >>> enc.transform(X.iloc[[0]]).round(1).tolist()   # a 2020-01-01 song: never jazz
+    [[0.0, 0.5, 0.5]]
+    """
+
+    def __init__(self, keys=("release_date",), folds: int = 5, seed: int = 0):
+        self.keys = keys
+        self.folds = folds
+        self.seed = seed
+
+    def _frame(self, X) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError(
+                f"ReleaseDateGenres expects a pandas DataFrame, got {type(X).__name__}"
+            )
+        need = {"release_date", "popularity", "explicit"} - set(X.columns)
+        if need:
+            raise ValueError(f"ReleaseDateGenres: missing column(s) {sorted(need)}")
+        return pd.DataFrame({k: _key(X, k) for k in self.keys}, index=X.index)
+
+    def _encoder(self, n_classes: int) -> TargetEncoder:
+        cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+        # two genres: one column (share of the second genre) is all there is to encode
+        return TargetEncoder(target_type="multiclass" if n_classes > 2 else "binary", cv=cv)
+
+    def fit(self, X, y):
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        if y is None:
+            raise ValueError("ReleaseDateGenres needs the genres y in fit")
+        keys = self._frame(X)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.encoder_ = self._encoder(len(self.classes_))
+        out = self.encoder_.fit_transform(keys, y)
+        self.n_features_in_ = len(RAW_COLUMNS)
+        return out
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.transform(self._frame(X))
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "encoder_")
+        return np.asarray(
+            [f"{k}_{c}" for k in self.keys for c in self.classes_[len(self.classes_) == 2 :]],
+            dtype=object,
+        )

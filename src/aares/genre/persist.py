@@ -25,12 +25,14 @@ __all__ = ["TRUSTED_TYPES", "save_model", "load_model"]
 #: Types outside numpy/scipy/scikit-learn that aares models contain.
 TRUSTED_TYPES = [
     "aares.genre.features.GenreFeatures",
+    "aares.genre.features.ReleaseDateGenres",
     "aares.genre.models.ProbabilityAverage",
     "aares.genre.models.PriorCorrected",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "collections.OrderedDict",
     "sklearn.tree._tree.Tree",
+    "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
