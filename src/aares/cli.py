@@ -33,6 +33,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("explore", "aares.explore.cli"),
     ("conformal", "aares.conformal.cli"),
     ("popularity", "aares.popularity.cli"),
+    ("recommend", "aares.recommend.cli"),
 ]
 
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
@@ -42,6 +43,7 @@ RUN_ALL_STEPS: list[tuple[str, str]] = [
     ("Tour of the data", "aares.explore.cli:run_all_step"),
     ("Popularity (Exercise 2)", "aares.popularity.cli:run_all_step"),
     ("Audio fingerprints", "aares.fingerprint.cli:run_all_step"),
+    ("Song recommendation (Exercise 3)", "aares.recommend.cli:run_all_step"),
     ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
 ]
 
