@@ -26,10 +26,15 @@ def main(data_dir: Path) -> None:
     cache = Path(os.environ.get("AARES_GENRE_CACHE", "/tmp/aares-genre-cv"))
     train = load_train(data_file(TRAIN_FILE, data_dir))
     X, y = train.drop(columns="genre"), train["genre"].to_numpy()
-    done = []
+    done = [0]
+
+    def on_fold() -> None:
+        done[0] += 1
+        print(f"  model folds done: {done[0]}", flush=True)
+
     runs = compare_models(
         X, y, MODEL_NAMES, folds=FOLDS, seed=SEED, balanced=[BEST_MODEL], cache_dir=cache,
-        on_fold=lambda: done.append(print(f"  fold {len(done) + 1}", flush=True)),
+        on_fold=on_fold,
     )  # fmt: skip
     table = score_table(y, runs)
     best = next(r for r in runs if r.name == BEST_MODEL)

@@ -40,14 +40,22 @@ def _model_names(models: str) -> list[str]:
     return names
 
 
-@app.command()
+DESCRIBE_HELP = (
+    "Analyse the training data (figures and a short summary)."
+    "\n\n"
+    "Class balance, feature distributions by genre, correlations, duplicates within "
+    "training and between training and challenge, and the best accuracy that "
+    "identical feature vectors allow. Writes PNG figures, summary.txt and "
+    "summary.json."
+)
+
+
+@app.command(help=DESCRIBE_HELP)
 def describe(
     data: Path = DATA,
     out: Path = typer.Option(Path("out/genre/describe"), "--out", help="Folder for figures."),
 ) -> None:
-    """Analyse the training data: class balance, distributions by genre, correlations,
-    duplicates within training and between training and challenge, and the best accuracy
-    that identical feature vectors allow. Writes PNG figures, summary.txt and summary.json."""
+    """Analyse the training data (figures and a short summary)."""
     from aares.genre.describe import write_description
 
     try:
@@ -59,7 +67,17 @@ def describe(
         console.print(f"figure: {fig}")
 
 
-@app.command()
+COMPARE_HELP = (
+    "Compare classifiers by stratified k-fold cross-validation (fixed seed)."
+    "\n\n"
+    "Reports F1-micro (the challenge metric), F1-macro and fit time per model, "
+    "per-genre precision/recall (CSV) and a confusion-matrix figure of the best "
+    "model. Fold predictions are cached, so a re-run only fits models whose settings "
+    "changed."
+)
+
+
+@app.command(help=COMPARE_HELP)
 def compare(
     data: Path = DATA,
     out: Path = typer.Option(Path("out/genre/compare"), "--out", help="Folder for results."),
@@ -80,9 +98,7 @@ def compare(
         help="Folder caching out-of-fold predictions, so re-runs only fit what changed.",
     ),
 ) -> None:
-    """Compare classifiers by stratified k-fold cross-validation (fixed seed): F1-micro (the
-    challenge metric), F1-macro, fit time, per-genre precision/recall and a confusion-matrix
-    figure of the best model."""
+    """Compare classifiers by stratified k-fold cross-validation (fixed seed)."""
     from aares.genre.evaluate import (
         compare_models,
         fits_needed,
@@ -157,14 +173,21 @@ def train(
     console.print(f"Trained {model} in {seconds:.1f} s; saved {out}")
 
 
-@app.command()
+PREDICT_HELP = (
+    "Predict the challenge file with a trained model."
+    "\n\n"
+    "Writes spotify_dataset_test.csv (the challenge file with a new last column "
+    "'genre', rows in the original order) and the one-column genre.csv."
+)
+
+
+@app.command(help=PREDICT_HELP)
 def predict(
     data: Path = DATA,
     model: Path = typer.Option(Path("out/genre/model.skops"), "--model", help="Model file."),
     out: Path = typer.Option(Path("out/genre"), "--out", help="Folder for the answer files."),
 ) -> None:
-    """Predict the challenge file: writes spotify_dataset_test.csv with a new last column
-    `genre` (rows in the original order) and the one-column genre.csv."""
+    """Predict the challenge file with a trained model."""
     from aares.genre.challenge import predict_challenge
     from aares.genre.persist import load_model
 
