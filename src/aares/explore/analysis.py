@@ -190,7 +190,7 @@ def feature_distributions(songs: pd.DataFrame, out: Path) -> Finding:
         f"The most skewed features are {_join(top)} (skewness "
         f"{_join([_num(skew[f]) for f in top])}): long right tails over a bulk of typical "
         f"values. Instrumentalness piles up at zero ({_pct(zero_instr)} of the songs are below "
-        f"0.01): most songs have vocals. The median song lasts "
+        f"0.01){': most songs have vocals' if zero_instr > 0.5 else ''}. The median song lasts "
         f"{_num(songs['duration_min'].median())} minutes, plays at "
         f"{_num(songs['tempo'].median())} BPM and {_num(songs['loudness'].median())} dB; "
         f"{_pct(share_major)} are in a major key. "
@@ -238,7 +238,7 @@ def popularity_distribution(songs: pd.DataFrame, out: Path) -> Finding:
     if no_genre is not None and no_genre.any():
         zero_none = (pop[no_genre] == 0).mean()
         extra = (
-            f" Songs without any micro-genre are at 0 {_pct(zero_none)} of the time "
+            f" Of the songs without any micro-genre, {_pct(zero_none)} are at 0 "
             f"({_num(zero_none / max(zero, 1e-9))} times the overall share)."
         )
     text = (
@@ -380,7 +380,7 @@ def popularity_by_decade(songs: pd.DataFrame, out: Path, min_songs: int = 30) ->
         f"Songs from the {int(best)}s are the most popular on average "
         f"({stats.loc[best, 'mean']:.1f}), those from the {int(worst)}s the least "
         f"({stats.loc[worst, 'mean']:.1f}). The share of songs at popularity 0 is highest in "
-        f"the {int(zmax)}s ({_pct(stats.loc[zmax, 'share_zero'])}) and "
+        f"the {int(zmax)}s ({_pct(stats.loc[zmax, 'share_zero'])}), against "
         f"{_pct(stats.loc[last, 'share_zero'])} in the {int(last)}s: popularity measures current "
         "streams, so recency matters, and the release year is a useful feature."
     )

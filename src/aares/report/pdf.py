@@ -198,6 +198,7 @@ def _note(pdf: FPDF, note: Note) -> None:
     pdf.multi_cell(pdf.epw - 2, 5, text, fill=True, padding=2, new_x="LMARGIN", new_y="NEXT")
     pdf.set_fill_color(*bar)
     pdf.rect(pdf.l_margin, y, 1.6, pdf.get_y() - y, style="F")
+    pdf.set_fill_color(255, 255, 255)  # the next blocks (tables) must not inherit the colour
     pdf.set_text_color(0, 0, 0)
     pdf.ln(3)
 
