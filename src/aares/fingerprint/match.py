@@ -70,9 +70,11 @@ class Index:
         np.maximum.at(self.song_frames, inverse, self.frames.astype(np.int64))
         self.song_frames += 1
         self.total_frames = int(self.song_frames.sum())
-        # Stop list: a hash with far more postings than the typical one (a steady tone, a
-        # drum pattern repeated all over the catalog) says little about which song it is and
-        # would cost most of the vote; lookups skip it (as audfprint caps its buckets).
+        # Stop list for the speed search: a hash with far more postings than the typical one
+        # (a steady tone, a drum pattern repeated all over the catalog) says little about
+        # which song it is and costs most of a vote over 13 speeds, so the grid skips it (as
+        # audfprint caps its buckets). The exact-speed vote keeps every bucket: noisy
+        # excerpts owe many of their votes to such robust, common hashes.
         n_distinct = int(np.count_nonzero(np.diff(self.hashes))) + 1 if self.hashes.size else 1
         self.max_postings = max(64, int(8 * self.hashes.size / n_distinct))
 
@@ -113,8 +115,13 @@ class Index:
         table = self.starts.nbytes if self.starts is not None else 0
         return int(self.hashes.nbytes + self.songs.nbytes + self.frames.nbytes + table)
 
-    def lookup(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every posting of every query hash: ``(query index, song, frame)`` arrays."""
+    def lookup(
+        self, qh: np.ndarray, stop_list: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting of every query hash: ``(query index, song, frame)`` arrays.
+
+        ``stop_list=True`` skips hashes with more than ``max_postings`` postings.
+        """
         qh = np.asarray(qh, dtype=np.uint32)
         if self.starts is not None:
             q = np.minimum(qh.astype(np.int64), self.starts.size - 1)
@@ -123,7 +130,8 @@ class Index:
         else:
             lo = np.searchsorted(self.hashes, qh, side="left")
             hi = np.searchsorted(self.hashes, qh, side="right")
-        return _gather(lo, hi, self.songs, self.frames, self.max_postings)
+        cap = self.max_postings if stop_list else np.iinfo(np.int64).max
+        return _gather(lo, hi, self.songs, self.frames, cap)
 
 
 @numba.njit(cache=True)
@@ -231,11 +239,13 @@ class Match:
         }
 
 
-def _vote(index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, tolerance: int):
+def _vote(
+    index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, tolerance: int, stop_list: bool
+):
     # qh: hashes, qt: anchor times (rescaled frames), qs: speed index of each landmark.
     # Returns per-song best (song, score, speed index, offset, hits of that song at that
     # speed) arrays, sorted by score.
-    qi, song, frame = index.lookup(qh)
+    qi, song, frame = index.lookup(qh, stop_list)
     if qi.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e, e, e, e
@@ -327,7 +337,7 @@ def _match_speeds(points, pairs, index, profile, settings, speeds, tests) -> lis
         return []
     all_t = np.concatenate(ts)
     song, score, sidx, off, hits = _vote(
-        index, np.concatenate(hs), all_t, np.concatenate(ss), settings.tolerance
+        index, np.concatenate(hs), all_t, np.concatenate(ss), settings.tolerance, len(speeds) > 1
     )
     if song.size == 0 or score[0] < min_score:
         return []
