@@ -153,7 +153,9 @@ def limit_threads(estimator, n_jobs: int = 1):
     for each other at every tree, and lose much time when the cores are shared.
     """
     params = estimator.get_params(deep=True)
-    estimator.set_params(**{k: n_jobs for k in params if k.split("__")[-1] == "n_jobs"})
+    # Only settings a model chose (None means scikit-learn's default, often a no-op).
+    chosen = [k for k, v in params.items() if k.split("__")[-1] == "n_jobs" and v is not None]
+    estimator.set_params(**dict.fromkeys(chosen, n_jobs))
     for _, member in getattr(estimator, "estimators", None) or []:
         limit_threads(member, n_jobs)
     for attr in ("estimator",):
@@ -199,18 +201,21 @@ def fit_run(
     if "genre" not in train.columns:
         raise ValueError("the training frame has no 'genre' column")
     y = train["genre"].to_numpy()
-    key = hashlib.sha256(
-        pd.util.hash_pandas_object(train, index=False).to_numpy().tobytes()
-    ).hexdigest()[:12]
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / f"run_{model_name}_cv{cv}_seed{seed}_{key}.npz"
-        if cache.exists():
-            return ConformalRun.load(cache)
     if estimator is None:
         from aares.genre.models import make_model
 
         estimator = make_model(model_name, seed=seed)
+    # The cache key covers the data and the model's settings (not its code: clear the
+    # cache folder after changing a model's implementation).
+    digest = hashlib.sha256(pd.util.hash_pandas_object(train, index=False).to_numpy().tobytes())
+    digest.update(repr(sorted(estimator.get_params(deep=True).items(), key=str)).encode())
+    cache = None
+    if cache_dir is not None:
+        cache = (
+            Path(cache_dir) / f"run_{model_name}_cv{cv}_seed{seed}_{digest.hexdigest()[:12]}.npz"
+        )
+        if cache.exists():
+            return ConformalRun.load(cache)
     if n_jobs is not None:
         estimator = limit_threads(clone(estimator), n_jobs)
     tr, te = holdout_split(y, seed=seed)
