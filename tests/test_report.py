@@ -131,6 +131,16 @@ def test_data_files_are_described(data_folder: Path) -> None:
     assert files.name == "small.csv" and files.rows == 3  # a quoted line break is one row
     assert files.bytes == (data_folder / "small.csv").stat().st_size
     assert human_bytes(1_791_626) == "1.7 MB" and human_bytes(512) == "512 B"
+    lastfm = data_folder / "interactions" / "lastfm"
+    lastfm.mkdir(parents=True)
+    (lastfm / "user_artists.dat").write_text("//userID\tartistID\tweight\n2\t51\t13\n3\t5\t1\n")
+    (lastfm / "artists.dat").write_bytes(b"1\tMALICE MIZER\n2\tBj\xf6rk\n")  # no header, latin-1
+    rows = {f.name: f.rows for f in describe_data_files(data_folder)}
+    assert rows == {
+        "small.csv": 3,
+        "interactions/lastfm/artists.dat": 2,
+        "interactions/lastfm/user_artists.dat": 2,
+    }
 
 
 def test_table_cells_format_and_cut() -> None:

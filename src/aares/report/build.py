@@ -212,14 +212,30 @@ def _count_rows(path: Path) -> int | None:
         return None
 
 
+def _count_dat_rows(path: Path) -> int | None:
+    """Rows of a tab-separated ``.dat`` file; a first line that is not data is a header."""
+    try:
+        lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    first = lines[0].split(b"\t")[0].strip() if lines else b""
+    return len(lines) - (0 if first.isdigit() else 1) if lines else 0
+
+
 def describe_data_files(data_dir: str | os.PathLike) -> list[DataFile]:
-    """Name, size and row count of every CSV file at the top of the data folder."""
+    """Name, size and rows of the course CSV files at the top of the data folder, and of the
+    interaction tables (``interactions/*/*.dat``, named by their path in the folder)."""
     folder = Path(data_dir)
     if not folder.is_dir():
         return []
-    return [
+    files = [
         DataFile(p.name, p.stat().st_size, _count_rows(p)) for p in sorted(folder.glob("*.csv"))
     ]
+    files += [
+        DataFile(p.relative_to(folder).as_posix(), p.stat().st_size, _count_dat_rows(p))
+        for p in sorted(folder.glob("interactions/*/*.dat"))
+    ]
+    return files
 
 
 def _git_commit() -> str:
