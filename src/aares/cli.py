@@ -44,6 +44,7 @@ RUN_ALL_STEPS: list[tuple[str, str]] = [
     ("Popularity (Exercise 2)", "aares.popularity.cli:run_all_step"),
     ("Audio fingerprints", "aares.fingerprint.cli:run_all_step"),
     ("Song recommendation (Exercise 3)", "aares.recommend.cli:run_all_step"),
+    ("Conformal prediction (bonus)", "aares.conformal.cli:run_all_step"),
     ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
 ]
 
