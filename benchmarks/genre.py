@@ -59,7 +59,7 @@ def main(data_dir: Path) -> None:
         "the mean per fold (on 80% of the songs), measured when the fold predictions were "
         "first computed; the machine is shared, so compare ratios. `+balanced` is the balanced "
         "mode (probabilities divided by class share^0.5). All models except `majority` and "
-        "`lightgbm_no_date_genres` use the cross-fitted genre profile of each release date.",
+        "`extra_trees_no_date_genres` use the cross-fitted genre profile of each release date.",
         "",
         "| model | F1-micro | F1-macro | fit s/fold |",
         "|---|---:|---:|---:|",

@@ -106,3 +106,21 @@ def test_cli_end_to_end_on_real_sample(sample_dir, tmp_path):
     train_genres = set(pd.read_csv(sample_dir / TRAIN_FILE)["genre"])
     assert set(answer["genre"]) <= train_genres
     assert pd.read_csv(out / "genre.csv")["genre"].tolist() == answer["genre"].tolist()
+
+
+def test_run_all_step_and_report_section(sample_dir, tmp_path):
+    from aares.genre.cli import run_all_step
+    from aares.genre.report import report_section
+    from aares.report.section import Figure, Table
+
+    run_all_step(sample_dir, tmp_path)
+    root = tmp_path / "genre"
+    answer = pd.read_csv(root / TEST_FILE)
+    assert len(answer) == 120 and answer.columns[-1] == "genre"
+    assert (root / "model.skops").is_file() and (root / "describe" / "class_balance.png").is_file()
+    section = report_section(sample_dir, tmp_path)
+    assert section.title.startswith("Exercise 1")
+    assert all(f.path.is_file() for f in section.figures()) and section.figures()
+    assert not any(isinstance(b, Table) for b in section.blocks)  # compare was not run
+    assert any("120 songs predicted" in getattr(b, "text", "") for b in section.blocks)
+    assert not any(isinstance(b, Figure) and "confusion" in b.path.name for b in section.blocks)

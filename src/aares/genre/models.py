@@ -211,7 +211,7 @@ def _build(name: str, seed: int):
     if name == "random_forest":
         return _pipe(
             RandomForestClassifier(
-                n_estimators=300, min_samples_leaf=1, random_state=seed, n_jobs=N_JOBS
+                n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=N_JOBS
             ),
             seed=seed,
         )
@@ -220,14 +220,14 @@ def _build(name: str, seed: int):
     if name == "hist_gb":
         return _pipe(
             HistGradientBoostingClassifier(
-                learning_rate=0.1, max_iter=150, early_stopping=False, random_state=seed
+                learning_rate=0.1, max_iter=100, early_stopping=False, random_state=seed
             ),
             seed=seed,
         )
     if name == "lightgbm":
         return _pipe(_lightgbm(seed), seed=seed)
-    if name == "lightgbm_no_date_genres":
-        return _pipe(_lightgbm(seed), date_genres=False)
+    if name == "extra_trees_no_date_genres":
+        return _pipe(_extra_trees(seed), date_genres=False)
     if name == "mlp":
         return _pipe(
             MLPClassifier(
@@ -244,7 +244,7 @@ def _build(name: str, seed: int):
 
 
 #: Every model `aares genre compare` evaluates, simplest first. All but the majority
-#: baseline and ``lightgbm_no_date_genres`` (the ablation) use the release-date profiles.
+#: baseline and ``extra_trees_no_date_genres`` (the ablation) use the release-date profiles.
 MODEL_NAMES = [
     "majority",
     "knn",
@@ -252,7 +252,7 @@ MODEL_NAMES = [
     "random_forest",
     "extra_trees",
     "hist_gb",
-    "lightgbm_no_date_genres",
+    "extra_trees_no_date_genres",
     "lightgbm",
     "mlp",
     "ensemble",
