@@ -129,6 +129,7 @@ def identify_cmd(
     for col in ("excerpt", "song", "artist", "offset (s)", "score", "confidence", "speed"):
         table.add_column(col, justify="right" if col[0] in "osc" and col != "song" else "left")
     with cat:
+        _ = cat.index  # read the catalog once, before timing the excerpts
         for f in files:
             t0 = time.perf_counter()
             try:
