@@ -28,7 +28,8 @@ p { margin: .5rem 0 .8rem; }
 .meta { color: var(--muted); margin-bottom: 1.5rem; }
 nav { background: #f0f4f8; border: 1px solid var(--line); border-radius: 6px;
       padding: .8rem 1.2rem; margin: 1rem 0 2rem; }
-nav ol { margin: .2rem 0; padding-left: 1.4rem; } nav ol ol { font-size: .92rem; }
+nav ul { margin: .2rem 0; padding-left: 0; list-style: none; }
+nav ul ul { font-size: .92rem; padding-left: 1.6rem; }
 nav a { color: var(--accent); text-decoration: none; } nav a:hover { text-decoration: underline; }
 figure { margin: 1.2rem 0; text-align: center; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
@@ -117,9 +118,12 @@ def render_html(report) -> str:
     for n, outcome in enumerate(report.outcomes, start=1):
         body, subs = _section(outcome.section, n)
         bodies.append(body)
-        items = "".join(f'<li><a href="#{a}">{escape(t)}</a></li>' for a, t in subs)
-        sub = f"<ol>{items}</ol>" if items else ""
-        toc.append(f'<li><a href="#s{n}">{escape(outcome.section.title)}</a>{sub}</li>')
+        items = "".join(
+            f'<li><a href="#{a}">{n}.{i} {escape(t)}</a></li>'
+            for i, (a, t) in enumerate(subs, start=1)
+        )
+        sub = f"<ul>{items}</ul>" if items else ""
+        toc.append(f'<li><a href="#s{n}">{n}. {escape(outcome.section.title)}</a>{sub}</li>')
 
     files = "".join(
         f'<tr><td>{escape(f.name)}</td><td class="num">{human_bytes(f.bytes)}</td>'
@@ -153,8 +157,8 @@ def render_html(report) -> str:
 <h1>{escape(report.title)}</h1>
 <div class="meta">Written {escape(report.created)} by aares
 {escape(report.settings.get("aares version", ""))}</div>
-<nav><strong>Contents</strong><ol><li><a href="#run">About this report</a></li>{"".join(toc)}
-</ol></nav>
+<nav><strong>Contents</strong><ul><li><a href="#run">About this report</a></li>{"".join(toc)}
+</ul></nav>
 {overview}
 {"".join(bodies)}
 </main></body></html>
