@@ -188,14 +188,18 @@ def _note(pdf: FPDF, note: Note) -> None:
     bar, fill, ink = NOTE_COLORS.get(note.level, NOTE_COLORS["info"])
     pdf.set_font(FONT, "", 9.5)
     text = "\n".join(paragraphs(note.text))
-    height = pdf.multi_cell(pdf.epw - 4, 5, text, dry_run=True, output="HEIGHT", padding=2)
+    height = pdf.multi_cell(
+        pdf.epw - 2, 5, text, align="L", dry_run=True, output="HEIGHT", padding=2
+    )
     if pdf.will_page_break(height + 4):
         pdf.add_page()
     y = pdf.get_y()
     pdf.set_fill_color(*fill)
     pdf.set_text_color(*ink)
     pdf.set_x(pdf.l_margin + 2)
-    pdf.multi_cell(pdf.epw - 2, 5, text, fill=True, padding=2, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        pdf.epw - 2, 5, text, align="L", fill=True, padding=2, new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_fill_color(*bar)
     pdf.rect(pdf.l_margin, y, 1.6, pdf.get_y() - y, style="F")
     pdf.set_fill_color(255, 255, 255)  # the next blocks (tables) must not inherit the colour
@@ -256,7 +260,7 @@ def render_pdf(report) -> bytes:
     pdf.add_page()
     pdf.set_font(FONT, "B", 20)
     pdf.set_text_color(*ACCENT)
-    pdf.multi_cell(0, 10, report.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 10, report.title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(*MUTED)
     pdf.set_font(FONT, "", 10)
     version = report.settings.get("aares version", "")
