@@ -26,7 +26,7 @@ from aares.fingerprint.landmarks import (
     spectrogram,
     unpack_hash,
 )
-from aares.fingerprint.match import Index, MatchSettings, speed_grid
+from aares.fingerprint.match import Index, MatchSettings, significance, speed_grid
 from aares.fingerprint.store import SongInfo, SQLiteStore, StoreError, decode_postings
 
 SR = 8000
@@ -175,6 +175,22 @@ def test_index_lookup():
         (0, 2, 30),
         (2, 1, 20),
     ]
+
+
+def test_index_stop_list_skips_overfull_buckets():
+    h = np.concatenate([np.full(500, 7), np.arange(100, 1100)]).astype(np.uint32)
+    idx = Index.from_arrays([h], [np.arange(h.size)], [1])
+    assert idx.max_postings == 64
+    assert idx.lookup(np.array([7], np.uint32))[0].size == 500
+    assert idx.lookup(np.array([7], np.uint32), stop_list=True)[0].size == 0
+    assert idx.lookup(np.array([150], np.uint32), stop_list=True)[2].tolist() == [550]
+
+
+def test_significance_of_a_bar():
+    # 100 hits over 1000 offsets put 0.3 votes in a cell (tolerance 1): a bar of 10 is
+    # P ~ 1.2e-12 per cell, of 1 is P = 0.26 (common); 1000 cells searched
+    sig = significance(np.array([10, 1]), np.array([100, 100]), np.array([1000, 1000]), 1000)
+    assert sig[0] == pytest.approx(8.91, abs=0.01) and sig[1] == pytest.approx(-2.41, abs=0.01)
 
 
 # -- matching --------------------------------------------------------------------------------
