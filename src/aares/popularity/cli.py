@@ -167,8 +167,8 @@ def compare(
 ) -> None:
     """Cross-validate popularity models (R2, MAE, RMSE, fit time) and draw the figures.
 
-    Headline: shuffled KFold (the songs of an artist can be in training and test, as in
-    the course). r2_new_artists: GroupKFold by artist (test artists never seen).
+    Headline: shuffled KFold (an artist's songs can be in training and test, as in the
+    course). Column r2_new_artists: GroupKFold by artist (test artists never seen).
     Writes cv_results.csv, cv_predictions.csv, predicted_vs_true.png,
     residuals_by_popularity.png and permutation_importance.png under --out.
     """
@@ -278,12 +278,12 @@ def genres(
     folds: int = FOLDS,
     seed: int = SEED,
 ) -> None:
-    """Read the genres column: songs without genre, frequent micro-genres, co-occurrence,
-    encodings compared, and each micro-genre mapped onto the 22 Exercise 1 genres.
+    """Read the genres column and map micro-genres onto the 22 Exercise 1 genres.
 
-    Writes genre_summary.json, top_genres.csv, genre_cooccurrence.png,
-    genre_encodings.csv, genre_mapping.csv (one row per micro-genre) and
-    subset_genres.csv (one Exercise 1 genre per song) under --out.
+    Songs without genre, frequent micro-genres, co-occurrence, genre encodings compared.
+    Writes genre_summary.json, top_genres.csv, genre_cooccurrence.png, genre_encodings.csv,
+    genre_mapping.csv (one row per micro-genre) and subset_genres.csv (one Exercise 1
+    genre per song) under --out.
     """
     try:
         frame = _subset(data)
@@ -331,7 +331,7 @@ def run_genres(
     )
     top = G.top_genres(frame["genres"], frame["popularity"], n=25)
     top.to_csv(out / "top_genres.csv")
-    print_frame(top.head(15), title="Most frequent micro-genres")
+    print_frame(top.head(15).astype({"songs": object}), title="Most frequent micro-genres")
     plot_cooccurrence(
         G.cooccurrence(frame["genres"], top.index[:20]), out / "genre_cooccurrence.png"
     )

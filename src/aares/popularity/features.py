@@ -466,19 +466,23 @@ class ArtistProfile(_FrameTransformer):
         return self._encode(self._frame(X), leave_self_out=False)
 
 
-def _encoding(name: str, seed: int):
+def _encoding(name: str, seed: int, cv: int = 5):
     if name == "song":
         return SongFeatures()
     if name == "audio":
         return SongFeatures(title=False)
     if name == "artist_te":
-        return ListTargetEncoder("artist_name", keys="value", prefix="artist", random_state=seed)
+        return ListTargetEncoder(
+            "artist_name", keys="value", prefix="artist", random_state=seed, cv=cv
+        )
     if name == "genre_te":
-        return ListTargetEncoder("genres", keys="list", prefix="genre", random_state=seed)
+        return ListTargetEncoder("genres", keys="list", prefix="genre", random_state=seed, cv=cv)
     if name == "release_te":
-        return ListTargetEncoder("artist_name", keys="release", prefix="release", random_state=seed)
+        return ListTargetEncoder(
+            "artist_name", keys="release", prefix="release", random_state=seed, cv=cv
+        )
     if name == "word_te":
-        return ListTargetEncoder("genres", keys="words", prefix="word", random_state=seed)
+        return ListTargetEncoder("genres", keys="words", prefix="word", random_state=seed, cv=cv)
     if name == "multi_hot":
         return GenreMultiHot(top_n=50)
     if name == "tfidf":
@@ -518,6 +522,8 @@ class FeatureBlocks(_FrameTransformer):
         Names from :data:`ENCODINGS`.
     seed : int, default=0
         Seed of the cross-fitting folds and of the SVD.
+    cv : int, default=5
+        Folds of the cross-fitting of the target statistics.
 
     Examples
     --------
@@ -525,9 +531,10 @@ class FeatureBlocks(_FrameTransformer):
     (8698, 37)
     """
 
-    def __init__(self, encodings: Sequence[str] = ("song",), seed: int = 0):
+    def __init__(self, encodings: Sequence[str] = ("song",), seed: int = 0, cv: int = 5):
         self.encodings = encodings
         self.seed = seed
+        self.cv = cv
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)
@@ -536,7 +543,7 @@ class FeatureBlocks(_FrameTransformer):
     def fit_transform(self, X, y=None, **fit_params) -> pd.DataFrame:
         if not self.encodings:
             raise ValueError(f"FeatureBlocks needs at least one encoding from {ENCODINGS}")
-        self.blocks_ = [(name, _encoding(name, self.seed)) for name in self.encodings]
+        self.blocks_ = [(name, _encoding(name, self.seed, self.cv)) for name in self.encodings]
         parts = [block.fit_transform(X, y) for _, block in self.blocks_]
         out = pd.concat(parts, axis=1)
         self.feature_names_out_ = [str(c) for c in out.columns]

@@ -186,7 +186,7 @@ def make_model(
         return _pipe(Ridge(alpha=10.0), full, seed, linear=True)
     if name == "random_forest":
         rf = RandomForestRegressor(
-            n_estimators=300,
+            n_estimators=150,
             min_samples_leaf=5,
             max_features=0.33,
             n_jobs=N_JOBS,
