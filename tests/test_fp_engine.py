@@ -228,6 +228,9 @@ def test_noisy_excerpt_and_resampled_input(catalog, songs):
     noisy = q + np.sqrt(np.mean(q**2)) * rng.standard_normal(q.size).astype(np.float32) * 0.5
     m = catalog.identify_signal(noisy)
     assert m and m[0].title == "song2" and abs(m[0].offset - 10) < 0.1
+    jitter = Catalog(store=catalog.store, settings=MatchSettings(dt_jitter=1))
+    m = jitter.identify_signal(noisy)
+    assert m and m[0].title == "song2" and abs(m[0].offset - 10) < 0.1
     from aares.fingerprint.audio import resample
 
     m = catalog.identify_signal(resample(q, SR, 22050), sr=22050)

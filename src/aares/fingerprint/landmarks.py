@@ -323,7 +323,11 @@ def pair_peaks(
 
 
 def landmark_hashes(
-    points: np.ndarray, pairs: np.ndarray, profile: Profile, speed: float = 1.0
+    points: np.ndarray,
+    pairs: np.ndarray,
+    profile: Profile,
+    speed: float = 1.0,
+    dt_shift: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the pairs, and their anchor times, after undoing a speed factor.
 
@@ -335,6 +339,9 @@ def landmark_hashes(
         The factor the audio is assumed to be sped up by (``1.05``: 5 % fast). Frequencies
         are divided by it and times multiplied by it before quantisation, which maps the
         peaks of a sped-up excerpt back onto those of the original song.
+    dt_shift : int
+        Added to every ``dt`` (frames): a query may also look up its pairs one frame
+        shorter or longer, since noise moves a peak by a frame now and then.
 
     Returns
     -------
@@ -350,6 +357,7 @@ def landmark_hashes(
     f2 = points[pairs[:, 1], 0] / speed
     t1 = points[pairs[:, 0], 1] * speed
     dt = np.rint((points[pairs[:, 1], 1] - points[pairs[:, 0], 1]) * speed).astype(np.int64)
+    dt += dt_shift
     qf1 = np.rint(f1).astype(np.int64)
     if profile.absolute_f2:
         second = np.rint(f2).astype(np.int64)

@@ -184,6 +184,9 @@ class MatchSettings:
         Factors searched when speed 1 gives no match (empty: never search).
     accept_score : int
         A speed-1 answer with at least this score ends the search early.
+    dt_jitter : int
+        At speed 1, also look each pair up with ``dt`` this many frames shorter and longer
+        (noise shifts a peak by a frame now and then).
     slack : float
         Widening of the query's target zone so that pairs of a sped-up query still fall
         in the song's zone after rescaling.
@@ -200,6 +203,7 @@ class MatchSettings:
     tolerance: int = 1
     speeds: tuple[float, ...] = ()
     accept_score: int = 20
+    dt_jitter: int = 0
     slack: float = 1.07
     top: int = 5
 
@@ -327,12 +331,14 @@ def match_peaks(
 def _match_speeds(points, pairs, index, profile, settings, speeds, tests) -> list[Match]:
     min_score, min_ratio, min_significance = tests
     hs, ts, ss, counts = [], [], [], []
+    jitter = settings.dt_jitter if len(speeds) == 1 else 0
     for k, s in enumerate(speeds):
-        h, t = landmark_hashes(points, pairs, profile, speed=s)
-        hs.append(h)
-        ts.append(t)
-        ss.append(np.full(h.size, k, dtype=np.int64))
-        counts.append(h.size)
+        for d in range(-jitter, jitter + 1):
+            h, t = landmark_hashes(points, pairs, profile, speed=s, dt_shift=d)
+            hs.append(h)
+            ts.append(t)
+            ss.append(np.full(h.size, k, dtype=np.int64))
+            counts.append(h.size)
     if not hs or sum(counts) == 0:
         return []
     all_t = np.concatenate(ts)
