@@ -42,6 +42,7 @@ __all__ = [
     "fit_run",
     "limit_threads",
     "top_pairs",
+    "worst_class_noise",
     "write_analysis",
     "set_metrics",
     "method_table",
@@ -288,6 +289,31 @@ def eps_curve(run: ConformalRun, eps_grid, **params) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("eps")
 
 
+def worst_class_noise(
+    test_counts, coverage: float, threshold: float | None = None, draws: int = 20000, seed: int = 0
+) -> dict:
+    """How low the worst genre's coverage falls by test-sampling noise alone.
+
+    If every genre were covered with probability exactly ``coverage``, each genre's measured
+    coverage on its ``n`` test songs would be Binomial(n, coverage) / n. Returns the median of
+    the smallest of them and, given ``threshold``, the chance that all reach it.
+
+    Examples
+    --------
+    >>> r = worst_class_noise([40] * 20, 0.95, threshold=0.93)
+    >>> r["median_worst"] < 0.93, r["p_all_reach"] < 0.1
+    (True, True)
+    """
+    n = np.asarray(test_counts, dtype=int)
+    rng = np.random.default_rng(seed)
+    worst = (rng.binomial(n[None, :], coverage, size=(draws, len(n))) / n).min(axis=1)
+    out = {"coverage": float(coverage), "median_worst": float(np.median(worst))}
+    if threshold is not None:
+        out["threshold"] = float(threshold)
+        out["p_all_reach"] = float(np.mean(worst >= threshold))
+    return out
+
+
 def cooccurrence(sets: np.ndarray, classes) -> pd.DataFrame:
     """Share of the sets holding genre ``i`` (row) that also hold genre ``j`` (column)."""
     s = np.asarray(sets, dtype=float)
@@ -458,6 +484,7 @@ def write_analysis(
         "eps": eps,
         "holdout": HOLDOUT,
         "test_songs": int(len(run.test_labels)),
+        "genres": int(len(run.classes)),
         "calibration_songs": int(len(run.cal_labels)),
         "accuracy": run.accuracy,
         "methods": {
@@ -467,6 +494,9 @@ def write_analysis(
         "marginal_method": MARGINAL_METHOD,
         "mondrian_method": MONDRIAN_METHOD,
         "examples_right": int(examples["right"].sum()),
+        "worst_genre_noise": worst_class_noise(
+            np.bincount(run.test_labels, minlength=len(run.classes)), 1 - eps, threshold=0.93
+        ),
         "top_pairs": pairs.to_dict(orient="records"),
         "figures": {k: str(v) for k, v in figures.items()},
     }
