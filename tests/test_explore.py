@@ -99,6 +99,28 @@ def test_tour_writes_every_figure_with_computed_text(course_dir: Path, tmp_path:
             pd.testing.assert_frame_equal(a.table, b.table, check_dtype=False)
 
 
+def test_report_section_reuses_a_current_tour(course_dir: Path, tmp_path: Path, monkeypatch):
+    import aares.explore.report as rep
+
+    monkeypatch.setattr(rep, "TourSettings", lambda: FAST)
+    out = tmp_path / "out"
+    first = report_section(course_dir, out)
+    assert isinstance(first, Section) and first.settings["tour"] == "computed"
+    assert len(first.figures()) == 9
+    assert sum(isinstance(b, Heading) for b in first.blocks) == 9
+    assert [type(b) for b in first.blocks[:4]] == [Text, Heading, Figure, Text]
+    second = report_section(course_dir, out)
+    assert second.settings["tour"].startswith("reused")
+    assert [b.text for b in second.blocks if isinstance(b, Text)] == [
+        b.text for b in first.blocks if isinstance(b, Text)
+    ]
+    # a changed data file makes the saved tour stale
+    write_course_files(course_dir, n=320)
+    third = report_section(course_dir, out)
+    assert third.settings["tour"] == "computed"
+    assert all(b.path.is_file() for b in third.figures())
+
+
 def test_trend_direction_comes_from_the_data(tmp_path: Path) -> None:
     texts = {}
     for trend in (-0.8, 0.8):
@@ -134,26 +156,6 @@ def test_tour_without_training_file_skips_genre_steps(tmp_path: Path) -> None:
     keys = {f.key for f in tour.findings}
     assert "song_map" not in keys and "genre_popularity_explicit" not in keys
     assert len(keys) == 7
-
-
-def test_report_section_reuses_a_current_tour(course_dir: Path, tmp_path: Path, monkeypatch):
-    import aares.explore.report as rep
-
-    monkeypatch.setattr(rep, "TourSettings", lambda: FAST)
-    out = tmp_path / "out"
-    first = report_section(course_dir, out)
-    assert isinstance(first, Section) and first.settings["tour"] == "computed"
-    assert len(first.figures()) == 9
-    assert sum(isinstance(b, Heading) for b in first.blocks) == 9
-    assert all(isinstance(b, Text) for b in first.blocks[3::3][:1])
-    second = report_section(course_dir, out)
-    assert second.settings["tour"].startswith("reused")
-    # a changed data file makes the saved tour stale
-    write_course_files(course_dir, n=320)
-    third = report_section(course_dir, out)
-    assert third.settings["tour"] == "computed"
-    assert all(isinstance(b.path, Path) and b.path.is_file() for b in third.figures())
-    assert isinstance(third.blocks[2], Figure)
 
 
 def test_explore_cli(course_dir: Path, tmp_path: Path) -> None:
