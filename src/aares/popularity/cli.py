@@ -71,6 +71,7 @@ def run_compare(
     seed: int = 0,
     by_artist: bool = True,
     importance: bool = True,
+    importance_repeats: int = 3,
 ) -> pd.DataFrame:
     """Cross-validate ``names``, write the table, predictions and figures under ``out``."""
     from aares.popularity import compare as cmp
@@ -106,7 +107,7 @@ def run_compare(
         y, {n: oof[n].to_numpy() for n in shown}, out / "residuals_by_popularity.png"
     )
     if importance:
-        imp = importance_of(frame, best, seed=seed)
+        imp = importance_of(frame, best, seed=seed, n_repeats=importance_repeats)
         imp.to_csv(out / "permutation_importance.csv")
         cmp.plot_importance(
             imp,
@@ -130,7 +131,9 @@ def run_compare(
     return table
 
 
-def importance_of(frame: pd.DataFrame, name: str, seed: int = 0) -> pd.DataFrame:
+def importance_of(
+    frame: pd.DataFrame, name: str, seed: int = 0, n_repeats: int = 3
+) -> pd.DataFrame:
     """Permutation importance of raw columns for ``name`` fitted on 80 %, scored on 20 %."""
     from sklearn.model_selection import train_test_split
 
@@ -139,7 +142,9 @@ def importance_of(frame: pd.DataFrame, name: str, seed: int = 0) -> pd.DataFrame
 
     train, test = train_test_split(frame, test_size=0.2, random_state=seed)
     model = make_model(name, seed=seed).fit(train, train["popularity"])
-    return raw_permutation_importance(model, test, test["popularity"], seed=seed)
+    return raw_permutation_importance(
+        model, test, test["popularity"], n_repeats=n_repeats, seed=seed
+    )
 
 
 @app.command()
@@ -469,8 +474,10 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     """
     out = ensure_dir(Path(out_dir) / "popularity")
     frame = _subset(data_dir)
+    from aares.popularity.report import REPORT_MODELS
+
     table = run_compare(
-        frame, out, ["mean", "ridge", "lightgbm_audio", "hurdle"], by_artist=False, importance=True
+        frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2
     )
     print_frame(table, title="Popularity, 5-fold CV")
     saved = Path(out_dir) / "genre" / "model.skops"

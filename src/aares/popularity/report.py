@@ -35,7 +35,9 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
     frame = _subset(data_dir)
     fp = fingerprint(frame)
     if not (_current(out / "cv_settings.json", fp) and (out / "cv_results.csv").is_file()):
-        run_compare(frame, out, REPORT_MODELS, by_artist=False, importance=True)
+        run_compare(
+            frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2
+        )
     if not (_current(out / "genre_summary.json", fp) and (out / "genre_mapping.csv").is_file()):
         saved = Path(out_dir) / "genre" / "model.skops"
         run_genres(
