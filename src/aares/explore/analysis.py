@@ -124,7 +124,7 @@ class Tour:
 
 def _label(name: str) -> str:
     unit = UNITS.get(name, "0-1")
-    return f"{name.replace('_', ' ')} ({unit})"
+    return f"{name.removesuffix('_min').replace('_', ' ')} ({unit})"
 
 
 def _pct(x: float) -> str:
@@ -165,12 +165,13 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 def feature_distributions(songs: pd.DataFrame, out: Path) -> Finding:
     """Histograms of the audio features, with the most skewed ones named."""
     feats = CONTINUOUS + ["key"]
-    fig, axes = plt.subplots(3, 4, figsize=(13, 8.5))
+    fig, axes = plt.subplots(3, 4, figsize=(11.5, 7.6))
     for ax, f in zip(axes.ravel(), feats, strict=False):
         values = songs[f].dropna()
         bins = np.arange(-0.5, 12.5) if f == "key" else 40
         ax.hist(values, bins=bins, color="#3b75af", edgecolor="white", linewidth=0.3)
-        ax.axvline(values.median(), color="#d62728", linewidth=1.2, label="median")
+        if f != "key":  # a pitch class has no meaningful median
+            ax.axvline(values.median(), color="#d62728", linewidth=1.2, label="median")
         ax.set_xlabel(_label(f))
         ax.set_ylabel("songs")
     axes.ravel()[0].legend(loc="upper left")
@@ -446,7 +447,9 @@ def correlations(songs: pd.DataFrame, out: Path) -> Finding:
 def _palette(n: int) -> list:
     cmap = plt.get_cmap("tab20")
     extra = plt.get_cmap("Dark2")
-    colors = [cmap(i) for i in range(20)] + [extra(i) for i in range(8)]
+    # the 10 strong colours of tab20 first (for the most frequent genres), then the pale ones
+    colors = [cmap(i) for i in range(0, 20, 2)] + [cmap(i) for i in range(1, 20, 2)]
+    colors += [extra(i) for i in range(8)]
     return colors[:n]
 
 
@@ -499,7 +502,7 @@ def song_map(
         maps["t-SNE"] = TSNE(
             n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max_iter
         ).fit_transform(x)
-    fig, axes = plt.subplots(1, len(maps), figsize=(7.2 * len(maps) + 2.5, 6.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(maps), figsize=(6 * len(maps) + 2.2, 5.8), squeeze=False)
     for ax, (name, xy) in zip(axes[0], maps.items(), strict=True):
         for g in genres:
             m = labels == g
