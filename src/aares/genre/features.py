@@ -22,8 +22,11 @@ Example
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
@@ -166,6 +169,11 @@ class GenreFeatures(TransformerMixin, BaseEstimator):
         return out.astype(float)
 
 
+# TargetEncoder takes a splitter as `cv` (and deprecates shuffle/random_state) since 1.9;
+# only the leading "major.minor" digits are compared, so "1.10.dev0" or "1.9rc1" parse too
+_SKLEARN_VERSION = tuple(int(p) for p in re.match(r"(\d+)\.(\d+)", sklearn.__version__).groups())
+_SKLEARN_CV_SPLITTER = _SKLEARN_VERSION >= (1, 9)
+
 #: Keys :class:`ReleaseDateGenres` can profile: the release date alone, or with a
 #: popularity band or the explicit flag (songs of one album share all of these).
 DATE_KEYS = ("release_date", "release_date+popularity", "release_date+explicit")
@@ -230,9 +238,13 @@ class ReleaseDateGenres(TransformerMixin, BaseEstimator):
         return pd.DataFrame({k: _key(X, k) for k in self.keys}, index=X.index)
 
     def _encoder(self, n_classes: int) -> TargetEncoder:
-        cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
         # two genres: one column (share of the second genre) is all there is to encode
-        return TargetEncoder(target_type="multiclass" if n_classes > 2 else "binary", cv=cv)
+        kind = "multiclass" if n_classes > 2 else "binary"
+        if _SKLEARN_CV_SPLITTER:
+            cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+            return TargetEncoder(target_type=kind, cv=cv)
+        # before scikit-learn 1.9 the same folds were asked for with shuffle/random_state
+        return TargetEncoder(target_type=kind, cv=self.folds, shuffle=True, random_state=self.seed)
 
     def fit(self, X, y):
         self.fit_transform(X, y)
