@@ -14,6 +14,8 @@ from aares.conformal.analysis import (
     eps_curve,
     fit_run,
     method_table,
+    resplit_runs,
+    resplit_table,
     set_metrics,
     single_genre_examples,
 )
@@ -227,6 +229,44 @@ def test_training_conditional_mondrian_widens_small_classes_only():
         SplitConformalClassifier(LogisticRegression(), delta=1.5).fit(X, y)
 
 
+def test_new_deals_keep_genre_counts_and_average_out_test_noise():
+    X, y = gaussian_classes(3000, 6)
+    cp = SplitConformalClassifier(LogisticRegression(), calibration_size=0.3, random_state=0)
+    cp.fit(X[:2000], y[:2000])
+    run = ConformalRun(
+        classes=cp.classes_,
+        cal_proba=cp.cal_proba_,
+        cal_labels=cp.cal_labels_,
+        cal_folds=cp.cal_folds_,
+        cal_u=cp.cal_u_,
+        test_fold_proba=cp.fold_proba(X[2000:]),
+        test_labels=cp._codes(y[2000:]),
+        test_index=np.arange(2000, 3000),
+        model="logreg",
+        cv="split",
+    )
+    pool = np.r_[run.cal_proba, run.test_fold_proba[0]]
+    deals = list(resplit_runs(run, n_splits=3, seed=1))
+    for dealt in deals:
+        np.testing.assert_array_equal(np.bincount(dealt.cal_labels), np.bincount(run.cal_labels))
+        np.testing.assert_array_equal(np.bincount(dealt.test_labels), np.bincount(run.test_labels))
+        # every song of the pool is on exactly one side
+        both = np.r_[dealt.cal_proba, dealt.test_fold_proba[0]]
+        assert sorted(map(tuple, both)) == sorted(map(tuple, pool))
+    assert not np.array_equal(deals[0].test_index, deals[1].test_index)
+    methods = {"LAC": {"score": "lac"}, "Mondrian LAC": {"score": "lac", "mondrian": True}}
+    table, genres = resplit_table(run, 0.1, methods, n_splits=30, seed=0)
+    assert list(table.index) == list(methods) and list(genres.columns) == list(methods)
+    # coverage averaged over 30 deals of 1,000 test songs: within ~3 binomial SDs of >= 0.9
+    assert table.loc["LAC", "coverage"] >= 0.9 - 3 * np.sqrt(0.09 / 30_000)
+    assert (genres["Mondrian LAC"] >= 0.9 - 0.03).all()
+    assert table.loc["Mondrian LAC", "worst_class_coverage"] == genres["Mondrian LAC"].min()
+    assert 0.0 <= table.loc["Mondrian LAC", "all_genres_reach"] <= 1.0
+    cross = ConformalRun(**{**run.__dict__, "cv": "3"})
+    with pytest.raises(ValueError, match="split calibration"):
+        next(resplit_runs(cross))
+
+
 def test_write_analysis_and_report_section(tmp_path):
     from aares.conformal.analysis import write_analysis
     from aares.conformal.report import report_section
@@ -247,6 +287,22 @@ def test_write_analysis_and_report_section(tmp_path):
     assert all(f.path.exists() for f in section.figures())
     text = " ".join(b.text for b in section.blocks if hasattr(b, "text"))
     assert f"{summary['methods']['LAC smoothed']['coverage']:.3f}" in text
+    assert summary["dealt"] is None  # cross-conformal: no new deals
+
+    summary = write_analysis(
+        frame,
+        tmp_path / "conformal",
+        model="logreg",
+        cv="split",
+        eps=0.1,
+        estimator=make_model("logreg"),
+        deals=5,
+    )
+    assert summary["dealt"]["deals"] == 5
+    section = report_section("unused", tmp_path)
+    text = " ".join(b.text for b in section.blocks if hasattr(b, "text"))
+    mond = summary["dealt"]["methods"]["Mondrian LAC smoothed"]
+    assert f"{mond['worst_class_coverage']:.3f}" in text and "dealt again" in text
 
 
 def test_cli_errors_are_one_red_line(tmp_path):
