@@ -90,8 +90,12 @@ class DataSummary:
             f"repeat another training song: {self.duplicate_features_train}.",
             f"Identical features with different genres: {self.conflicting_groups} groups, "
             f"{self.conflicting_rows} songs; best possible accuracy on the training file "
-            f"{self.accuracy_bound:.4f}, so duplicates do not limit the score: the genres "
-            "themselves overlap.",
+            f"{self.accuracy_bound:.4f}"
+            + (
+                ", so duplicates do not limit the score: the genres themselves overlap."
+                if self.conflicting_rows == 0
+                else f": no model can score above {self.accuracy_bound:.4f} on these songs."
+            ),
             f"Challenge songs identical to a training song: {self.test_rows_in_train}; "
             "challenge songs whose release date occurs in training: "
             f"{self.test_dates_in_train:.1%}.",
@@ -240,6 +244,8 @@ def plot_release_dates(train: pd.DataFrame, path: Path) -> Path:
     share.plot.barh(stacked=True, ax=ax1, color=["tab:green", "tab:orange", "tab:red"])
     ax1.set_xlabel("share of songs")
     ax1.set_title("Release-date precision by genre")
+    # below the axes: inside, the legend would hide the bars of the top genres
+    ax1.legend(title="release_date", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     order = train.groupby("genre").size().sort_values(ascending=False).index[:8]
     for g in order:
         ax2.hist(year[train["genre"] == g], bins=np.arange(1950, 2024, 2), histtype="step",
