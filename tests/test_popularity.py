@@ -18,8 +18,9 @@ from aares.popularity.features import (
     GenreTfidf,
     ListTargetEncoder,
     make_features,
+    row_keys,
 )
-from aares.popularity.models import HurdleRegressor, make_model
+from aares.popularity.models import FULL_FEATURES, HurdleRegressor, ladder_models, make_model
 from conftest import make_feature_frame
 
 GENRES = ["dance pop", "pop", "rock", "classic rock", "hip hop", "pop rap", "edm", "jazz"]
@@ -118,6 +119,30 @@ def test_encoders_learn_a_real_signal():
     y = (artist_level + rng.normal(0, 5, len(frame))).to_numpy()
     pipe = Pipeline([("features", make_features(("artist_te",))), ("model", Ridge())])
     assert cv_r2(pipe, frame, y) > 0.5
+
+
+def test_row_keys_of_each_kind():
+    frame = pd.DataFrame(
+        {
+            "artist_name": ["a", None],
+            "release_date": ["2001", "2002-03"],
+            "genres": [["pop rock", "k-pop"], []],
+        }
+    )
+    assert row_keys(frame, "genres", "list") == [["pop rock", "k-pop"], []]
+    assert row_keys(frame, "genres", "words") == [["pop", "rock", "k", "pop"], []]
+    assert row_keys(frame, "genres", "set") == [["k-pop|pop rock"], []]
+    assert row_keys(frame, "artist_name", "release") == [["a|2001"], []]
+    with pytest.raises(ValueError, match="keys must be"):
+        row_keys(frame, "genres", "nope")
+
+
+def test_ladder_ends_with_the_full_models():
+    models = ladder_models()
+    names = list(models)
+    assert names[0].startswith("audio") and "hurdle" in names[-1]
+    assert models[names[-2]].steps[0][1].encodings == FULL_FEATURES
+    assert repr(models[names[-1]]) == repr(make_model("hurdle"))
 
 
 def test_tfidf_and_svd_shapes():

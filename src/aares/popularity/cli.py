@@ -425,7 +425,8 @@ ENCODING_VARIANTS = {
     "SVD embedding (12-d)": ("svd",),
     "target encoding of micro-genres": ("genre_te",),
     "target encoding of genre words": ("word_te",),
-    "all of these": ("genre_te", "word_te", "tfidf", "svd", "multi_hot"),
+    "target encoding of the whole list": ("genre_set_te",),
+    "all of these": ("genre_te", "word_te", "genre_set_te", "tfidf", "svd", "multi_hot"),
 }
 
 #: Features every variant has: audio, date, title, artist and release target statistics.

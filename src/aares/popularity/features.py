@@ -83,6 +83,12 @@ def row_keys(X: pd.DataFrame, column: str, keys: str) -> list[list[str]]:
         return [list(v) if isinstance(v, (list, tuple)) else [] for v in values]
     if keys == "words":
         return [genre_words(v) if isinstance(v, (list, tuple)) else [] for v in values]
+    if keys == "set":
+        # The whole list as one key: Spotify lists an artist's genres, so an exact list
+        # stands for the artist (or a close neighbour of it) even under another name.
+        return [
+            ["|".join(sorted(v))] if isinstance(v, (list, tuple)) and len(v) else [] for v in values
+        ]
     if keys == "release":
         # The artist and the release date together: most often one album or single.
         dates = X["release_date"].astype(str).tolist()
@@ -90,7 +96,7 @@ def row_keys(X: pd.DataFrame, column: str, keys: str) -> list[list[str]]:
             [] if a is None or (isinstance(a, float) and np.isnan(a)) else [f"{a}|{d}"]
             for a, d in zip(values, dates, strict=True)
         ]
-    raise ValueError(f"keys must be 'value', 'list', 'words' or 'release'; got {keys!r}")
+    raise ValueError(f"keys must be 'value', 'list', 'words', 'set' or 'release'; got {keys!r}")
 
 
 class _FrameTransformer(TransformerMixin, BaseEstimator):
@@ -179,8 +185,9 @@ class ListTargetEncoder(_FrameTransformer):
     ----------
     column : str
         Column holding the keys (``"artist_name"`` or ``"genres"``).
-    keys : {"value", "list", "words"}
-        A single key per row, the list in the cell, or the words of the list's items.
+    keys : {"value", "list", "words", "set", "release"}
+        A single key per row, the list in the cell, the words of the list's items, the
+        whole list as one key, or the artist and release date together.
     smoothing : float, default=5.0
         Pseudo-songs at the global mean added to every key.
     cv : int, default=5
@@ -481,6 +488,8 @@ def _encoding(name: str, seed: int, cv: int = 5):
         return ListTargetEncoder(
             "artist_name", keys="release", prefix="release", random_state=seed, cv=cv
         )
+    if name == "genre_set_te":
+        return ListTargetEncoder("genres", keys="set", prefix="genre_set", random_state=seed, cv=cv)
     if name == "word_te":
         return ListTargetEncoder("genres", keys="words", prefix="word", random_state=seed, cv=cv)
     if name == "multi_hot":
@@ -502,6 +511,7 @@ ENCODINGS = [
     "release_te",
     "genre_te",
     "word_te",
+    "genre_set_te",
     "multi_hot",
     "tfidf",
     "svd",
@@ -560,8 +570,9 @@ def make_features(
     """The feature step of a popularity model: the named blocks side by side.
 
     Blocks: ``song`` (audio, date, title), ``audio`` (audio and date only), ``artist_te``,
-    ``release_te``, ``genre_te``, ``word_te`` (cross-fitted target statistics of the artist,
-    of the artist's release of that date, of the micro-genres, of the genre words),
+    ``release_te``, ``genre_te``, ``word_te``, ``genre_set_te`` (cross-fitted target
+    statistics of the artist, of the artist's release of that date, of the micro-genres,
+    of the genre words, of the whole genre list),
     ``multi_hot`` (top-50 micro-genres), ``tfidf`` (genre words), ``svd`` (12-d embedding
     of the TF-IDF), ``artist_profile``.
     """

@@ -38,6 +38,7 @@ __all__ = [
     "HurdleRegressor",
     "make_model",
     "lightgbm_regressor",
+    "ladder_models",
 ]
 
 #: Threads a model may use. One: on a loaded 2-core machine LightGBM's OpenMP threads
@@ -45,7 +46,7 @@ __all__ = [
 N_JOBS = 1
 
 #: Feature blocks of the full models (see :func:`~aares.popularity.features.make_features`).
-FULL_FEATURES = ("song", "artist_te", "release_te", "genre_te", "word_te", "tfidf")
+FULL_FEATURES = ("song", "artist_te", "release_te", "genre_te", "word_te", "tfidf", "svd")
 
 
 class HurdleRegressor(RegressorMixin, BaseEstimator):
@@ -206,6 +207,33 @@ def make_model(
         hurdle = HurdleRegressor(lightgbm_classifier(seed), lightgbm_regressor(seed))
         return _pipe(hurdle, full, seed)
     raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES} or 'best'")
+
+
+#: Feature ladder: each step adds blocks to the previous one (name, blocks added).
+LADDER = [
+    ("audio features + date", ("audio",)),
+    ("+ artist target encoding", ("artist_te",)),
+    ("+ micro-genre target encoding", ("genre_te",)),
+    ("+ TF-IDF of genre words", ("tfidf",)),
+    ("+ title features", ("song",)),
+    ("+ release, genre-word encodings, SVD", ("release_te", "word_te", "svd")),
+]
+
+
+def ladder_models(seed: int = 0) -> dict[str, Pipeline]:
+    """Tuned LightGBM on growing feature sets, then the hurdle model on the last one.
+
+    Shows what each block adds (the steps the issue's baselines describe).
+    """
+    models, blocks = {}, ()
+    for name, added in LADDER:
+        # "song" holds the audio block and the title features: it replaces "audio".
+        blocks = tuple(b for b in blocks if b != "audio" or "song" not in added) + added
+        if set(blocks) == set(FULL_FEATURES):  # same column order as the full models
+            blocks = FULL_FEATURES
+        models[name] = _pipe(lightgbm_regressor(seed), blocks, seed)
+    models["+ zero / non-zero split (hurdle)"] = make_model("hurdle", seed=seed, features=blocks)
+    return models
 
 
 #: Models of ``aares popularity compare``, in table order.
