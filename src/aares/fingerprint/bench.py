@@ -45,7 +45,7 @@ from aares.console import console, progress
 from aares.fingerprint.audio import load_audio, resample
 from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.landmarks import analyse, fingerprint, get_profile, landmark_hashes
-from aares.fingerprint.match import Index, match_peaks, pair_peaks
+from aares.fingerprint.match import Index, match_signal, pair_peaks
 from aares.io import write_json, write_text
 
 __all__ = ["BenchConfig", "BenchResult", "run_bench", "VARIANTS", "make_variant"]
@@ -424,8 +424,7 @@ def _growth(cat: Catalog, indexed, decoded, queries, cfg: BenchConfig, rng) -> d
         times, correct = [], 0
         for x, truth in qs:
             t0 = time.process_time()
-            pts, st = analyse(x, prof, query=True)
-            m = match_peaks(pts, st, index, prof, cat.settings)
+            m = match_signal(x, index, prof, cat.settings)
             times.append((time.process_time() - t0) * 1e3)
             correct += bool(m) and m[0].song_id == truth
         out[str(factor)] = {

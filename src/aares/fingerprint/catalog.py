@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 
 from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from aares.fingerprint.landmarks import Profile, analyse, fingerprint, get_profile
-from aares.fingerprint.match import Index, Match, MatchSettings, match_peaks, speed_grid
+from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
+from aares.fingerprint.match import Index, Match, MatchSettings, match_signal, speed_grid
 from aares.fingerprint.store import SongInfo, Store, open_store
 
 __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
@@ -297,8 +297,7 @@ class Catalog:
         x = np.asarray(x, dtype=np.float32)
         if sr is not None and sr != self.profile.sr:
             x = resample(x, sr, self.profile.sr, quality=self.profile.resample_quality)
-        points, strength = analyse(x, self.profile, query=True)
-        return self._named(match_peaks(points, strength, self.index, self.profile, self.settings))
+        return self._named(match_signal(x, self.index, self.profile, self.settings))
 
     def identify(self, path: str | os.PathLike) -> list[Match]:
         """Ranked matches for an audio file; an empty list means "no match".

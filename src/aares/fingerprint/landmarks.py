@@ -71,6 +71,8 @@ __all__ = [
     "get_profile",
     "spectrogram",
     "pick_peaks",
+    "analyse",
+    "analyse_query",
     "pair_peaks",
     "landmark_hashes",
     "unpack_hash",
@@ -107,6 +109,7 @@ class Profile:
     dt_bits: int = 6
     absolute_f2: bool = False  # course: the hash holds f2 itself, not f2 - f1
     resample_quality: str = "MQ"
+    query_shifts: int = 1  # analyses of a query at sub-hop time shifts (see analyse_query)
 
     @property
     def frame_seconds(self) -> float:
@@ -159,6 +162,7 @@ PROFILES: dict[str, Profile] = {
         f_bits=8,
         df_bits=7,
         dt_bits=6,
+        query_shifts=2,
     ),
 }
 
@@ -392,6 +396,45 @@ def unpack_hash(h: int, profile: Profile) -> tuple[int, int, int]:
 def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Peaks of a signal at ``profile.sr``: ``(points, strength)`` (see :func:`pick_peaks`)."""
     return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile, query)
+
+
+def analyse_query(
+    x: np.ndarray, profile: Profile, slack: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A query's peaks and pairs, from ``profile.query_shifts`` analyses at sub-hop shifts.
+
+    An excerpt starts anywhere, not on a frame of the song: its frames straddle the song's
+    by up to half a hop, which moves or hides about half of the peaks in noise. Analysing
+    the excerpt again with its start moved by ``hop / n`` samples puts one of the ``n``
+    frame grids within ``hop / (2 n)`` of the song's (audfprint's ``--shifts`` does the
+    same). Each analysis is paired on its own; its times are in song frames (shift added as
+    a fraction of a frame), so every shift votes for the same offset. The matcher counts a
+    song's posting once whichever shift hits it, so the vote statistics stay those of a
+    single query.
+
+    Returns
+    -------
+    points : ndarray of float64, shape (K, 2)
+        ``(frequency bin, frame)`` rows of every shift (frames fractional).
+    strength : ndarray of float32, shape (K,)
+    pairs : ndarray of int64, shape (P, 2)
+        Indices into ``points``; both ends of a pair come from the same shift.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = max(1, int(profile.query_shifts))
+    pts, sts, prs, base = [], [], [], 0
+    for k in range(n):
+        shift = int(round(k * profile.hop_length / n))
+        p, st = analyse(x[shift:], profile, query=True)
+        if shift:
+            p = p.copy()
+            p[:, 1] += shift / profile.hop_length
+        pr = pair_peaks(p, profile, st, fan_out=profile.query_fan_out, slack=slack)
+        pts.append(p)
+        sts.append(st)
+        prs.append(pr + base)
+        base += p.shape[0]
+    return np.concatenate(pts), np.concatenate(sts), np.concatenate(prs)
 
 
 def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:

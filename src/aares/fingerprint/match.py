@@ -35,10 +35,18 @@ import numba
 import numpy as np
 from scipy.special import gammainc
 
-from aares.fingerprint.landmarks import Profile, analyse, landmark_hashes, pair_peaks
+from aares.fingerprint.landmarks import Profile, analyse_query, landmark_hashes, pair_peaks
 from aares.fingerprint.store import Store
 
-__all__ = ["Index", "Match", "match_peaks", "match_signal", "speed_grid", "MatchSettings"]
+__all__ = [
+    "Index",
+    "Match",
+    "match_peaks",
+    "match_pairs",
+    "match_signal",
+    "speed_grid",
+    "MatchSettings",
+]
 
 _OFFSET_BIAS = 1 << 22  # offsets (frames) are shifted positive inside the vote keys
 _OFFSET_BITS = 23
@@ -116,11 +124,13 @@ class Index:
         return int(self.hashes.nbytes + self.songs.nbytes + self.frames.nbytes + table)
 
     def lookup(
-        self, qh: np.ndarray, stop_list: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """Every posting of every query hash: ``(query index, song, frame)`` arrays.
 
-        ``stop_list=True`` skips hashes with more than ``max_postings`` postings.
+        ``stop_list=True`` skips hashes with more than ``max_postings`` postings;
+        ``with_postings=True`` adds a fourth array, the position of each posting in the
+        index (which identifies it).
         """
         qh = np.asarray(qh, dtype=np.uint32)
         if self.starts is not None:
@@ -131,7 +141,8 @@ class Index:
             lo = np.searchsorted(self.hashes, qh, side="left")
             hi = np.searchsorted(self.hashes, qh, side="right")
         cap = self.max_postings if stop_list else np.iinfo(np.int64).max
-        return _gather(lo, hi, self.songs, self.frames, cap)
+        out = _gather(lo, hi, self.songs, self.frames, cap)
+        return out if with_postings else out[:3]
 
 
 @numba.njit(cache=True)
@@ -143,6 +154,7 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
     qi = np.empty(n, dtype=np.int64)
     so = np.empty(n, dtype=np.int64)
     fr = np.empty(n, dtype=np.int64)
+    po = np.empty(n, dtype=np.int64)
     k = 0
     for i in range(lo.size):
         if hi[i] - lo[i] > cap:
@@ -151,8 +163,9 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
             qi[k] = i
             so[k] = songs[p]
             fr[k] = frames[p]
+            po[k] = p
             k += 1
-    return qi, so, fr
+    return qi, so, fr, po
 
 
 @dataclass(frozen=True)
@@ -249,13 +262,20 @@ def _vote(
     # qh: hashes, qt: anchor times (rescaled frames), qs: speed index of each landmark.
     # Returns per-song best (song, score, speed index, offset, hits of that song at that
     # speed) arrays, sorted by score.
-    qi, song, frame = index.lookup(qh, stop_list)
+    qi, song, frame, posting = index.lookup(qh, stop_list, with_postings=True)
     if qi.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e, e, e, e
-    offset = frame - np.rint(qt[qi]).astype(np.int64)
-    sidx = qs[qi]
     n_speeds = int(qs.max()) + 1
+    sidx = qs[qi]
+    offset = frame - np.rint(qt[qi]).astype(np.int64)
+    # A posting votes once per (speed, offset), whichever query landmarks hit it there (the
+    # shifted analyses of a query repeat most landmarks): a chance bar is not doubled along
+    # with the true one, and the votes stay about as independent as the significance assumes.
+    cell = (posting * n_speeds + sidx) * (1 << _OFFSET_BITS) + (offset + _OFFSET_BIAS)
+    _, first_hit = np.unique(cell, return_index=True)
+    if first_hit.size < qi.size:
+        song, sidx, offset = song[first_hit], sidx[first_hit], offset[first_hit]
     group = song * n_speeds + sidx
     keys = (group << _OFFSET_BITS) | (offset + _OFFSET_BIAS)
     u, c = np.unique(keys, return_counts=True)
@@ -313,6 +333,22 @@ def match_peaks(
     settings = settings or MatchSettings()
     slack = settings.slack if settings.speeds else 1.0
     pairs = pair_peaks(points, profile, strength, fan_out=profile.query_fan_out, slack=slack)
+    return match_pairs(points, pairs, index, profile, settings)
+
+
+def match_pairs(
+    points: np.ndarray,
+    pairs: np.ndarray,
+    index: Index,
+    profile: Profile,
+    settings: MatchSettings | None = None,
+) -> list[Match]:
+    """Ranked matches for a query given as peaks and their pairs (see :func:`match_peaks`).
+
+    Tries speed 1, then (when that gives no answer of ``accept_score`` votes) the grid of
+    ``settings.speeds``.
+    """
+    settings = settings or MatchSettings()
     tests = (settings.min_score, settings.min_ratio, settings.min_significance)
     result = _match_speeds(points, pairs, index, profile, settings, (1.0,), tests)
     if settings.speeds and (not result or result[0].score < settings.accept_score):
@@ -375,6 +411,12 @@ def _match_speeds(points, pairs, index, profile, settings, speeds, tests) -> lis
 def match_signal(
     x: np.ndarray, index: Index, profile: Profile, settings: MatchSettings | None = None
 ) -> list[Match]:
-    """Ranked matches for a mono signal at ``profile.sr``."""
-    points, strength = analyse(x, profile, query=True)
-    return match_peaks(points, strength, index, profile, settings)
+    """Ranked matches for a mono signal at ``profile.sr``.
+
+    The query is analysed ``profile.query_shifts`` times at sub-hop shifts
+    (:func:`aares.fingerprint.landmarks.analyse_query`).
+    """
+    settings = settings or MatchSettings()
+    slack = settings.slack if settings.speeds else 1.0
+    points, _, pairs = analyse_query(x, profile, slack=slack)
+    return match_pairs(points, pairs, index, profile, settings)
