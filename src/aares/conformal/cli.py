@@ -38,6 +38,26 @@ CV = typer.Option(
 )
 
 
+#: Columns of the method table that `analyse` prints, with shorter names.
+METHOD_COLUMNS = {
+    "coverage": "coverage",
+    "mean_size": "mean size",
+    "median_size": "median",
+    "singletons": "singletons",
+    "worst_class_coverage": "worst genre",
+    "worst_class": "which",
+}
+#: Columns of the table averaged over deals that `analyse` prints, with shorter names.
+DEALT_COLUMNS = {
+    "coverage": "coverage",
+    "mean_size": "mean size",
+    "singletons": "singletons",
+    "worst_class_coverage": "worst genre",
+    "worst_class": "which",
+    "median_worst_single": "worst single",
+}
+
+
 def _fail(exc: Exception) -> None:
     console.print(f"[red]error:[/] {exc}")
     raise typer.Exit(1)
@@ -91,11 +111,17 @@ def analyse(
         f"{summary['accuracy']:.3f} on {summary['test_songs']} held-out songs; "
         f"{time.perf_counter() - t0:.1f} s"
     )
-    print_frame(pd.read_csv(out / "methods.csv", index_col="method"), f"Methods at eps = {eps:g}")
+    methods = pd.read_csv(out / "methods.csv", index_col="method")
+    print_frame(
+        methods.rename(columns=METHOD_COLUMNS)[list(METHOD_COLUMNS.values())],
+        f"Methods at eps = {eps:g} on the held-out songs",
+    )
     if summary["dealt"]:
+        dealt = pd.read_csv(out / "methods_dealt.csv", index_col="method")
         print_frame(
-            pd.read_csv(out / "methods_dealt.csv", index_col="method"),
-            f"Mean over {summary['dealt']['deals']} deals of calibration and held-out songs",
+            dealt.rename(columns=DEALT_COLUMNS)[list(DEALT_COLUMNS.values())],
+            f"Mean over {summary['dealt']['deals']} deals of calibration and held-out songs "
+            "(worst genre: smallest mean coverage; worst single: median of each deal's worst)",
         )
     print_frame(pd.read_csv(out / "top_pairs.csv"), "Genres that most often share a set")
     print_frame(pd.read_csv(out / "examples.csv"), "Songs: eps from which the set is one genre")
@@ -223,7 +249,9 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     from aares.conformal.analysis import write_analysis
 
     train = load_train(data_file(TRAIN_FILE, data_dir))
-    summary = write_analysis(train, Path(out_dir) / "conformal", model=RUN_ALL_MODEL, cv="split")
+    summary = write_analysis(
+        train, Path(out_dir) / "conformal", model=RUN_ALL_MODEL, cv="split", deals=20
+    )
     m = summary["methods"][summary["marginal_method"]]
     console.print(
         f"conformal ({summary['model']}): coverage {m['coverage']:.3f}, mean set size "
