@@ -17,6 +17,7 @@ ALL = [
     "conformal",
     "fingerprint",
     "popularity",
+    "report",  # keep last: it builds the report from every capability
 ]
 
 
