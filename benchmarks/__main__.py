@@ -17,6 +17,7 @@ ALL = [
     "conformal",
     "fingerprint",
     "popularity",
+    "recommend",
     "report",  # keep last: it builds the report from every capability
 ]
 
