@@ -470,7 +470,7 @@ def plot_cooccurrence(share: pd.DataFrame, path, eps: float) -> Path:
 def plot_class_coverage(per_method: dict[str, pd.Series], path, eps: float) -> Path:
     """Per-genre coverage of a few methods, with the 1 - eps target."""
     frame = pd.DataFrame(per_method)
-    fig, ax = plt.subplots(figsize=(11, 4))
+    fig, ax = plt.subplots(figsize=(13, 4))
     width = 0.8 / len(frame.columns)
     x = np.arange(len(frame))
     for i, col in enumerate(frame.columns):
@@ -479,7 +479,7 @@ def plot_class_coverage(per_method: dict[str, pd.Series], path, eps: float) -> P
     ax.set_xticks(x + 0.4 - width / 2, frame.index, rotation=60, ha="right")
     ax.set(ylabel="coverage on held-out songs", ylim=(min(0.5, frame.min().min()), 1.0))
     ax.set_title(f"Coverage per genre at eps = {eps:g}")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # clear of the bars
     return save_figure(fig, path)
 
 
@@ -565,7 +565,12 @@ def write_analysis(
         "eps_curve": plot_eps_curve(curves, folder / "eps_curve.png"),
         "cooccurrence": plot_cooccurrence(share, folder / "cooccurrence.png", eps),
         "class_coverage": plot_class_coverage(
-            {n: per_genre[n] for n in ["LAC", MARGINAL_METHOD, MONDRIAN_METHOD]},
+            {n: per_genre[n] for n in ["LAC", MARGINAL_METHOD, MONDRIAN_METHOD]}
+            | (
+                {}
+                if dealt is None
+                else {f"{MONDRIAN_METHOD}, mean of {deals} deals": dealt_genres[MONDRIAN_METHOD]}
+            ),
             folder / "class_coverage.png",
             eps,
         ),
