@@ -19,6 +19,7 @@ from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.landmarks import (
     PROFILES,
     analyse,
+    analyse_query,
     fingerprint,
     landmark_hashes,
     pair_peaks,
@@ -26,7 +27,13 @@ from aares.fingerprint.landmarks import (
     spectrogram,
     unpack_hash,
 )
-from aares.fingerprint.match import Index, MatchSettings, significance, speed_grid
+from aares.fingerprint.match import (
+    Index,
+    MatchSettings,
+    _match_speeds,
+    significance,
+    speed_grid,
+)
 from aares.fingerprint.store import SongInfo, SQLiteStore, StoreError, decode_postings
 
 SR = 8000
@@ -184,6 +191,32 @@ def test_index_stop_list_skips_overfull_buckets():
     assert idx.lookup(np.array([7], np.uint32))[0].size == 500
     assert idx.lookup(np.array([7], np.uint32), stop_list=True)[0].size == 0
     assert idx.lookup(np.array([150], np.uint32), stop_list=True)[2].tolist() == [550]
+
+
+def test_query_shifts_are_in_song_frames():
+    x = synth_song(11, seconds=6.0)
+    points, strength, pairs, shift = analyse_query(x, DEFAULT)
+    assert DEFAULT.query_shifts == 2 and set(shift.tolist()) == {0, 1}
+    assert points.shape[0] == strength.shape[0] and pairs.shape[0] == shift.shape[0]
+    # shift 1 starts hop / 2 samples later: its frames are k + 0.5 in the unshifted grid
+    frac = points[pairs[shift == 1, 0], 1] % 1.0
+    assert np.allclose(frac, 0.5) and np.allclose(points[pairs[shift == 0, 0], 1] % 1.0, 0.0)
+    # both ends of a pair come from the same analysis
+    assert np.allclose(points[pairs[:, 0], 1] % 1.0, points[pairs[:, 1], 1] % 1.0)
+
+
+def test_a_posting_votes_once_per_offset():
+    # one song with 8 landmarks; the query holds each of them twice (as two shifted analyses
+    # do) plus one at another offset: the bar is 8, not 16
+    peaks = np.array([[10.0 + 7 * k, 3 * k] for k in range(9)])
+    pairs = np.array([[k, k + 1] for k in range(8)])
+    h, t = landmark_hashes(peaks, pairs, DEFAULT)
+    idx = Index.from_arrays([h], [np.rint(t) + 100], [1])
+    q_points = np.concatenate([peaks, peaks])
+    q_pairs = np.concatenate([pairs, pairs + 9])
+    settings = MatchSettings(min_score=1, min_ratio=1.0, min_significance=-99.0)
+    m = _match_speeds(q_points, q_pairs, idx, DEFAULT, settings, (1.0,), (1, 1.0, -99.0))
+    assert m[0].score == 8 and m[0].offset == pytest.approx(100 * DEFAULT.frame_seconds)
 
 
 def test_significance_of_a_bar():

@@ -400,7 +400,7 @@ def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.nd
 
 def analyse_query(
     x: np.ndarray, profile: Profile, slack: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A query's peaks and pairs, from ``profile.query_shifts`` analyses at sub-hop shifts.
 
     An excerpt starts anywhere, not on a frame of the song: its frames straddle the song's
@@ -419,10 +419,12 @@ def analyse_query(
     strength : ndarray of float32, shape (K,)
     pairs : ndarray of int64, shape (P, 2)
         Indices into ``points``; both ends of a pair come from the same shift.
+    shift : ndarray of int64, shape (P,)
+        Which analysis (0 for the unshifted one) each pair comes from.
     """
     x = np.asarray(x, dtype=np.float32)
     n = max(1, int(profile.query_shifts))
-    pts, sts, prs, base = [], [], [], 0
+    pts, sts, prs, shifts, base = [], [], [], [], 0
     for k in range(n):
         shift = int(round(k * profile.hop_length / n))
         p, st = analyse(x[shift:], profile, query=True)
@@ -433,8 +435,9 @@ def analyse_query(
         pts.append(p)
         sts.append(st)
         prs.append(pr + base)
+        shifts.append(np.full(pr.shape[0], k, dtype=np.int64))
         base += p.shape[0]
-    return np.concatenate(pts), np.concatenate(sts), np.concatenate(prs)
+    return np.concatenate(pts), np.concatenate(sts), np.concatenate(prs), np.concatenate(shifts)
 
 
 def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:

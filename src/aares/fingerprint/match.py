@@ -123,6 +123,15 @@ class Index:
         table = self.starts.nbytes if self.starts is not None else 0
         return int(self.hashes.nbytes + self.songs.nbytes + self.frames.nbytes + table)
 
+    def ranges(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)``: where each query hash's postings start and end in the index."""
+        qh = np.asarray(qh, dtype=np.uint32)
+        if self.starts is not None:
+            q = np.minimum(qh.astype(np.int64), self.starts.size - 1)
+            return self.starts[q], self.starts[np.minimum(q + 1, self.starts.size - 1)]
+        lo = np.searchsorted(self.hashes, qh, side="left")
+        return lo, np.searchsorted(self.hashes, qh, side="right")
+
     def lookup(
         self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
     ) -> tuple[np.ndarray, ...]:
@@ -132,14 +141,7 @@ class Index:
         ``with_postings=True`` adds a fourth array, the position of each posting in the
         index (which identifies it).
         """
-        qh = np.asarray(qh, dtype=np.uint32)
-        if self.starts is not None:
-            q = np.minimum(qh.astype(np.int64), self.starts.size - 1)
-            lo = self.starts[q]
-            hi = self.starts[np.minimum(q + 1, self.starts.size - 1)]
-        else:
-            lo = np.searchsorted(self.hashes, qh, side="left")
-            hi = np.searchsorted(self.hashes, qh, side="right")
+        lo, hi = self.ranges(qh)
         cap = self.max_postings if stop_list else np.iinfo(np.int64).max
         out = _gather(lo, hi, self.songs, self.frames, cap)
         return out if with_postings else out[:3]
@@ -203,6 +205,10 @@ class MatchSettings:
     slack : float
         Widening of the query's target zone so that pairs of a sped-up query still fall
         in the song's zone after rescaling.
+    grid_shifts : int
+        How many of the query's shifted analyses the speed grid searches (the first ones);
+        speed 1 always uses all of them. The sub-hop shifts matter in noise, which comes
+        at the song's own speed; the grid costs a lookup per speed and shift.
     top : int
         Maximum number of matches returned.
     """
@@ -218,6 +224,7 @@ class MatchSettings:
     accept_score: int = 20
     dt_jitter: int = 0
     slack: float = 1.07
+    grid_shifts: int = 1
     top: int = 5
 
 
@@ -256,50 +263,118 @@ class Match:
         }
 
 
+@numba.njit(cache=True)
+def _vote_keys(lo, hi, songs, frames, q_frame, q_speed, n_speeds, cap):  # pragma: no cover
+    # One key per hit: (song * n_speeds + speed) << _OFFSET_BITS | (offset + _OFFSET_BIAS),
+    # buckets above ``cap`` postings skipped (stop list).
+    n = 0
+    for i in range(lo.size):
+        if hi[i] - lo[i] <= cap:
+            n += hi[i] - lo[i]
+    keys = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(lo.size):
+        if hi[i] - lo[i] > cap:
+            continue
+        base = q_speed[i]
+        for p in range(lo[i], hi[i]):
+            group = np.int64(songs[p]) * n_speeds + base
+            keys[k] = (group << 23) | (np.int64(frames[p]) - q_frame[i] + (1 << 22))
+            k += 1
+    return keys
+
+
+@numba.njit(cache=True)
+def _tally(keys, tolerance):  # pragma: no cover (numba)
+    # ``keys`` sorted. Per song: the best cell (votes in it and its +-tolerance neighbours),
+    # the cell's key and the hits of the song at that cell's speed. One linear pass.
+    n = keys.size
+    # distinct cells and their counts
+    u = np.empty(n, dtype=np.int64)
+    c = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        if m > 0 and keys[i] == u[m - 1]:
+            c[m - 1] += 1
+        else:
+            u[m] = keys[i]
+            c[m] = 1
+            m += 1
+    best_song = np.empty(m, dtype=np.int64)
+    best_score = np.empty(m, dtype=np.int64)
+    best_key = np.empty(m, dtype=np.int64)
+    best_hits = np.empty(m, dtype=np.int64)
+    n_best = 0
+    i = 0
+    while i < m:
+        group = u[i] >> 23
+        j = i
+        hits = 0
+        while j < m and (u[j] >> 23) == group:
+            hits += c[j]
+            j += 1
+        # cells i .. j-1 belong to one group
+        top, top_key = -1, 0
+        for a in range(i, j):
+            score = c[a]
+            b = a - 1
+            while b >= i and u[a] - u[b] <= tolerance:
+                score += c[b]
+                b -= 1
+            b = a + 1
+            while b < j and u[b] - u[a] <= tolerance:
+                score += c[b]
+                b += 1
+            if score > top:
+                top, top_key = score, u[a]
+        best_song[n_best] = group
+        best_score[n_best] = top
+        best_key[n_best] = top_key
+        best_hits[n_best] = hits
+        n_best += 1
+        i = j
+    return best_song[:n_best], best_score[:n_best], best_key[:n_best], best_hits[:n_best]
+
+
 def _vote(
     index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, tolerance: int, stop_list: bool
 ):
     # qh: hashes, qt: anchor times (rescaled frames), qs: speed index of each landmark.
     # Returns per-song best (song, score, speed index, offset, hits of that song at that
     # speed) arrays, sorted by score.
-    qi, song, frame, posting = index.lookup(qh, stop_list, with_postings=True)
-    if qi.size == 0:
-        e = np.zeros(0, dtype=np.int64)
+    e = np.zeros(0, dtype=np.int64)
+    if qh.size == 0:
         return e, e, e, e, e
     n_speeds = int(qs.max()) + 1
-    sidx = qs[qi]
-    offset = frame - np.rint(qt[qi]).astype(np.int64)
-    # A posting votes once per (speed, offset), whichever query landmarks hit it there (the
-    # shifted analyses of a query repeat most landmarks): a chance bar is not doubled along
-    # with the true one, and the votes stay about as independent as the significance assumes.
-    cell = (posting * n_speeds + sidx) * (1 << _OFFSET_BITS) + (offset + _OFFSET_BIAS)
-    _, first_hit = np.unique(cell, return_index=True)
-    if first_hit.size < qi.size:
-        song, sidx, offset = song[first_hit], sidx[first_hit], offset[first_hit]
-    group = song * n_speeds + sidx
-    keys = (group << _OFFSET_BITS) | (offset + _OFFSET_BIAS)
-    u, c = np.unique(keys, return_counts=True)
-    score = c.copy()
-    for d in range(1, tolerance + 1):
-        for sign in (-1, 1):
-            nb = u + sign * d
-            j = np.searchsorted(u, nb)
-            j = np.minimum(j, u.size - 1)
-            ok = u[j] == nb
-            score[ok] += c[j[ok]]
-    g = u >> _OFFSET_BITS
-    songs_of = g // n_speeds
-    # best key per song: sort by (song, -score), take the first of each song
+    q_frame = np.rint(qt).astype(np.int64)
+    # A query landmark repeated with the same hash, speed and frame (the shifted analyses of
+    # a query repeat most landmarks) would hit the same postings at the same offsets again:
+    # it votes once, so that a chance bar is not doubled along with the true one and the
+    # votes stay about as independent as the significance assumes.
+    # (Sorting by hash also makes the lookups walk the index in order.)
+    qkey = (qh.astype(np.int64) << 32) | ((q_frame + (1 << 22)) << 9) | qs
+    qkey.sort()
+    if qkey.size > 1:
+        qkey = qkey[np.concatenate(([True], qkey[1:] != qkey[:-1]))]
+    qh = (qkey >> 32).astype(np.uint32)
+    q_frame = ((qkey >> 9) & ((1 << 23) - 1)) - (1 << 22)
+    qs = qkey & 511
+    lo, hi = index.ranges(qh)
+    cap = index.max_postings if stop_list else np.iinfo(np.int64).max
+    keys = _vote_keys(lo, hi, index.songs, index.frames, q_frame, qs, n_speeds, cap)
+    if keys.size == 0:
+        return e, e, e, e, e
+    keys.sort()
+    groups, score, key, hits = _tally(keys, int(tolerance))
+    # best group per song (groups are song-major: a song's speeds are adjacent)
+    songs_of = groups // n_speeds
     order = np.lexsort((-score, songs_of))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = songs_of[order][1:] != songs_of[order][:-1]
-    best = order[first]
-    rank = np.argsort(-score[best], kind="stable")
-    best = best[rank]
-    off = (u[best] & ((1 << _OFFSET_BITS) - 1)) - _OFFSET_BIAS
-    groups, hits = np.unique(group, return_counts=True)
-    hits_best = hits[np.searchsorted(groups, g[best])]
-    return songs_of[best], score[best], g[best] % n_speeds, off, hits_best
+    first_of_song = np.ones(order.size, dtype=bool)
+    first_of_song[1:] = songs_of[order][1:] != songs_of[order][:-1]
+    best = order[first_of_song]
+    best = best[np.argsort(-score[best], kind="stable")]
+    off = (key[best] & ((1 << _OFFSET_BITS) - 1)) - _OFFSET_BIAS
+    return songs_of[best], score[best], groups[best] % n_speeds, off, hits[best]
 
 
 def significance(
@@ -342,11 +417,12 @@ def match_pairs(
     index: Index,
     profile: Profile,
     settings: MatchSettings | None = None,
+    grid_pairs: np.ndarray | None = None,
 ) -> list[Match]:
     """Ranked matches for a query given as peaks and their pairs (see :func:`match_peaks`).
 
     Tries speed 1, then (when that gives no answer of ``accept_score`` votes) the grid of
-    ``settings.speeds``.
+    ``settings.speeds`` with ``grid_pairs`` (``pairs`` when None).
     """
     settings = settings or MatchSettings()
     tests = (settings.min_score, settings.min_ratio, settings.min_significance)
@@ -358,7 +434,9 @@ def match_pairs(
             settings.grid_min_ratio,
             settings.grid_min_significance,
         )
-        wide = _match_speeds(points, pairs, index, profile, settings, grid, tests)
+        if grid_pairs is None:
+            grid_pairs = pairs
+        wide = _match_speeds(points, grid_pairs, index, profile, settings, grid, tests)
         if wide and (not result or wide[0].score > result[0].score):
             result = wide
     return result
@@ -418,5 +496,6 @@ def match_signal(
     """
     settings = settings or MatchSettings()
     slack = settings.slack if settings.speeds else 1.0
-    points, _, pairs = analyse_query(x, profile, slack=slack)
-    return match_pairs(points, pairs, index, profile, settings)
+    points, _, pairs, shift = analyse_query(x, profile, slack=slack)
+    grid_pairs = pairs[shift < settings.grid_shifts]
+    return match_pairs(points, pairs, index, profile, settings, grid_pairs)
