@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ from typer.testing import CliRunner
 
 import aares.report.build as build
 from aares.cli import app
-from aares.explore.analysis import TourSettings, run_tour
 from aares.plotting import plt, save_figure
 from aares.report.build import REGISTRY, build_report, collect_sections, describe_data_files
 from aares.report.format import human_bytes, table_cells
@@ -173,7 +173,8 @@ def test_report_cli_exit_codes(data_folder: Path, tmp_path: Path, monkeypatch) -
 def test_registry_order_and_report_is_the_last_run_all_step() -> None:
     from aares.cli import RUN_ALL_STEPS
 
-    assert [t for _, t in REGISTRY][0] == "aares.explore.report:report_section"
+    modules = [t.split(".")[1] for _, t in REGISTRY]
+    assert modules == ["genre", "explore", "popularity", "recommend", "conformal"]
     assert len({t for _, t in REGISTRY}) == len(REGISTRY)
     assert RUN_ALL_STEPS[-1] == ("Report", "aares.report.cli:run_all_step")
 
@@ -189,27 +190,63 @@ def test_every_landed_provider_resolves() -> None:
             assert len(inspect.signature(provider).parameters) == 2, target
 
 
-def test_report_on_a_sample_of_the_course_data(data_dir: Path, tmp_path: Path) -> None:
-    """The tour section and the report build on a small sample of the real files.
-
-    The other capabilities' sections are rendered by `aares report` on the real outputs of
-    `aares run-all`; here they are left out because each one trains its models.
-    """
-    sample = tmp_path / "data"
-    sample.mkdir()
-    for path in sorted(data_dir.glob("*.csv")):
+def sample_course_data(data_dir: Path, folder: Path, n: int) -> Path:
+    """About ``n`` rows of each course CSV file: the training file as many songs of each genre,
+    the recommendation catalogue the songs of the sampled subset (Exercise 3 reads their
+    micro-genres by id) topped up at random, the other files at random."""
+    folder.mkdir()
+    catalogue_last = sorted(data_dir.glob("*.csv"), key=lambda p: "recommendation" in p.name)
+    for path in catalogue_last:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        frame.sample(n=min(len(frame), 1500), random_state=0).to_csv(
-            sample / path.name, index=False
-        )
-    settings = TourSettings(map_method="pca", map_sample=300)
-    run_tour(sample, tmp_path / "out", settings, show_progress=False)
-    registry = [e for e in REGISTRY if e[1].startswith("aares.explore.")]
-    result = build_report(sample, tmp_path / "out", registry=registry, strict=True)
-    (outcome,) = result.report.outcomes
-    assert outcome.status == "ok" and outcome.section.settings["map_sample"] == "300"
+        if path.name == "spotify_dataset_recommendation.csv":
+            subset = pd.read_csv(folder / "spotify_dataset_subset.csv", dtype=str)
+            shared = frame[frame["id"].isin(subset["id"])]
+            rest = frame.drop(shared.index).sample(n=n - len(shared), random_state=0)
+            frame = pd.concat([shared, rest])
+        elif "genre" in frame:  # every genre keeps a few songs (held-out splits need them)
+            per_genre = max(n // frame["genre"].nunique(), 8)
+            frame = frame.groupby("genre").sample(n=per_genre, random_state=0)
+        else:
+            frame = frame.sample(n=min(len(frame), n), random_state=0)
+        frame.to_csv(folder / path.name, index=False)
+    return folder
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_every_section_builds_on_a_sample_of_the_course_data(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The whole report, every registered section computing its own outputs, on 600 rows of
+    each course file: each section is there, none failed, every figure is in the HTML and
+    the PDF, and the data files are listed with their rows."""
+    sample = sample_course_data(data_dir, tmp_path / "data", 600)
+    result = build_report(sample, tmp_path / "out", strict=True)
+    report = result.report
+    assert [o.status for o in report.outcomes] == ["ok"] * len(REGISTRY)
+    titles = [s.title for s in report.sections]
+    assert [t.split(":")[0] for t in titles[:4]] == [
+        "Exercise 1",
+        "Exercise 2",
+        "Exercise 2",
+        "Exercise 3",
+    ]
+    assert "conformal" in titles[4].lower()
+    figures = [len(s.figures()) for s in report.sections]
+    assert figures[1] == 9 and min(figures) >= 1  # the tour draws 9
     html = result.paths["html"].read_text(encoding="utf-8")
-    assert html.count("<img ") == len(outcome.section.figures()) == 9
-    assert pdf_images(result.paths["pdf"]) == 9
-    rows = {f.name: f.rows for f in result.report.files}
-    assert rows["spotify_dataset_subset.csv"] == 1500
+    for title in titles:
+        assert escape(title) in html
+    assert html.count('<img src="data:image/png;base64,') == sum(figures)
+    pdf = result.paths["pdf"]
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf_images(pdf) == sum(figures)
+    outline = [o.title for o in PdfReader(pdf).outline if not isinstance(o, list)]
+    assert outline[-5:] == [f"{i}. {t}" for i, t in enumerate(titles, 1)]
+    rows = {f.name: f.rows for f in report.files}
+    assert rows["spotify_dataset_subset.csv"] == 600
+    assert rows["spotify_dataset_recommendation.csv"] == 600
+    # rebuilding reuses what the first build wrote: same numbers, same figures
+    again = build_report(sample, tmp_path / "out", strict=True)
+    assert again.report.sections[1].settings["tour"].startswith("reused")
+    assert [len(s.figures()) for s in again.report.sections] == figures

@@ -67,7 +67,7 @@ def tour_section(tour: Tour, reused: bool = False) -> Section:
             blocks.append(Table(f.table, f"Numbers behind the figure '{f.title}'."))
     settings = {k: str(v) for k, v in asdict(tour.settings).items()}
     settings["tour"] = "reused from an earlier run on the same files" if reused else "computed"
-    return Section("What the data shows", blocks, settings)
+    return Section("Exercise 2: what the data shows", blocks, settings)
 
 
 def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Section:

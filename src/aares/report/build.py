@@ -57,10 +57,10 @@ __all__ = [
 #: One entry per section, in report order: (title used when the provider is missing or
 #: fails, "module:function" of the provider).
 REGISTRY: list[tuple[str, str]] = [
-    ("What the data shows", "aares.explore.report:report_section"),
-    ("Exercise 2: popularity and micro-genres", "aares.popularity.report:report_section"),
     ("Exercise 1: genre classification", "aares.genre.report:report_section"),
-    ("Exercise 3: recommendation", "aares.recommend.report:report_section"),
+    ("Exercise 2: what the data shows", "aares.explore.report:report_section"),
+    ("Exercise 2: popularity and micro-genres", "aares.popularity.report:report_section"),
+    ("Exercise 3: song recommendation", "aares.recommend.report:report_section"),
     ("Bonus: conformal prediction", "aares.conformal.report:report_section"),
 ]
 
@@ -78,6 +78,7 @@ class SectionOutcome:
     status: str
     section: Section
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     error: str | None = None
 
 
@@ -154,7 +155,7 @@ def collect_sections(
     outcomes = []
     for title, target in REGISTRY if registry is None else registry:
         name = target if isinstance(target, str) else getattr(target, "__qualname__", "provider")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             provider = _resolve(target) if isinstance(target, str) else target
             if provider is None:
@@ -188,6 +189,7 @@ def collect_sections(
                 error=message + "\n" + traceback.format_exc(limit=6),
             )
         outcome.seconds = time.perf_counter() - t0
+        outcome.cpu_seconds = time.process_time() - c0  # every thread of this process
         outcomes.append(outcome)
         if on_section is not None:
             on_section(outcome)

@@ -66,8 +66,9 @@ def report(
 ) -> None:
     """Build the Part 1 report: one self-contained HTML file and a PDF with the same content.
 
-    Sections, in order: the tour of the data (aares explore), Exercise 2 (popularity),
-    Exercise 1 (genres), Exercise 3 (recommendation), the conformal bonus. A capability
+    Sections, in order: Exercise 1 (genres), Exercise 2 (the tour of the data of aares
+    explore, then popularity and micro-genres), Exercise 3 (recommendation), the conformal
+    bonus. It opens with the data files read and the settings of the run. A capability
     not in this version is noted as not available; a section that fails shows a red error
     box, the rest is still written, and the command exits with code 1.
     """
