@@ -20,15 +20,22 @@ from aares.recommend.collaborative import (
     ALS,
     EASE,
     Blend,
+    Discovery,
     ItemKNN,
     MostPopular,
+    RP3beta,
     evaluate_model,
     holdout_split,
     load_lastfm,
     ranking_metrics,
     weight_matrix,
 )
-from aares.recommend.evaluate import playlist_measures
+from aares.recommend.evaluate import (
+    evaluate_collaborative,
+    evaluate_playlists,
+    micro_genre_pool,
+    playlist_measures,
+)
 from aares.recommend.hybrid import HybridRecommender, link_artists
 from aares.recommend.playlist import PlaylistRecommender
 from aares.recommend.space import FeatureSpace
@@ -352,3 +359,121 @@ def test_real_catalogue_playlists(data_dir, tmp_path):
     for s in seeds:
         _check_rules(rec, [s], rec.recommend([s], n=10))
     _check_rules(rec, seeds, rec.recommend(seeds, n=10, diversity=0.3))
+
+
+# ----------------------------------------------------------------------------- session 2
+
+
+def test_allowed_mask_and_artist_scores(recommender, catalogue):
+    allowed = np.zeros(len(catalogue), bool)
+    allowed[::3] = True
+    pl = recommender.recommend([1], n=10, allowed=allowed)
+    assert len(pl) == 10 and allowed[pl["row"]].all()
+    _check_rules(recommender, [1], pl)
+    with pytest.raises(ValueError, match="mask"):
+        recommender.recommend([1], allowed=allowed[:5])
+    # a strong collaborative score puts that artist's songs first
+    fav = recommender.artist_norm_[200][0]
+    pl = recommender.recommend([1], n=5, artist_scores={fav: 1.0}, artist_blend=0.9)
+    assert recommender.artist_norm_[pl["row"].iloc[0]][0] == fav
+    assert pl["similarity"].is_monotonic_decreasing
+
+
+def test_ease_cholesky_matches_closed_form():
+    X = make_interactions()
+    model = EASE(lam=5.0).fit(X)
+    W = weight_matrix(X, "binary")[:, model.active_]
+    G = (W.T @ W).toarray() + 5.0 * np.eye(W.shape[1])
+    P = np.linalg.inv(G)
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    assert np.allclose(model.B_, B, atol=1e-4 * np.abs(B).max())
+
+
+def test_rp3beta_and_discovery_slots():
+    X = make_interactions(n_users=150, n_items=120, seed=3)
+    train, test, _ = holdout_split(X, 0.2, min_items=10, seed=0)
+    pop = evaluate_model(MostPopular(), train, test)["ndcg"]
+    assert evaluate_model(RP3beta(k=30), train, test)["ndcg"] > pop
+    head_model = EASE(lam=10)
+    disc = Discovery(head_model, RP3beta(min_item_users=1), tail_slots=3, tail_max_users=2)
+    disc.fit(train)
+    recs = disc.recommend(train, n=10)
+    head = head_model.recommend(train, n=10)
+    assert (recs[:, :7] == head[:, :7]).all()  # top positions keep the accuracy model's picks
+    rare = disc.popularity_ <= 2
+    # items handed out by the tail slots (not the head's own fill-ins)
+    tail = [i for u in range(len(recs)) for i in recs[u, 7:] if rare[i] and i not in head[u]]
+    assert len(tail) > 0
+    assert np.bincount(tail).max() <= disc.max_repeats  # the long tail is spread over users
+    for u in range(train.shape[0]):
+        assert len(set(recs[u])) == 10 and not set(recs[u]) & set(train[u].indices)
+    assert len(np.unique(recs)) > len(np.unique(head))
+
+
+def test_collaborative_grid_respects_minimum_coverage():
+    X = make_interactions(n_users=150, n_items=120, seed=3)
+    disc = Discovery(EASE(lam=10), RP3beta(min_item_users=1), tail_slots=4, tail_max_users=3)
+    free = evaluate_collaborative(X, {"f": ([EASE(lam=10), disc], 0.0)})
+    assert free["setting"].iloc[0].startswith("EASE")  # best NDCG wins without a floor
+    floor = free["val_coverage"].iloc[0] + 1e-9
+    forced = evaluate_collaborative(X, {"f": ([EASE(lam=10), disc], floor)})
+    assert forced["setting"].iloc[0].startswith("Discovery")
+    assert forced["val_coverage"].iloc[0] >= floor
+    assert {"ndcg", "recall", "precision", "coverage", "fit_s"} <= set(forced.columns)
+
+
+def test_evaluate_playlists_protocol(catalogue):
+    subset = pd.DataFrame(
+        {
+            "id": catalogue["id"],
+            # micro-genres are artist-level tags, as on Spotify; a third of songs has none
+            "genres": [
+                [f"g{sum(map(ord, a[0])) % 6}"] if i % 3 else []
+                for i, a in enumerate(catalogue["artists"])
+            ],
+        }
+    )
+    genres = micro_genre_pool(catalogue, subset)
+    assert sum(map(len, genres)) == (np.arange(len(catalogue)) % 3 > 0).sum()
+    table = evaluate_playlists(catalogue, genres, {"aares": {}}, halves=("tune", "report"))
+    report = table[table["seeds"] == "report"].set_index("setting")
+    assert list(report.index) == [
+        "random picks",
+        "plain 9 features",
+        "plain 9 + year",
+        "plain 9 + year + popularity",
+        "aares",
+    ]
+    assert report.loc["aares", "dup_playlists"] == 0.0
+    assert report.loc["aares", "genre_agreement"] > report.loc["random picks", "genre_agreement"]
+    assert report.loc["aares", "mean_length"] == 10
+    tune = table[table["seeds"] == "tune"]
+    assert tune["playlists"].iloc[0] + report["playlists"].iloc[0] == len(catalogue) * 2 // 3
+
+
+def test_report_section_from_outputs(tmp_path):
+    from aares.io import write_json
+    from aares.recommend.report import report_section
+    from aares.report.section import Figure, Section, Table
+
+    folder = tmp_path / "recommend"
+    folder.mkdir()
+    rows = [
+        {"seeds": h, "setting": s, "genre_agreement": g, "dup_playlists": 0.0,
+         "artist_diversity": 0.9, "popularity_bias": 1.0}
+        for h in ("tune", "report")
+        for s, g in (("random picks", 0.11), ("aares default", 0.5))
+    ]  # fmt: skip
+    write_json(folder / "playlist_measures.json", rows)
+    write_json(
+        folder / "collaborative.json",
+        [{"model": "EASE", "setting": "EASE()", "val_ndcg": 0.17, "ndcg": 0.23, "recall": 0.19,
+          "precision": 0.19, "coverage": 0.05, "fit_s": 7.0}],
+    )  # fmt: skip
+    section = report_section(tmp_path / "no-data", tmp_path)
+    assert isinstance(section, Section)
+    tables = [b for b in section.blocks if isinstance(b, Table)]
+    assert len(tables) == 2 and len(tables[0].frame) == 2  # report half only
+    figures = [b for b in section.blocks if isinstance(b, Figure)]
+    assert figures and figures[0].path.is_file()

@@ -173,6 +173,7 @@ def evaluate_cmd(
     what: str = typer.Option("all", "--what", help="playlists, collaborative or all."),
     out: Path = typer.Option(Path("out"), "--out", help="Output folder (writes out/recommend/)."),
     data: Path = DATA_OPT,
+    cache: Path = CACHE_OPT,
 ) -> None:
     """Offline evaluation: playlist proxy measures and the collaborative protocol.
 
@@ -183,18 +184,21 @@ def evaluate_cmd(
     if what not in ("playlists", "collaborative", "all"):
         _fail(ValueError(f"--what must be playlists, collaborative or all, got {what!r}"))
     folder = ensure_dir(out / "recommend")
+
+    def say(message: str) -> None:
+        console.print(message, highlight=False)
+
     try:
         if what in ("playlists", "all"):
-            table = playlist_table(data)
-            print_frame(table.round(3), "Playlist proxy measures (report half of the seeds)")
+            table = playlist_table(data, cache=cache, progress=say)
+            shown = table.drop(columns=["seeds", "mean_length"]).round(3)
+            print_frame(shown, "Playlist proxy measures (report half of the seeds)")
             write_json(folder / "playlist_measures.json", table.to_dict(orient="records"))
         if what in ("collaborative", "all"):
             from aares.recommend.collaborative import load_lastfm
             from aares.recommend.evaluate import evaluate_collaborative
 
-            table = evaluate_collaborative(
-                load_lastfm(data).X, progress=lambda m: console.print(m, highlight=False)
-            )
+            table = evaluate_collaborative(load_lastfm(data).X, progress=say)
             print_frame(table.drop(columns=["setting"]).round(4), "Collaborative (test split)")
             write_json(folder / "collaborative.json", table.to_dict(orient="records"))
     except (DataError, ValueError) as exc:
@@ -211,18 +215,30 @@ PLAYLIST_CONFIGS = {
 }
 
 
-def playlist_table(data: Path, configs: dict | None = None, half: str = "report") -> pd.DataFrame:
-    """The proxy measures of :data:`PLAYLIST_CONFIGS` on the subset's micro-genre pool."""
+def playlist_table(
+    data: Path,
+    configs: dict | None = None,
+    halves=("report",),
+    cache: Path | None = None,
+    progress=None,
+) -> pd.DataFrame:
+    """The proxy measures of :data:`PLAYLIST_CONFIGS` and the baselines (see
+    :func:`aares.recommend.evaluate.evaluate_playlists`) on the course data."""
     from aares.data import load_subset
-    from aares.recommend.evaluate import evaluate_playlists, subset_as_catalogue
+    from aares.recommend.catalog import load_catalogue_cached
+    from aares.recommend.evaluate import evaluate_playlists, micro_genre_pool
 
-    pool = subset_as_catalogue(load_subset(data_file(SUBSET_FILE, data)))
+    catalogue = load_catalogue_cached(data_file(CATALOGUE_FILE, data), cache)
+    genres = micro_genre_pool(catalogue, load_subset(data_file(SUBSET_FILE, data)))
     train = load_train(data_file(TRAIN_FILE, data))
-    return evaluate_playlists(pool, configs or PLAYLIST_CONFIGS, train, half=half)
+    return evaluate_playlists(
+        catalogue, genres, configs or PLAYLIST_CONFIGS, train, halves=halves, progress=progress
+    )
 
 
 def run_all_step(data_dir: Path, out_dir: Path) -> None:
-    """Main-job step: build the index and write example playlists under out_dir/recommend/."""
+    """Main-job step: build the index, write example playlists and the playlist proxy
+    measures (default settings against the baselines) under ``out_dir/recommend/``."""
     folder = ensure_dir(Path(out_dir) / "recommend")
     t0 = time.perf_counter()
     rec = build_playlist_recommender(Path(data_dir), folder / "cache")
@@ -231,6 +247,7 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     lines = [
         f"# Example playlists\n\nIndex of {len(rec.vectors_):,} songs built in {build_s:.1f} s.\n"
     ]
+    records = []
     for title, artist in examples:
         try:
             seed = rec.find(title, artist)
@@ -240,5 +257,14 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
         pl = rec.recommend([seed], n=10)
         lines.append(f"\n## {rec.seed_index_.label(seed)}\n\n")
         lines.append(markdown_table(pl[PLAYLIST_COLUMNS], "{:.3f}") + "\n")
+        records.append({"seed": rec.seed_index_.label(seed), "playlist": pl.to_dict("records")})
     write_text(folder / "example_playlists.md", "".join(lines))
+    write_json(folder / "example_playlists.json", records)
     console.print(f"example playlists in {folder / 'example_playlists.md'}")
+    first = next(iter(PLAYLIST_CONFIGS))
+    table = playlist_table(Path(data_dir), {first: PLAYLIST_CONFIGS[first]}, cache=folder / "cache")
+    write_json(folder / "playlist_measures.json", table.to_dict(orient="records"))
+    agree = table.set_index("setting")["genre_agreement"]
+    console.print(
+        f"playlist proxy: genre agreement {agree[first]:.1%} (random {agree['random picks']:.1%})"
+    )

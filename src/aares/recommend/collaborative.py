@@ -54,7 +54,9 @@ __all__ = [
     "ItemKNN",
     "ALS",
     "EASE",
+    "RP3beta",
     "Blend",
+    "Discovery",
     "make_model",
     "evaluate_model",
     "ranking_metrics",
@@ -348,6 +350,66 @@ class ItemKNN(_Model):
         return (W @ self.similarity_).toarray()
 
 
+class RP3beta(_Model):
+    """Random walk of length 3 (user-item-user-item) with popularity re-weighting.
+
+    ``W = (P_iu^alpha @ P_ui^alpha) / popularity^beta`` keeping the ``k`` largest per item
+    (Paudel et al. 2017): a graph model that favours less popular items by construction.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 0.2,
+        k: int = 100,
+        weighting: str = "binary",
+        popularity_penalty: float = 0.0,
+        min_item_users: int = 2,
+    ):
+        self.min_item_users = min_item_users
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+        self.weighting = weighting
+        self.popularity_penalty = popularity_penalty
+
+    def _fit(self, W):
+        W = sp.csr_matrix(W)
+        row = np.asarray(W.sum(axis=1)).ravel()
+        col = np.asarray(W.sum(axis=0)).ravel()
+        Pui = sp.diags(1.0 / np.maximum(row, 1e-12)) @ W
+        Piu = sp.diags(1.0 / np.maximum(col, 1e-12)) @ W.T.tocsr()
+        if self.alpha != 1.0:
+            Pui, Piu = Pui.power(self.alpha), Piu.power(self.alpha)
+        S = sp.csr_matrix(Piu @ Pui, dtype=np.float32)
+        S = S @ sp.diags(np.power(np.maximum(col, 1e-12), -self.beta).astype(np.float32))
+        S = sp.csr_matrix(S)
+        S.setdiag(0.0)
+        S.eliminate_zeros()
+        S = _top_k_per_row(S, self.k)
+        self.similarity_ = S
+
+    def _score(self, W):
+        return (W @ self.similarity_).toarray()
+
+
+def _top_k_per_row(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    # keep the k largest entries of each row of a sparse matrix
+    indptr, indices, data = [0], [], []
+    for r in range(S.shape[0]):
+        lo, hi = S.indptr[r], S.indptr[r + 1]
+        vals, cols = S.data[lo:hi], S.indices[lo:hi]
+        if len(vals) > k:
+            keep = np.argpartition(-vals, k - 1)[:k]
+            vals, cols = vals[keep], cols[keep]
+        indices.append(cols)
+        data.append(vals)
+        indptr.append(indptr[-1] + len(vals))
+    return sp.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), np.array(indptr)), shape=S.shape
+    )
+
+
 class EASE(_Model):
     """Embarrassingly Shallow AutoEncoder (Steck 2019): closed-form item-item weights.
 
@@ -361,9 +423,20 @@ class EASE(_Model):
         self.popularity_penalty = popularity_penalty
 
     def _fit(self, W):
-        G = (W.T @ W).toarray()
+        from scipy.linalg import lapack
+
+        G = (W.T @ W).toarray().astype(np.float32)
         G[np.diag_indices_from(G)] += self.lam
-        P = np.linalg.inv(G)
+        # G is symmetric positive definite: a Cholesky inverse in float32 is ~5x faster
+        # than a general float64 inverse here (7 s against 35 s for 6k items on 2 cores),
+        # with relative errors ~1e-6 that do not change the rankings.
+        c, info = lapack.spotrf(G, lower=1)
+        if info == 0:
+            P, info = lapack.spotri(c, lower=1)
+        if info == 0:
+            P = np.tril(P) + np.tril(P, -1).T
+        else:  # not positive definite in float32 (tiny lam): general inverse
+            P = np.linalg.inv(G.astype(np.float64))
         B = -P / np.diag(P)[None, :]
         np.fill_diagonal(B, 0.0)
         self.B_ = B.astype(np.float32)
@@ -456,9 +529,97 @@ class Blend(_Model):
         return total
 
 
+class Discovery(_Model):
+    """A discovery setting: the last ``tail_slots`` of each top-n list go to long-tail items.
+
+    The first ``n - tail_slots`` picks are the accuracy model's best. The remaining slots
+    take the ``tail_model``'s best items among those played by at most ``tail_max_users``
+    training users, and each such item is handed to at most ``max_repeats`` users of one
+    call (users in row order), so that the long tail is spread over the catalogue. Top
+    positions (which weigh most in NDCG) keep their accuracy while every user gets a few
+    little-known artists, which raises catalogue coverage.
+
+    Parameters
+    ----------
+    model : the accuracy model (head of each list).
+    tail_model : the model scoring the long tail (default: ``model``); it should score
+        items that few users played (e.g. ``RP3beta(min_item_users=1)``).
+    """
+
+    def __init__(
+        self,
+        model: _Model,
+        tail_model: _Model | None = None,
+        tail_slots: int = 2,
+        tail_max_users: int = 2,
+        max_repeats: int = 2,
+    ):
+        self.model = model
+        self.tail_model = tail_model
+        self.tail_slots = tail_slots
+        self.tail_max_users = tail_max_users
+        self.max_repeats = max_repeats
+        self.weighting = "raw"
+
+    def fit(self, X):
+        self.model.fit(X)
+        if self.tail_model is not None:
+            self.tail_model.fit(X)
+        self.n_items_ = self.model.n_items_
+        self.popularity_ = self.model.popularity_
+        self.active_ = self.model.active_
+        self.fit_time_ = self.model.fit_time_ + getattr(self.tail_model, "fit_time_", 0.0)
+        return self
+
+    def score(self, X) -> np.ndarray:
+        X = self._check_fitted(X)
+        return self.model.score(X)
+
+    def recommend(self, X, n: int = 10, exclude_seen: bool = True) -> np.ndarray:
+        X = self._check_fitted(X)
+        head_n = max(n - self.tail_slots, 0)
+        head = self.model.recommend(X, n=n, exclude_seen=exclude_seen)
+        tail_model = self.tail_model or self.model
+        T = tail_model.score(X)
+        if exclude_seen:
+            T[X.nonzero()] = -np.inf
+        rare = self.popularity_ <= self.tail_max_users
+        if self.tail_model is None:
+            rare &= np.isin(np.arange(T.shape[1]), self.model.active_)
+        T[:, ~rare] = -np.inf
+        given = np.zeros(T.shape[1], dtype=np.int64)
+        out = np.empty((X.shape[0], n), dtype=np.int64)
+        for u in range(X.shape[0]):
+            picks = list(head[u, :head_n])
+            chosen = set(picks)
+            order = np.argsort(-T[u], kind="stable")
+            for i in order:
+                if len(picks) == n or not np.isfinite(T[u, i]):
+                    break
+                if i in chosen or given[i] >= self.max_repeats:
+                    continue
+                picks.append(i)
+                chosen.add(i)
+                given[i] += 1
+            for i in head[u, head_n:]:  # too few tail items: fill with the head's next best
+                if len(picks) == n:
+                    break
+                if i not in chosen:
+                    picks.append(i)
+                    chosen.add(i)
+            out[u] = picks[:n]
+        return out
+
+
 def make_model(name: str, **params) -> _Model:
     """A model by name: ``popular``, ``itemknn``, ``als``, ``ease`` (with its parameters)."""
-    models = {"popular": MostPopular, "itemknn": ItemKNN, "als": ALS, "ease": EASE}
+    models = {
+        "popular": MostPopular,
+        "itemknn": ItemKNN,
+        "rp3beta": RP3beta,
+        "als": ALS,
+        "ease": EASE,
+    }
     if name not in models:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(models)}")
     return models[name](**params)

@@ -57,6 +57,18 @@ class ExactIndex:
         return top, sims[top]
 
 
+class _MaskedIndex:
+    """Exact search over some rows only, answering with the rows' catalogue indices."""
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray):
+        self.rows = rows
+        self.index = ExactIndex(vectors[rows])
+
+    def query(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        top, sims = self.index.query(q, k)
+        return self.rows[top], sims
+
+
 class HNSWIndex:
     """Approximate inner-product search with hnswlib (for 1M+ songs).
 
@@ -275,9 +287,10 @@ class PlaylistRecommender:
                 per_artist[a] = per_artist.get(a, 0) + 1
         seed_set = set(seeds)
         k = self.n_candidates + 10 * len(qs)
+        search = self.index_ if allowed is None else self._sub_index(allowed)
         lists = []
         for q in qs:
-            idx, sims = self.index_.query(q, k)
+            idx, sims = search.query(q, k)
             rel = sims.astype(np.float64)
             if artist_scores:
                 collab = np.array(
@@ -287,44 +300,67 @@ class PlaylistRecommender:
                     ]
                 )
                 rel = (1 - artist_blend) * rel + artist_blend * collab
-            keep = np.ones(len(idx), bool) if allowed is None else np.asarray(allowed)[idx]
-            lists.append((idx[keep], rel[keep]))
+                order = np.argsort(-rel, kind="stable")
+                idx, rel = idx[order], rel[order]
+            # candidates' vectors and their largest similarity to the songs picked so far
+            lists.append([idx, rel, self.vectors_[idx], np.full(len(idx), -np.inf)])
+        dead = [np.zeros(len(lst[0]), bool) for lst in lists]  # ruled out for good
 
         picked: list[int] = []
         picked_seed: list[int] = []
         picked_rel: list[float] = []
-        pos = [0] * len(qs)
         turn, stalled = 0, 0
         while len(picked) < n and stalled < len(qs):
             j = turn % len(qs)
             turn += 1
-            idx, rel = lists[j]
-            best, best_val = -1, -np.inf
-            P = self.vectors_[picked] if picked and lam > 0 else None
-            for t in range(pos[j], len(idx)):
-                c = int(idx[t])
-                if not self._allowed(c, seed_set, banned_keys, per_artist, cap, picked):
-                    if t == pos[j]:
-                        pos[j] += 1  # permanently out: skip it next time too
+            idx, rel, _, max_sim = lists[j]
+            if lam > 0 and picked:
+                # maximal marginal relevance: relevance against redundancy with the picks
+                order = np.argsort(-((1 - lam) * rel - lam * max_sim), kind="stable")
+            else:
+                order = np.flatnonzero(~dead[j])  # sorted by relevance already
+            best = -1
+            for t in order:
+                if dead[j][t]:
                     continue
-                val = rel[t]
-                if P is None:
-                    best, best_val = c, val
-                    break  # lists are sorted by relevance only when lam == 0
-                val = (1 - lam) * rel[t] - lam * float((P @ self.vectors_[c]).max())
-                if val > best_val:
-                    best, best_val = c, val
+                # the rules only ever turn a candidate from allowed to banned
+                if not self._allowed(int(idx[t]), seed_set, banned_keys, per_artist, cap, picked):
+                    dead[j][t] = True
+                    continue
+                best = int(t)
+                break
             if best < 0:
                 stalled += 1
                 continue
             stalled = 0
-            picked.append(best)
+            c = int(idx[best])
+            picked.append(c)
             picked_seed.append(j)
-            picked_rel.append(float(rel[list(idx).index(best)]) if P is not None else best_val)
-            banned_keys.update(self.keys_[best])
-            for a in self.artist_norm_[best][:1]:
+            picked_rel.append(float(rel[best]))
+            banned_keys.update(self.keys_[c])
+            for a in self.artist_norm_[c][:1]:
                 per_artist[a] = per_artist.get(a, 0) + 1
+            if lam > 0:
+                for lst in lists:
+                    lst[3] = np.maximum(lst[3], lst[2] @ self.vectors_[c])
         return self._table(picked, picked_seed, picked_rel, seeds, qs)
+
+    def _sub_index(self, allowed) -> ExactIndex:
+        # exact search restricted to a mask of songs, cached for repeated calls with one mask
+        mask = np.asarray(allowed, dtype=bool)
+        if mask.shape != (len(self.vectors_),):
+            raise ValueError(
+                f"allowed must be a boolean mask of {len(self.vectors_)} songs, got {mask.shape}"
+            )
+        key = hash(mask.tobytes())
+        cached = getattr(self, "_sub_index_cache", None)
+        if cached is None or cached[0] != key:
+            rows = np.flatnonzero(mask)
+            if len(rows) == 0:
+                raise ValueError("allowed masks out every song")
+            cached = (key, _MaskedIndex(self.vectors_, rows))
+            self._sub_index_cache = cached
+        return cached[1]
 
     def _allowed(self, c, seed_set, banned_keys, per_artist, cap, picked) -> bool:
         if c in seed_set or c in picked:
@@ -342,8 +378,14 @@ class PlaylistRecommender:
         if seed is None:
             return "close to the new song's features"
         zs = self.explain_z_[seed]
-        # distinctive for the seed (far from average) and shared by the pick
-        score = np.abs(zs).clip(0.25, None) - np.abs(zp - zs)
+        # features where the pick is close to the seed (within half a standard deviation),
+        # the seed's most distinctive first (far from the average song); mode (a 0/1 flag)
+        # only when nothing else is close
+        gap = np.abs(zp - zs)
+        score = np.abs(zs).clip(0.25, 2.5) - 2.0 * gap
+        score[gap > 0.5] -= 10.0
+        if "mode" in names:
+            score[names.index("mode")] -= 5.0
         order = np.argsort(-score)[:top]
         parts = [self._fmt(names[j], self.raw_[pick, j], self.raw_[seed, j]) for j in order]
         same = set(self.artist_norm_[pick]) & set(self.artist_norm_[seed])
@@ -362,7 +404,9 @@ class PlaylistRecommender:
             return f"tempo {a:.0f}~{b:.0f} BPM"
         if name == "loudness":
             return f"loudness {a:.1f}~{b:.1f} dB"
-        if name in ("year", "popularity", "mode"):
+        if name == "mode":
+            return "both minor" if b < 0.5 else "both major"
+        if name in ("year", "popularity"):
             return f"{name} {a:.0f}~{b:.0f}"
         return f"{name} {a:.2f}~{b:.2f}"
 
