@@ -19,11 +19,13 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +176,9 @@ def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
     # (channels, samples) float32, like librosa. For mono output of a multichannel file, the
     # file is decoded block by block and mixed as it comes: the same numbers as mixing the
     # whole array, with one mono array in memory instead of the full multichannel one.
-    with sf.SoundFile(str(path)) as fh:
+    with _quiet_c_stderr():
+        fh = sf.SoundFile(str(path))
+    with fh:
         file_sr, channels = int(fh.samplerate), int(fh.channels)
         if not mono or channels == 1:
             return fh.read(dtype="float32", always_2d=True).T, file_sr
@@ -191,6 +195,26 @@ def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
             out[pos : pos + n] = _mix_to_mono(block[:n].T)
             pos += n
     return out[None, :pos], file_sr
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    # While libsndfile probes a file that is not MP3, its MP3 decoder (libmpg123) prints
+    # "Note: Illegal Audio-MPEG-Header ..." on the C stderr; the AudioError we raise says
+    # it better. The C stream is pointed at /dev/null for the (short) opening only.
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _read_ffmpeg(path: Path, sr: int | None, soundfile_error: Exception) -> tuple[np.ndarray, int]:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.progress import TextColumn
 from rich.table import Table
@@ -130,6 +131,9 @@ def identify_cmd(
         table.add_column(col, justify="right" if col[0] in "osc" and col != "song" else "left")
     with cat:
         _ = cat.index  # read the catalog once, before timing the excerpts
+        # load the compiled (numba) code too: about a second, once per process
+        warm = np.random.default_rng(0).standard_normal(2 * cat.profile.sr)
+        cat.identify_signal(0.1 * warm.astype(np.float32))
         for f in files:
             t0 = time.perf_counter()
             try:
