@@ -139,7 +139,7 @@ def predict(
     cv: str = CV,
     eps: float = EPS,
     method: str = typer.Option(
-        "LAC smoothed", "--method", help="A method of `analyse` (LAC, APS, Mondrian LAC, ...)."
+        "LAC", "--method", help="A method of `analyse` (LAC, APS, Mondrian LAC, ...)."
     ),
     seed: int = SEED,
     n_jobs: int = JOBS,
