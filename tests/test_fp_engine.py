@@ -421,3 +421,26 @@ def test_cli_index_identify_list_remove(tmp_path, songs):
     assert res.exit_code == 1 and "no such catalog" in " ".join(res.output.split())
     res = runner.invoke(app, ["fp", "index", str(folder), "--db", db, "--profile", "course"])
     assert res.exit_code == 1 and "built with profile 'default'" in " ".join(res.output.split())
+
+
+def test_bench_runs_on_a_folder_and_reports(tmp_path, songs):
+    from aares.fingerprint.bench import BenchConfig, run_bench
+
+    paths = _write_songs(tmp_path / "m", songs)
+    cfg = BenchConfig(
+        per_song=1,
+        lengths=(5.0,),
+        holdout=0.25,
+        jobs=1,
+        variants=("clean", "noise 0 dB", "fast 5 %"),
+        n_synthetic_negatives=1,
+        growth=(),
+    )
+    res = run_bench(paths, tmp_path / "bench", profiles=("default",), config=cfg)
+    rows = res.data["profiles"]["default"]["rows"]
+    positives = [r for r in rows if r["positive"]]
+    # at least 2 songs are held out: 2 indexed songs x 3 variants
+    assert len(positives) == 2 * 3 and all(r["correct"] for r in positives)
+    assert not any(r["answered"] for r in rows if not r["positive"])
+    assert "| clean | 5 s | 2 | 100.0 % (100.0 %) |" in res.markdown
+    assert "decoding alone" in res.markdown and (tmp_path / "bench" / "results.json").is_file()
