@@ -15,6 +15,7 @@ The issue's target: rebuilding the whole report takes under 5 minutes on 2 cores
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +46,7 @@ def _pdf_facts(path: Path) -> tuple[int, int] | None:
 def main(data_dir: Path) -> None:
     data_dir = Path(data_dir)
     rows = []
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="aares-bench-report-") as tmp:
         tmp = Path(tmp)
         out = tmp / "out"
@@ -65,19 +67,24 @@ def main(data_dir: Path) -> None:
             ("tour of the data alone, PCA map only (`aares explore --map pca`)", wall3, cpu3)
         )
         print(rows[-1], flush=True)
+        load.append(os.getloadavg()[0])
         html_bytes = second.paths["html"].stat().st_size
         pdf_bytes = second.paths["pdf"].stat().st_size
         facts = _pdf_facts(second.paths["pdf"])
     figures = sum(len(s.figures()) for s in second.report.sections)
-    by_title = {o.section.title: o for o in second.report.outcomes}
+    again = {o.section.title: o for o in second.report.outcomes}
     sections = "\n".join(
-        f"| {o.section.title} | {o.status} | {o.seconds:.1f} | "
-        f"{by_title[o.section.title].seconds if o.section.title in by_title else float('nan'):.1f}"
-        f" | {len(o.section.figures())} |"
+        f"| {o.section.title} | {o.status} | {o.seconds:.1f} | {o.cpu_seconds:.1f} | "
+        f"{again[o.section.title].seconds:.1f} | {again[o.section.title].cpu_seconds:.1f} | "
+        f"{len(o.section.figures())} |"
         for o in first.report.outcomes
+        if o.section.title in again
     )
     table = "\n".join(f"| {name} | {w:.1f} | {c:.1f} |" for name, w, c in rows)
-    verdict = "meets" if wall2 < TARGET_SECONDS else "misses"
+
+    def verdict(seconds: float) -> str:
+        return "under" if seconds < TARGET_SECONDS else "over"
+
     md = f"""## Report (`aares report`) and tour of the data (`aares explore`)
 
 {stamp()}
@@ -86,16 +93,18 @@ def main(data_dir: Path) -> None:
 |---|---|---|
 {table}
 
-Per section (wall seconds; the first build computes every output, the rebuild reuses them):
+Per section (seconds; the first build computes every output, the rebuild reuses them):
 
-| section | status | first build s | rebuild s | figures |
-|---|---|---|---|---|
+| section | status | first build wall | first build CPU | rebuild wall | rebuild CPU | figures |
+|---|---|---|---|---|---|---|
 {sections}
 
-Rebuilding the whole report on the course data took {wall2:.1f} s wall
-({verdict} the issue's target of under {TARGET_SECONDS} s on 2 cores); from an empty output
-folder it took {wall:.1f} s. The report has {figures} figures; HTML {html_bytes / 1e6:.1f} MB
-(figures embedded), PDF {pdf_bytes / 1e6:.1f} MB"""
+The issue's target: rebuilding the whole report on the course data in under {TARGET_SECONDS} s
+on 2 cores. The rebuild that `make run` does took {wall2:.1f} s wall ({verdict(wall2)}); from an
+empty output folder the report took {wall:.1f} s wall ({verdict(wall)}) and {cpu:.1f} s of CPU
+time ({verdict(cpu)}). The machine was shared: its load average (1 min) was {load[0]:.1f} at
+the start and {load[1]:.1f} at the end, on 2 cores. The report has {figures} figures;
+HTML {html_bytes / 1e6:.1f} MB (figures embedded), PDF {pdf_bytes / 1e6:.1f} MB"""
     if facts:
         md += f" with {facts[0]} pages and {facts[1]} embedded images"
     failed = [o.section.title for o in second.report.failed]
