@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from aares.io import read_json
-from aares.report.section import Figure, Heading, Section, Table, Text
+from aares.report.section import Figure, Heading, Note, Section, Table, Text
 
 __all__ = ["report_section"]
 
@@ -115,6 +115,14 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
                 enc,
                 caption="What each genre encoding adds to a LightGBM "
                 "popularity model (cross-validated).",
+            )
+        )
+    else:
+        blocks.append(
+            Note(
+                "The comparison of genre encodings (multi-hot, TF-IDF, SVD embedding, target "
+                "encodings) takes a few minutes and is not part of this run: "
+                "`aares popularity genres --data DIR --out OUT/popularity` adds it here."
             )
         )
     agree = summary.get("words_classifier_agreement")
