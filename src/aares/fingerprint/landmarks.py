@@ -34,7 +34,11 @@ Two profiles go through the same code:
       audio, under 3 MB per hour of index;
     * hash: 22 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
       4 million values, so that a random hash hits about one posting in a catalog of
-      tens of hours and the vote stays cheap.
+      tens of hours and the vote stays cheap;
+    * queries are analysed twice, the second time half a hop later
+      (:func:`analyse_query`): an excerpt does not start on the song's frame grid, and in
+      noise a peak seen through a frame half a hop off is often moved or lost (top-1 on
+      5 s excerpts under white noise at 0 dB: 85 % with one analysis, 93 % with two).
 
 Speed changes (tempo and pitch together, as when audio is resampled by a factor ``s``) scale
 every frequency by ``s`` and every time by ``1 / s``. The matcher undoes a grid of candidate

@@ -4,7 +4,9 @@ A song holding the excerpt shares many landmarks with it, all at the same offset
 ``frame_in_song - frame_in_excerpt``; a wrong song shares a few, at scattered offsets. So
 every hit votes for ``(song, offset)``, a vote also counts for the two neighbouring offsets
 (one frame of tolerance: peaks jitter by a frame between two recordings), and a song's score
-is its tallest bar.
+is its tallest bar. A query landmark repeated with the same hash and frame (the query's two
+shifted analyses repeat most of them) votes once. The vote is one sort of the hits' keys and
+one linear pass (numba), whatever the number of songs.
 
 Speed changes are searched on the query's peaks: :func:`match_peaks` first tries speed 1; when
 that gives no confident answer it retries a grid of factors (0.94 ... 1.06), rescaling the
