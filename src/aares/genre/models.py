@@ -182,8 +182,10 @@ def _lightgbm(seed: int):
 
 
 def _extra_trees(seed: int):
+    # Each tree node stores one probability per genre: 300 trees with leaves of 2 songs made
+    # a 1.25 GB model file; 100 trees with leaves of 5 songs keep it near 130 MB.
     return ExtraTreesClassifier(
-        n_estimators=300, max_features=0.5, min_samples_leaf=2, random_state=seed, n_jobs=N_JOBS
+        n_estimators=100, max_features=0.5, min_samples_leaf=5, random_state=seed, n_jobs=N_JOBS
     )
 
 

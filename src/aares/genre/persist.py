@@ -14,6 +14,7 @@ Example
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import skops.io as sio
@@ -39,10 +40,12 @@ TRUSTED_TYPES = [
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` in the skops format (atomically)."""
+    """Write ``model`` to ``path`` in the skops format (compressed, atomically)."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        sio.dump(model, tmp)
+        # tree ensembles store mostly-zero probability arrays: deflate shrinks them ~10x
+        # (level 1: nearly as small as the default level, at a fraction of the time)
+        sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
     return path
 
 
