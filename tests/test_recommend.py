@@ -477,3 +477,33 @@ def test_report_section_from_outputs(tmp_path):
     assert len(tables) == 2 and len(tables[0].frame) == 2  # report half only
     figures = [b for b in section.blocks if isinstance(b, Figure)]
     assert figures and figures[0].path.is_file()
+
+
+def test_cli_on_a_synthetic_data_folder(tmp_path, catalogue):
+    from aares.cli import app
+
+    frame = catalogue.copy()
+    frame["artists"] = frame["artists"].map(repr)
+    frame.to_csv(tmp_path / "spotify_dataset_recommendation.csv", index=False)
+    lfm = tmp_path / "interactions" / "lastfm-hetrec2011"
+    lfm.mkdir(parents=True)
+    plays = [(u, a, 10 * (u + a)) for u in range(2, 12) for a in range(1, 6) if (u + a) % 3]
+    (lfm / "user_artists.dat").write_text(
+        "//userID\tartistID\tweight\n" + "".join(f"{u}\t{a}\t{w}\n" for u, a, w in plays)
+    )
+    (lfm / "artists.dat").write_text(
+        "".join(f"{a}\tArtist {a}\turl\tpic\n" for a in range(1, 5)) + "5\tThe Beatles\tu\tp\n"
+    )
+    opts = ["--data", str(tmp_path), "--cache", str(tmp_path / "cache")]
+    run = CliRunner().invoke
+    res = run(app, ["recommend", "playlist", "hey jude", "--artist", "beatles", "-n", "5", *opts])
+    assert res.exit_code == 0, res.output
+    assert "Playlist for Hey Jude - Remastered 2015 - The Beatles" in res.output
+    res = run(app, ["recommend", "playlist", "hey jude", *opts])
+    assert res.exit_code == 1 and "--artist" in res.output and "Traceback" not in res.output
+    res = run(app, ["recommend", "user", "--like", "Hey Jude", "-a", "Beatles", "-n", "4", *opts])
+    assert res.exit_code == 0, res.output
+    res = run(app, ["recommend", "user", "3", "-n", "4", *opts])
+    assert res.exit_code == 0 and "Artists for user 3" in res.output, res.output
+    res = run(app, ["recommend", "song", "energy=0.9", "tempo=120", "-n", "3", *opts])
+    assert res.exit_code == 0 and "new song" in res.output, res.output

@@ -103,6 +103,9 @@ def user_cmd(
     like: list[str] = typer.Option(
         None, "--like", help="A liked song title (repeat): recommend for a new user instead."
     ),
+    artist: list[str] = typer.Option(
+        None, "--artist", "-a", help="Artist of each --like song, in order (repeat)."
+    ),
     n: int = typer.Option(10, "-n", help="Number of artists and songs."),
     blend: float = typer.Option(0.4, "--blend", help="Weight of collaborative artist scores."),
     out_json: Path = typer.Option(None, "--json", help="Also write the playlist as JSON."),
@@ -111,7 +114,9 @@ def user_cmd(
 ) -> None:
     """Artists (EASE on everyone's Last.fm listening) and a hybrid song playlist for a user.
 
-    Give a Last.fm user id, or --like "Title" (several times) for a new user.
+    Give a Last.fm user id, or --like "Title" (several times, with --artist in the same
+    order when a title is ambiguous) for a new user. Example:
+    aares recommend user --like "Wonderwall" --artist Oasis --like "Karma Police" -a Radiohead
     """
     from aares.recommend.catalog import AmbiguousSeed, SeedNotFound
     from aares.recommend.collaborative import load_lastfm
@@ -130,7 +135,11 @@ def user_cmd(
             pl = hyb.recommend_user(user_id, n=n)
             title = f"Songs for Last.fm user {user_id}"
         else:
-            rows = [rec.find(t) for t in like]
+            artists = list(artist or [])
+            if len(artists) > len(like):
+                raise ValueError(f"{len(artists)} --artist options for {len(like)} --like songs")
+            artists += [None] * (len(like) - len(artists))
+            rows = [rec.find(t, a) for t, a in zip(like, artists, strict=True)]
             pl = hyb.recommend_new_user(rows, n=n)
             title = "Songs for a new user who likes " + "; ".join(
                 rec.seed_index_.label(r) for r in rows
