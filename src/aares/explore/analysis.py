@@ -719,11 +719,17 @@ def micro_genre_count(songs: pd.DataFrame, out: Path) -> Finding:
         f"The subset uses {len(vocab):,} distinct micro-genres, "
         f"{vocab.index[0]!r} most often ({vocab.iloc[0]} songs), and a song carries "
         f"{n[~none].median():.0f} of them at the median. The rank correlation of the number of "
-        f"micro-genres with popularity is {rho:+.2f}: "
+        f"micro-genres with popularity is {rho:+.2f}"
         + (
-            "a missing genre list is itself a signal of an obscure song."
+            ", so how many there are tells little"
+            if abs(rho) < 0.1
+            else f": songs with more micro-genres tend to be {'more' if rho > 0 else 'less'} "
+            "popular"
+        )
+        + (
+            "; a missing genre list, though, is itself a signal of an obscure song."
             if pop_none < pop_some
-            else "a missing genre list does not mark obscure songs here."
+            else "; a missing genre list does not mark obscure songs here."
         )
     )
     return Finding(
