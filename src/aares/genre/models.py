@@ -222,7 +222,7 @@ def _build(name: str, seed: int):
     if name == "hist_gb":
         return _pipe(
             HistGradientBoostingClassifier(
-                learning_rate=0.1, max_iter=100, early_stopping=False, random_state=seed
+                learning_rate=0.2, max_iter=50, early_stopping=False, random_state=seed
             ),
             seed=seed,
         )
@@ -233,10 +233,10 @@ def _build(name: str, seed: int):
     if name == "mlp":
         return _pipe(
             MLPClassifier(
-                hidden_layer_sizes=(128, 64),
+                hidden_layer_sizes=(64,),
                 alpha=1e-3,
                 early_stopping=True,
-                max_iter=200,
+                max_iter=100,
                 random_state=seed,
             ),
             scale=True,
