@@ -1,9 +1,10 @@
 """How good are the conformal sets for the genre? Coverage, set sizes, co-occurrence.
 
 The protocol (fixed seeds): a stratified 15 % of the training file is held out as test songs;
-the rest fits the genre classifier and calibrates the sets (cross-conformal by default, so
-every song serves both). The fitted models' probabilities are stored once (NPZ), and every
-method (score, Mondrian, smoothing) is then evaluated from them in milliseconds.
+the rest fits the genre classifier and calibrates the sets (a calibration share carved from
+it, or cross-conformal so that every song serves both). The fitted models' probabilities are
+stored once (NPZ), and every method (score, Mondrian, smoothing) is then evaluated from them
+in milliseconds; with split calibration, also over new deals of calibration and test songs.
 
 Example
 -------

@@ -31,10 +31,11 @@ JOBS = typer.Option(
     1, "--n-jobs", help="Threads per model (one is fastest on a busy 2-core machine)."
 )
 CV = typer.Option(
-    "5",
+    "split",
     "--cv",
-    help="'split' (a calibration share carved from training) or a number of folds for "
-    "cross-conformal prediction (every song both fits and calibrates).",
+    help="'split' (a quarter of the songs carved from training calibrates; one model fit) or "
+    "a number of folds for cross-conformal prediction (every song both fits and calibrates; "
+    "one fit per fold, and on the course data slightly larger sets than split).",
 )
 
 
@@ -146,7 +147,7 @@ def predict(
 ) -> None:
     """Write prediction sets for the challenge songs.
 
-    Fits on the whole training file, calibrates (cross-conformal by default) and writes one
+    Fits on the whole training file, calibrates (split by default) and writes one
     row per challenge song: the most likely genre, the set at --eps, its size, credibility
     (largest p-value) and confidence (1 - second largest).
     """
