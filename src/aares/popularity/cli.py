@@ -209,9 +209,10 @@ def train(
     sample: int = SAMPLE,
 ) -> None:
     """Train a popularity model on the whole subset and save it (skops format)."""
-    from aares.popularity.models import make_model
+    from aares.popularity.models import BEST_MODEL, make_model
     from aares.popularity.persist import save_model
 
+    model = BEST_MODEL if model == "best" else model
     try:
         frame = _subset(data, sample, seed)
         estimator = make_model(model, seed=seed)
