@@ -333,6 +333,7 @@ def test_hybrid_links_and_new_user(catalogue, recommender):
     _check_rules(recommender, [0, 5], pl)
     new = hyb.recommend_new_song(catalogue.iloc[[7]], n=5)
     assert len(new) == 5 and (new["seed"] == "new song").all()
+    assert new["why"].str.contains("~").all()  # reasons name the features, as for a known seed
 
 
 # ----------------------------------------------------------------------------- CLI and real data

@@ -248,15 +248,27 @@ def aares_blend(
 def collaborative_grid() -> dict[str, tuple[list, float]]:
     """Settings tried on the validation split, per family, with the minimum validation
     coverage a setting must reach to be chosen (0 = none; the discovery family needs 0.25).
+    Play-count weightings (binary, log, BM25) are part of the grid.
 
     Kept small: each EASE fit inverts a ~6k x 6k matrix.
     """
     return {
         "most popular": ([MostPopular()], 0.0),
-        "item-kNN": ([ItemKNN(k=k, shrink=10) for k in (50, 100, 200)], 0.0),
+        "item-kNN": (
+            [ItemKNN(k=k, shrink=10) for k in (50, 100, 200)]
+            + [ItemKNN(k=200, shrink=10, weighting="bm25")],
+            0.0,
+        ),
         "RP3beta": ([RP3beta(beta=b) for b in (0.1, 0.2, 0.4)], 0.0),
-        "ALS": ([ALS(factors=f, alpha=a) for f, a in ((32, 10.0), (64, 10.0), (64, 20.0))], 0.0),
-        "EASE": ([EASE(lam=lam) for lam in (50, 100, 300)], 0.0),
+        "ALS": (
+            [ALS(factors=f, alpha=a) for f, a in ((32, 10.0), (64, 10.0), (64, 20.0))]
+            + [ALS(factors=32, weighting="log"), ALS(factors=32, alpha=2.0, weighting="bm25")],
+            0.0,
+        ),
+        "EASE": (
+            [EASE(lam=lam) for lam in (50, 100, 300)] + [EASE(lam=100, weighting="log")],
+            0.0,
+        ),
         "aares blend": ([aares_blend(), aares_blend(64, (0,), 3.0, knn=True)], 0.0),
         "aares discovery": (
             [Discovery(aares_blend(), RP3beta(min_item_users=1), slots, 3, 1) for slots in (2, 3)],

@@ -193,4 +193,6 @@ class HybridRecommender:
         """A playlist around a song that is not in the catalogue, from its features only."""
         self.playlist._check()
         v = self.playlist.space_.transform(features, normalise=True)
-        return self.playlist.recommend([], n=n, seed_vectors=v[:1], **kwargs)
+        return self.playlist.recommend(
+            [], n=n, seed_vectors=v[:1], seed_features=features.iloc[:1], **kwargs
+        )

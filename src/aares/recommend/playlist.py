@@ -27,11 +27,12 @@ At 1M+ songs
 ------------
 Everything in :meth:`PlaylistRecommender.fit` is linear in the number of songs (features,
 artist means, version keys, the title dictionary); the one step that is not is the search:
-the exact index is one (songs x dims) matrix-vector product per seed, about 10x slower at
-1M songs than at 145k. ``index="auto"`` therefore switches to an approximate hnswlib graph
-from 1M songs on (inner product, ``M=16``, ``ef=200``): a one-off build of a few minutes
-for a query of about a millisecond, with recall@10 against exact measured in BENCHMARKS.md.
-The vectors take ``songs x dims x 4`` bytes (about 140 MB at 1M).
+the exact index is one (songs x dims) matrix-vector product per seed, which grows with the
+catalogue (32 ms for 310 candidates at 1M songs on the benchmark machine).
+``index="auto"`` therefore switches to an approximate hnswlib graph from 1M songs on
+(inner product, ``M=16``, ``ef=200``): a one-off build of a few minutes (214 s CPU at 1M)
+for a query under a millisecond, with recall@10 against exact of 1.000 (BENCHMARKS.md,
+"recommend"). The vectors take ``songs x dims x 4`` bytes (about 140 MB at 1M).
 
 Example
 -------
@@ -246,6 +247,7 @@ class PlaylistRecommender:
         diversity: float | None = None,
         max_per_artist: int | None = None,
         seed_vectors: np.ndarray | None = None,
+        seed_features: pd.DataFrame | None = None,
         artist_scores: dict[str, float] | None = None,
         artist_blend: float = 0.0,
         allowed: np.ndarray | None = None,
@@ -260,6 +262,8 @@ class PlaylistRecommender:
         diversity : MMR trade-off in [0, 1] (default: the instance's ``diversity``).
         max_per_artist : overrides the artist cap for this playlist.
         seed_vectors : extra seed vectors in the space (unit length), e.g. a new song.
+        seed_features : the features of the ``seed_vectors`` songs (one row each), used to
+            explain the picks.
         artist_scores : optional collaborative score in [0, 1] per normalised artist name;
             relevance becomes ``(1 - artist_blend) * similarity + artist_blend * score``.
         allowed : optional boolean mask of songs that may be picked.
@@ -353,7 +357,7 @@ class PlaylistRecommender:
             if lam > 0:
                 for lst in lists:
                     lst[3] = np.maximum(lst[3], lst[2] @ self.vectors_[c])
-        return self._table(picked, picked_seed, picked_rel, seeds, qs)
+        return self._table(picked, picked_seed, picked_rel, seeds, seed_features)
 
     def _sub_index(self, allowed) -> ExactIndex:
         # exact search restricted to a mask of songs, cached for repeated calls with one mask
@@ -381,13 +385,21 @@ class PlaylistRecommender:
 
     # ------------------------------------------------------------------ explain
 
-    def explain(self, pick: int, seed: int | None, top: int = 3) -> str:
-        """The features on which ``pick`` is closest to ``seed`` where the seed stands out."""
+    def explain(self, pick: int, seed: int | None, top: int = 3, seed_features=None) -> str:
+        """The features on which ``pick`` is closest to ``seed`` where the seed stands out.
+
+        A seed outside the catalogue (``seed=None``) is described by ``seed_features``, a
+        one-row frame of its features.
+        """
         names = self.space_.columns
         zp = self.explain_z_[pick]
+        if seed is None and seed_features is None:
+            return "close to the new song's sound"
         if seed is None:
-            return "close to the new song's features"
-        zs = self.explain_z_[seed]
+            raw_s = self.space_._raw(seed_features)[0]
+            zs = self.space_._standardise(raw_s[None, :])[0]
+        else:
+            zs, raw_s = self.explain_z_[seed], self.raw_[seed]
         # features where the pick is close to the seed (within half a standard deviation),
         # the seed's most distinctive first (far from the average song); mode (a 0/1 flag)
         # only when nothing else is close
@@ -397,8 +409,8 @@ class PlaylistRecommender:
         if "mode" in names:
             score[names.index("mode")] -= 5.0
         order = np.argsort(-score)[:top]
-        parts = [self._fmt(names[j], self.raw_[pick, j], self.raw_[seed, j]) for j in order]
-        same = set(self.artist_norm_[pick]) & set(self.artist_norm_[seed])
+        parts = [self._fmt(names[j], self.raw_[pick, j], raw_s[j]) for j in order]
+        same = seed is not None and set(self.artist_norm_[pick]) & set(self.artist_norm_[seed])
         prefix = "same artist; " if same else ""
         return prefix + ", ".join(parts)
 
@@ -420,7 +432,7 @@ class PlaylistRecommender:
             return f"{name} {a:.0f}~{b:.0f}"
         return f"{name} {a:.2f}~{b:.2f}"
 
-    def _table(self, picked, picked_seed, picked_rel, seeds, qs) -> pd.DataFrame:
+    def _table(self, picked, picked_seed, picked_rel, seeds, seed_features) -> pd.DataFrame:
         rows = []
         for rank, (c, j, r) in enumerate(zip(picked, picked_seed, picked_rel, strict=True), 1):
             seed_row = seeds[j] if j < len(seeds) else None
@@ -435,7 +447,13 @@ class PlaylistRecommender:
                     "popularity": int(self.popularity_[c]),
                     "similarity": round(float(r), 3),
                     "seed": self.names_[seed_row] if seed_row is not None else "new song",
-                    "why": self.explain(c, seed_row),
+                    "why": self.explain(
+                        c,
+                        seed_row,
+                        seed_features=None
+                        if seed_row is not None or seed_features is None
+                        else seed_features.iloc[[j - len(seeds)]],
+                    ),
                 }
             )
         cols = ["rank", "row", "id", "name", "artists", "year", "popularity", "similarity"]
