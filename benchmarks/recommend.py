@@ -300,11 +300,25 @@ Best model: **{best.model}, NDCG@10 {best.ndcg:.4f}** (target >= 0.245). Discove
 **coverage {disc.coverage:.3f} at NDCG@10 {disc.ndcg:.4f}** (target coverage >= 0.25 at
 NDCG@10 >= 0.21).
 
+Every setting tried on the validation split (play-count weightings included):
+
+{markdown_table(_validation(collab), "{:.4f}")}
+
 Beside the figures the issue reports for the same protocol:
 
 {markdown_table(ISSUE_BASELINES, "{:.3f}")}
 """
     write_section("recommend", md)
+
+
+def _validation(collab: pd.DataFrame) -> pd.DataFrame:
+    val = collab.attrs.get("validation", pd.DataFrame())
+    if val.empty:
+        return pd.DataFrame({"model": [], "setting": []})
+    out = val[["model", "setting", "ndcg", "recall", "coverage", "fit_s"]].copy()
+    out["setting"] = out["setting"].map(_short)
+    out.columns = ["model", "setting", "val NDCG@10", "val Recall@10", "val coverage", "fit s"]
+    return out
 
 
 def _short(setting: str) -> str:

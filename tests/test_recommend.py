@@ -422,6 +422,8 @@ def test_collaborative_grid_respects_minimum_coverage():
     assert forced["setting"].iloc[0].startswith("Discovery")
     assert forced["val_coverage"].iloc[0] >= floor
     assert {"ndcg", "recall", "precision", "coverage", "fit_s"} <= set(forced.columns)
+    tried = forced.attrs["validation"]  # every setting's validation metrics are kept
+    assert len(tried) == 2 and tried["coverage"].max() == forced["val_coverage"].iloc[0]
 
 
 def test_evaluate_playlists_protocol(catalogue):

@@ -284,12 +284,13 @@ def evaluate_collaborative(X, grid: dict | None = None, progress=None) -> pd.Dat
     family's minimum validation coverage, if any does) is refitted on the full training
     part and measured once on test. Returns one row per family with the chosen setting,
     its validation NDCG@10 and coverage, and the test metrics (recall, ndcg, precision,
-    coverage) plus fit time.
+    coverage) plus fit time; ``attrs["validation"]`` holds the validation metrics of every
+    setting tried.
     """
     grid = grid or collaborative_grid()
     train, test, _ = holdout_split(X, 0.2, min_items=10, seed=0)
     vtrain, vtest, _ = holdout_split(train, 0.2, min_items=0, seed=1)
-    rows = []
+    rows, tried = [], []
     for family, spec in grid.items():
         models, min_cov = spec if isinstance(spec, tuple) else (spec, 0.0)
         scored = []
@@ -301,6 +302,7 @@ def evaluate_collaborative(X, grid: dict | None = None, progress=None) -> pd.Dat
                     f"coverage {val['coverage']:.3f}"
                 )
             scored.append((val["coverage"] >= min_cov, val["ndcg"], val["coverage"], m))
+            tried.append({"model": family, "setting": repr(m), **val})
         ok, best_val, best_cov, best = max(scored, key=lambda t: (t[0], t[1]))
         res = evaluate_model(best, train, test)
         if progress:
@@ -314,4 +316,6 @@ def evaluate_collaborative(X, grid: dict | None = None, progress=None) -> pd.Dat
                 **res,
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["validation"] = pd.DataFrame(tried)  # every setting tried, validation metrics
+    return out
