@@ -71,6 +71,19 @@ AUDIO_FEATURES = [
     "duration_ms",
 ]
 
+#: The continuous audio features (no ``key``/``mode``, which are categorical, nor duration).
+CONTINUOUS_FEATURES = [
+    "danceability",
+    "energy",
+    "loudness",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+]
+
 
 class DataError(ValueError):
     """A data file does not have the shape or the types aares expects."""

@@ -25,6 +25,7 @@ import pandas as pd
 
 from aares.console import progress
 from aares.data import (
+    CONTINUOUS_FEATURES,
     SUBSET_FILE,
     TRAIN_FILE,
     load_subset,
@@ -65,18 +66,7 @@ UNITS = {
 }
 
 #: Continuous features used for maps and trends (``key`` and ``mode`` are categorical).
-CONTINUOUS = [
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "duration_min",
-]
+CONTINUOUS = [*CONTINUOUS_FEATURES, "duration_min"]
 
 TOUR_FILE = "tour.json"
 
