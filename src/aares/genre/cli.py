@@ -139,10 +139,11 @@ def compare(
 TRAIN_HELP = (
     "Train a model on the whole training file and save it (skops format, no pickle)."
     "\n\n"
-    "'best' is the soft-voting ensemble of LightGBM and extra trees (the best F1-micro in "
-    "5-fold CV); `aares genre models` lists the others. --balanced divides the "
-    "probabilities by the class share to the power 0.5, so rare genres are predicted more "
-    "often (higher F1-macro, slightly lower F1-micro). Also writes the model facts (genres, "
+    "'best' is the soft-voting ensemble of LightGBM and extra trees (top F1-micro in "
+    "5-fold CV, with LightGBM alone); `aares genre models` lists the others. --balanced "
+    "divides the probabilities by the class share to the power 0.5, so rare genres are "
+    "predicted more often (higher F1-macro at about the same F1-micro). Also writes the "
+    "model facts (genres, "
     "fit time) as JSON beside the model file."
 )
 
