@@ -25,9 +25,10 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from aares.plotting import plt, save_figure
-from aares.popularity.models import make_model
+from aares.popularity.models import N_JOBS, make_model
 
 __all__ = [
     "folds",
@@ -101,32 +102,11 @@ def cross_validate_models(
         by_features.setdefault(repr(p.steps[0][1]), []).append(n)
     oof = pd.DataFrame(index=frame.index, columns=list(names), dtype=float)
     scores: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in names}
-    for train, test in folds(frame, n_splits, seed, by_artist):
-        X_tr, X_te = frame.iloc[train], frame.iloc[test]
-        for group in by_features.values():
-            t0 = time.perf_counter()
-            feats = clone(pipes[group[0]].steps[0][1])
-            F_tr = feats.fit_transform(X_tr, y[train])
-            F_te = feats.transform(X_te)
-            feat_s = time.perf_counter() - t0
-            for n in group:
-                t0 = time.perf_counter()
-                rest = Pipeline([(s, clone(e)) for s, e in pipes[n].steps[1:]])
-                rest.fit(F_tr, y[train])
-                fit_s = feat_s + time.perf_counter() - t0
-                pred = np.asarray(rest.predict(F_te), dtype=float)
-                oof.iloc[test, oof.columns.get_loc(n)] = pred
-                yt = y[test]
-                scores[n].append(
-                    (
-                        r2_score(yt, pred),
-                        mean_absolute_error(yt, pred),
-                        mean_squared_error(yt, pred) ** 0.5,
-                        fit_s,
-                    )
-                )
-                if on_step:
-                    on_step(n)
+    # HistGradientBoosting takes every core through OpenMP; on a shared machine that
+    # contends as badly as LightGBM's threads (see models.N_JOBS): cap it the same way.
+    with threadpool_limits(limits=N_JOBS, user_api="openmp"):
+        for train, test in folds(frame, n_splits, seed, by_artist):
+            _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step)
     rows = []
     for n in names:
         s = np.asarray(scores[n])
@@ -232,3 +212,32 @@ def plot_importance(importance: pd.DataFrame, path, title: str):
     ax.barh(imp.index.astype(str), imp["importance"], xerr=imp["std"], color="tab:blue", capsize=2)
     ax.set(xlabel="drop in R2 when the column is shuffled", ylabel="input column", title=title)
     return save_figure(fig, path)
+
+
+def _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step) -> None:
+    """Fit every model on one fold (features shared by the models that have the same)."""
+    X_tr, X_te = frame.iloc[train], frame.iloc[test]
+    for group in by_features.values():
+        t0 = time.perf_counter()
+        feats = clone(pipes[group[0]].steps[0][1])
+        F_tr = feats.fit_transform(X_tr, y[train])
+        F_te = feats.transform(X_te)
+        feat_s = time.perf_counter() - t0
+        for n in group:
+            t0 = time.perf_counter()
+            rest = Pipeline([(s, clone(e)) for s, e in pipes[n].steps[1:]])
+            rest.fit(F_tr, y[train])
+            fit_s = feat_s + time.perf_counter() - t0
+            pred = np.asarray(rest.predict(F_te), dtype=float)
+            oof.iloc[test, oof.columns.get_loc(n)] = pred
+            yt = y[test]
+            scores[n].append(
+                (
+                    r2_score(yt, pred),
+                    mean_absolute_error(yt, pred),
+                    mean_squared_error(yt, pred) ** 0.5,
+                    fit_s,
+                )
+            )
+            if on_step:
+                on_step(n)
