@@ -31,6 +31,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from aares.data import CONTINUOUS_FEATURES
 from aares.recommend.catalog import song_keys
 from aares.recommend.collaborative import (
     ALS,
@@ -57,17 +58,8 @@ __all__ = [
     "evaluate_collaborative",
 ]
 
-NINE_FEATURES = [
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-]
+#: the nine continuous audio features of the issue's "plain" baselines
+NINE_FEATURES = list(CONTINUOUS_FEATURES)
 
 
 def micro_genre_pool(catalogue: pd.DataFrame, subset: pd.DataFrame) -> list[list[str]]:
