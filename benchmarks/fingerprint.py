@@ -35,7 +35,9 @@ def main(data_dir: Path) -> None:
     text = (
         "## Audio fingerprints (`aares fp bench`)\n\n"
         f"{stamp()} Reproduce: `{cmd}` (or `python -m benchmarks fingerprint --data DATA`); "
-        f"this run took {minutes:.1f} min on a machine shared with other jobs, so the speeds "
-        "are lower bounds.\n\n" + result.markdown
+        f"this run took {minutes:.1f} min (excerpts and noisy copies are reused from an "
+        "earlier run in the same folder). The machine is shared with other jobs: the table "
+        "gives the load average, and under load the wall speeds are lower bounds.\n\n"
+        + result.markdown
     )
     write_section("fingerprint", text)
