@@ -41,6 +41,8 @@ __all__ = [
     "score_table",
     "per_genre_table",
     "plot_confusion",
+    "Comparison",
+    "write_comparison",
 ]
 
 
@@ -255,3 +257,51 @@ def plot_confusion(y: Sequence[str], run: CVRun, path: str | os.PathLike) -> Pat
     ax.set_title(f"{run.name}: out-of-fold confusion (rows sum to 1), F1-micro {acc:.3f}")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return save_figure(fig, path)
+
+
+@dataclass
+class Comparison:
+    """What :func:`write_comparison` computed and where it wrote it."""
+
+    runs: list[CVRun]
+    scores: pd.DataFrame  # score_table of every run
+    best: CVRun  # the plain model with the highest F1-micro
+    per_genre: pd.DataFrame  # per_genre_table of ``best``
+    confusion: Path  # confusion-matrix figure of ``best``
+
+
+def write_comparison(
+    X: pd.DataFrame,
+    y: Sequence[str],
+    names: Sequence[str],
+    out_dir: str | os.PathLike,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    balanced: Sequence[str] = (),
+    cache_dir: str | os.PathLike | None = None,
+    on_fold: Callable[[], None] | None = None,
+) -> Comparison:
+    """Cross-validate ``names`` and write ``scores.csv``, per-genre CSVs and a confusion figure.
+
+    ``scores.csv`` holds F1-micro, F1-macro and fit time per model;
+    ``per_genre_NAME.csv`` the precision/recall of each genre for every model; and
+    ``confusion_BEST.png`` the out-of-fold confusion matrix of the plain model with the
+    best F1-micro. Used by ``aares genre compare`` and by the main job's genre step.
+    """
+    y = np.asarray(y)
+    runs = compare_models(
+        X, y, names, folds=folds, seed=seed, balanced=balanced, cache_dir=cache_dir,
+        on_fold=on_fold,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scores = score_table(y, runs)
+    with atomic_path(out / "scores.csv") as tmp:
+        scores.to_csv(tmp)
+    for run in runs:
+        with atomic_path(out / f"per_genre_{run.name.replace('+', '_')}.csv") as tmp:
+            per_genre_table(y, run).to_csv(tmp)
+    best = max((r for r in runs if "+" not in r.name), key=lambda r: np.mean(r.predict() == y))
+    figure = plot_confusion(y, best, out / f"confusion_{best.name}.png")
+    return Comparison(runs, scores, best, per_genre_table(y, best), figure)

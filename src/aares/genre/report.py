@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from aares.genre.describe import write_description
-from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES
+from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, MODEL_NAMES
 from aares.io import read_json
 from aares.report.section import Figure, Section, Table, Text
 
@@ -72,6 +72,14 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
                 "fit time in seconds per fold.",
             )
         )
+        missing = [m for m in MODEL_NAMES if m not in scores.index]
+        if missing:
+            blocks.append(
+                Text(
+                    f"Not cross-validated in this job: {', '.join(missing)}; `aares genre "
+                    "compare` runs every model (the full table is in BENCHMARKS.md)."
+                )
+            )
         for png in sorted((root / "compare").glob("confusion_*.png")):
             blocks.append(Figure(png, "Out-of-fold confusion matrix (rows: true genre)."))
     else:
