@@ -156,6 +156,10 @@ def test_clear_errors():
         SplitConformalClassifier(LogisticRegression(), score="bogus").fit(X, y)
     with pytest.raises(ValueError, match="300 rows but y has 299"):
         SplitConformalClassifier(LogisticRegression()).fit(X, y[:-1])
+    lone = y.astype(object)
+    lone[0] = "chanson"  # a genre of one song cannot be split between fit and calibration
+    with pytest.raises(ValueError, match=r"every genre; too few: 'chanson' \(1\)"):
+        SplitConformalClassifier(LogisticRegression()).fit(X, lone)
     model = LogisticRegression().fit(X, y)
     cp = SplitConformalClassifier(model, cv="prefit")
     bad = y.copy()

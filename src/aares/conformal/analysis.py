@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
-from aares.conformal._validation import check_eps
+from aares.conformal._validation import check_eps, check_stratifiable
 from aares.conformal.course import single_label_epsilon
 from aares.conformal.split import SplitConformalClassifier
 from aares.io import atomic_path
@@ -77,6 +77,7 @@ MONDRIAN_METHOD = "Mondrian LAC smoothed"
 
 def holdout_split(y, test_size: float = HOLDOUT, seed: int = 0):
     """Stratified indices ``(train, test)`` of a held-out share of the songs."""
+    check_stratifiable(y, 2, "holding out test songs (stratified)")
     idx = np.arange(len(y))
     return train_test_split(idx, test_size=test_size, stratify=np.asarray(y), random_state=seed)
 

@@ -64,7 +64,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from aares.conformal._validation import check_eps
+from aares.conformal._validation import check_eps, check_stratifiable
 
 __all__ = [
     "SCORES",
@@ -271,6 +271,7 @@ class SplitConformalClassifier(BaseEstimator):
         if self.cv == "prefit":
             return self.calibrate(X, y)
         if self.cv == "split":
+            check_stratifiable(y, 2, "a stratified calibration split")
             idx = np.arange(len(y))
             fit_idx, cal_idx = train_test_split(
                 idx, test_size=self.calibration_size, stratify=y, random_state=self.random_state
