@@ -241,8 +241,8 @@ def main(data_dir: Path) -> None:
 
 {stamp()} Reproduce: `python -m benchmarks recommend --data ../shared/data`
 (took {(time.perf_counter() - t_all) / 60:.0f} min; machine load average {load_start} at the
-start, {load_end} at the end: the 2 cores were shared with other jobs, so wall times are
-inflated; CPU times are this process's own).
+start, {load_end} at the end; the 2 cores are shared with other jobs, so under load wall
+times are inflated; CPU times are this process's own).
 
 ### Playlists: micro-genre proxy
 
