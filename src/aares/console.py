@@ -55,10 +55,12 @@ def print_frame(
     for c in cols:
         numeric = pd.api.types.is_numeric_dtype(frame[c])
         table.add_column(str(c), justify="right" if numeric else "left")
-    for idx, row in frame.iterrows():
+    # by column, not iterrows(): a row of mixed types would turn integer counts into floats
+    values = {c: frame[c].tolist() for c in cols}
+    for i, idx in enumerate(frame.index):
         cells = [str(idx)] if show_index else []
         for c in cols:
-            v = row[c]
+            v = values[c][i]
             cells.append(floatfmt.format(v) if isinstance(v, float) else str(v))
         table.add_row(*cells)
     (out or console).print(table)

@@ -145,6 +145,7 @@ def train(
 ) -> None:
     """Train a model on the whole training file and save it (skops format, no pickle)."""
     from aares.genre.challenge import train_model
+    from aares.genre.models import BEST_MODEL
     from aares.genre.persist import save_model
 
     try:
@@ -156,8 +157,9 @@ def train(
     except (DataError, ValueError) as exc:
         _fail(exc)
     save_model(fitted, out)
+    name = f"{BEST_MODEL} (best)" if model == "best" else model
     meta = {
-        "model": model,
+        "model": name,
         "balanced": balanced,
         "seed": seed,
         "songs": len(trainset),
@@ -165,7 +167,7 @@ def train(
         "fit_seconds": round(seconds, 2),
     }
     write_json(out.with_suffix(".json"), meta)
-    console.print(f"Trained {model} in {seconds:.1f} s; saved {out}")
+    console.print(f"Trained {name} in {seconds:.1f} s; saved {out}")
 
 
 PREDICT_HELP = (
