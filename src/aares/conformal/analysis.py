@@ -184,7 +184,7 @@ def fit_run(
     cache_dir: str | os.PathLike | None = None,
     estimator=None,
     n_jobs: int | None = None,
-    calibration_size: float = 0.25,
+    calibration_size: float = 0.15,
 ) -> ConformalRun:
     """Hold out test songs, fit the genre model(s), store calibration and test probabilities.
 
@@ -204,7 +204,7 @@ def fit_run(
         Used instead of ``make_model(model_name, seed)`` (``model_name`` then only names it).
     n_jobs : int, optional
         Threads per model (see :func:`limit_threads`); the model's own setting when None.
-    calibration_size : float, default 0.25
+    calibration_size : float, default 0.15
         With ``cv="split"``: share of the songs not held out that calibrates (the rest fits).
     """
     if "genre" not in train.columns:

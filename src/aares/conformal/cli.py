@@ -25,7 +25,7 @@ DATA = typer.Option(Path("data"), "--data", envvar="AARES_DATA", help="Folder of
 EPS = typer.Option(0.05, "--eps", help="Significance: sets miss the true genre with prob. <= eps.")
 SEED = typer.Option(0, "--seed", help="Random seed (hold-out split, folds, models).")
 MODEL = typer.Option(
-    "best", "--model", help="Genre model (see `aares genre list-models`); 'best' = the default."
+    "best", "--model", help="Genre model (see `aares genre models`); 'best' = the default."
 )
 JOBS = typer.Option(
     1, "--n-jobs", help="Threads per model (one is fastest on a busy 2-core machine)."

@@ -474,20 +474,8 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     genre mapping by words (plus the Exercise 1 model saved by the genre step, if any),
     no encoding comparison (run `aares popularity genres` for it).
     """
-    out = ensure_dir(Path(out_dir) / "popularity")
-    frame = _subset(data_dir)
-    from aares.popularity.report import REPORT_MODELS
+    from aares.popularity.report import write_outputs
 
-    table = run_compare(
-        frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2
-    )
+    ensure_dir(Path(out_dir) / "popularity")
+    table = write_outputs(_subset(data_dir), Path(data_dir), Path(out_dir), reuse=False)
     print_frame(table, title="Popularity, 5-fold CV")
-    saved = Path(out_dir) / "genre" / "model.skops"
-    run_genres(
-        frame,
-        out,
-        data=data_dir,
-        classifier="none",
-        genre_model=saved if saved.is_file() else None,
-        encodings=False,
-    )

@@ -111,13 +111,11 @@ class HurdleRegressor(RegressorMixin, BaseEstimator):
         return pred
 
 
-def lightgbm_regressor(seed: int = 0, **params):
-    """The tuned LightGBM regressor of aares (small leaves, slow learning, column sampling)."""
-    import lightgbm as lgb
-
+def _lightgbm_params(seed: int, n_estimators: int, learning_rate: float, params: dict) -> dict:
+    # small leaves, slow learning and row/column sampling: the settings tuned for this subset
     base = dict(
-        n_estimators=800,
-        learning_rate=0.015,
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
         num_leaves=15,
         min_child_samples=30,
         subsample=0.8,
@@ -128,27 +126,21 @@ def lightgbm_regressor(seed: int = 0, **params):
         verbose=-1,
     )
     base.update(params)
-    return lgb.LGBMRegressor(**base)
+    return base
+
+
+def lightgbm_regressor(seed: int = 0, **params):
+    """The tuned LightGBM regressor of aares (small leaves, slow learning, column sampling)."""
+    import lightgbm as lgb
+
+    return lgb.LGBMRegressor(**_lightgbm_params(seed, 800, 0.015, params))
 
 
 def lightgbm_classifier(seed: int = 0, **params):
     """The LightGBM classifier of the hurdle model (popularity 0 or not)."""
     import lightgbm as lgb
 
-    base = dict(
-        n_estimators=600,
-        learning_rate=0.02,
-        num_leaves=15,
-        min_child_samples=30,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.5,
-        n_jobs=N_JOBS,
-        random_state=seed,
-        verbose=-1,
-    )
-    base.update(params)
-    return lgb.LGBMClassifier(**base)
+    return lgb.LGBMClassifier(**_lightgbm_params(seed, 600, 0.02, params))
 
 
 def _pipe(model, features: Sequence[str], seed: int, linear: bool = False) -> Pipeline:
