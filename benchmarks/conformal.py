@@ -34,6 +34,12 @@ RUNS = [("best", "split", 0.15), ("best", "split", 0.25), ("best", "5", None)]
 EPS = 0.05
 #: New deals of calibration and held-out songs the split run's figures are averaged over.
 DEALS = 100
+#: The CLI's methods, plus a training-conditional Mondrian: each genre covered >= 1 - eps
+#: with probability 0.7 over the calibration draw (what "every genre >= 0.93" costs).
+BENCH_METHODS = {
+    **METHODS,
+    "Mondrian LAC, delta 0.3": {"score": "lac", "mondrian": True, "delta": 0.3},
+}
 
 
 def _timed(f, *args):
@@ -247,14 +253,14 @@ def main(data_dir: Path) -> None:
                 train, m, cv=c, seed=0, cache_dir=cache, n_jobs=1, **kw
             )
         )
-        table = method_table(run, EPS, METHODS)
+        table = method_table(run, EPS, BENCH_METHODS)
         if (model, cv, share) == RUNS[0]:
             course = pd.DataFrame.from_dict(course_rows(train, run), orient="index")
             table = pd.concat([table, course])
             table.index.name = "method"
         dealt = None
         if cv == "split":
-            dealt, genres = resplit_table(run, EPS, METHODS, n_splits=DEALS, seed=0)
+            dealt, genres = resplit_table(run, EPS, BENCH_METHODS, n_splits=DEALS, seed=0)
         parts += [
             f"### Set methods, model `{model}`, calibration `{cv}`"
             + (f" ({share:.0%} of the songs not held out)" if share else " (cross-conformal)"),
@@ -264,7 +270,7 @@ def main(data_dir: Path) -> None:
             + (
                 "The course's kNN rows use scaled numeric features and training songs drawn "
                 "from the songs not held out (sets `{l : p_l >= eps}`)."
-                if len(table) > len(METHODS)
+                if len(table) > len(BENCH_METHODS)
                 else ""
             ),
             "Targets:",
