@@ -193,7 +193,8 @@ def _extra_trees(seed: int):
 #: ordinary models of MODEL_NAMES, so cross-validation reuses the members' predictions.
 #: The members and weights had the lowest out-of-fold log loss among 3-model mixtures of
 #: the models below (5-fold CV): the MLP's smoother probabilities complement the trees',
-#: which also makes conformal prediction sets smaller (6.05 -> 5.88 genres with LAC).
+#: which also makes conformal prediction sets smaller (LAC over 100 deals with a 25 %
+#: calibration share: 6.09 -> 6.01 genres; BENCHMARKS.md and the README).
 ENSEMBLES: dict[str, tuple[tuple[str, float], ...]] = {
     "ensemble": (("lightgbm", 0.6), ("extra_trees", 0.2), ("mlp", 0.2)),
 }
