@@ -69,7 +69,8 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
             Table(
                 scores,
                 "Stratified cross-validation (fixed seed): F1-micro is the challenge metric; "
-                "fit time in seconds per fold.",
+                "log loss scores the probabilities (lower is better); fit time in seconds "
+                "per fold.",
             )
         )
         missing = [m for m in MODEL_NAMES if m not in scores.index]
