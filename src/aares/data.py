@@ -72,17 +72,7 @@ AUDIO_FEATURES = [
 ]
 
 #: The continuous audio features (no ``key``/``mode``, which are categorical, nor duration).
-CONTINUOUS_FEATURES = [
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-]
+CONTINUOUS_FEATURES = [f for f in AUDIO_FEATURES if f not in ("key", "mode", "duration_ms")]
 
 
 class DataError(ValueError):
