@@ -98,26 +98,33 @@ def compare(
     ),
 ) -> None:
     """Compare classifiers by stratified k-fold cross-validation (fixed seed)."""
-    from aares.genre.evaluate import fits_needed, write_comparison
     from aares.genre.models import BEST_MODEL
 
     try:
         names = _model_names(models)
         train = _load_train(data, sample, seed)
-        X, y = train.drop(columns="genre"), train["genre"].to_numpy()
         extra = [BEST_MODEL] if balanced else []
-        with progress() as bar:
-            total = folds * len(fits_needed(names, extra))
-            task = bar.add_task("cross-validating (model folds)", total=total)
-            result = write_comparison(
-                X, y, names, out, folds=folds, seed=seed, balanced=extra, cache_dir=cache,
-                on_fold=lambda: bar.advance(task),
-            )  # fmt: skip
+        result = _compare(train, names, out, folds=folds, seed=seed, balanced=extra, cache=cache)
     except (DataError, ValueError) as exc:
         _fail(exc)
-    print_frame(result.scores, title=f"{folds}-fold CV on {len(y):,} songs (seed {seed})")
     print_frame(result.per_genre, title=f"Per-genre results of {result.best.name}")
     console.print(f"Wrote {out / 'scores.csv'}, per-genre tables and {result.confusion}")
+
+
+def _compare(train: pd.DataFrame, names, out: Path, *, folds: int, seed: int, balanced, cache):
+    """Cross-validate ``names`` with a progress bar, write the results, print the scores."""
+    from aares.genre.evaluate import fits_needed, write_comparison
+
+    X, y = train.drop(columns="genre"), train["genre"].to_numpy()
+    with progress() as bar:
+        total = folds * len(fits_needed(names, balanced))
+        task = bar.add_task("cross-validating (model folds)", total=total)
+        result = write_comparison(
+            X, y, names, out, folds=folds, seed=seed, balanced=balanced, cache_dir=cache,
+            on_fold=lambda: bar.advance(task),
+        )  # fmt: skip
+    print_frame(result.scores, title=f"{folds}-fold CV on {len(y):,} songs (seed {seed})")
+    return result
 
 
 TRAIN_HELP = (
@@ -232,7 +239,6 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     cross-validate a few models (scores, per-genre tables, confusion matrix) for the report."""
     from aares.genre.challenge import predict_challenge, train_model
     from aares.genre.describe import write_description
-    from aares.genre.evaluate import fits_needed, write_comparison
     from aares.genre.models import BEST_MODEL
     from aares.genre.persist import save_model
 
@@ -256,13 +262,7 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     console.print(json.dumps(info["predicted_counts"]))
     console.print(f"Trained {BEST_MODEL} in {fit_s:.1f} s; wrote {challenge} and {genre_only}")
 
-    X, y = trainset.drop(columns="genre"), trainset["genre"].to_numpy()
-    folds = 5
-    with progress() as bar:
-        total = folds * len(fits_needed(RUN_ALL_COMPARE, [BEST_MODEL]))
-        task = bar.add_task("cross-validating (model folds)", total=total)
-        result = write_comparison(
-            X, y, RUN_ALL_COMPARE, out / "compare", folds=folds, balanced=[BEST_MODEL],
-            cache_dir=out / "cv-cache", on_fold=lambda: bar.advance(task),
-        )  # fmt: skip
-    print_frame(result.scores, title=f"{folds}-fold CV on {len(y):,} songs (seed 0)")
+    _compare(
+        trainset, RUN_ALL_COMPARE, out / "compare", folds=5, seed=0, balanced=[BEST_MODEL],
+        cache=out / "cv-cache",
+    )  # fmt: skip

@@ -298,7 +298,7 @@ def write_comparison(
 ) -> Comparison:
     """Cross-validate ``names`` and write ``scores.csv``, per-genre CSVs and a confusion figure.
 
-    ``scores.csv`` holds F1-micro, F1-macro and fit time per model;
+    ``scores.csv`` holds F1-micro, F1-macro, log loss and fit time per model;
     ``per_genre_NAME.csv`` the precision/recall of each genre for every model; and
     ``confusion_BEST.png`` the out-of-fold confusion matrix of the plain model with the
     best F1-micro. Used by ``aares genre compare`` and by the main job's genre step.
@@ -313,9 +313,10 @@ def write_comparison(
     scores = score_table(y, runs)
     with atomic_path(out / "scores.csv") as tmp:
         scores.to_csv(tmp)
-    for run in runs:
-        with atomic_path(out / f"per_genre_{run.name.replace('+', '_')}.csv") as tmp:
-            per_genre_table(y, run).to_csv(tmp)
+    per_genre = {run.name: per_genre_table(y, run) for run in runs}
+    for name, table in per_genre.items():
+        with atomic_path(out / f"per_genre_{name.replace('+', '_')}.csv") as tmp:
+            table.to_csv(tmp)
     best = max((r for r in runs if "+" not in r.name), key=lambda r: np.mean(r.predict() == y))
     figure = plot_confusion(y, best, out / f"confusion_{best.name}.png")
-    return Comparison(runs, scores, best, per_genre_table(y, best), figure)
+    return Comparison(runs, scores, best, per_genre[best.name], figure)
