@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 
 from aares.conformal._validation import check_eps, check_stratifiable
 from aares.conformal.course import single_label_epsilon
-from aares.conformal.split import SplitConformalClassifier
+from aares.conformal.split import CALIBRATION_SIZE, SplitConformalClassifier
 from aares.io import atomic_path
 from aares.plotting import plt, save_figure
 
@@ -184,7 +184,7 @@ def fit_run(
     cache_dir: str | os.PathLike | None = None,
     estimator=None,
     n_jobs: int | None = None,
-    calibration_size: float = 0.15,
+    calibration_size: float = CALIBRATION_SIZE,
 ) -> ConformalRun:
     """Hold out test songs, fit the genre model(s), store calibration and test probabilities.
 
@@ -220,8 +220,7 @@ def fit_run(
     digest.update(repr(sorted(estimator.get_params(deep=True).items(), key=str)).encode())
     cache = None
     if cache_dir is not None:
-        # the default calibration share keeps the names of runs stored before it was a setting
-        cal = "" if cv != "split" or calibration_size == 0.25 else f"_cal{calibration_size:g}"
+        cal = f"_cal{calibration_size:g}" if cv == "split" else ""
         name = f"run_{model_name}_cv{cv}{cal}_seed{seed}_{digest.hexdigest()[:12]}.npz"
         cache = Path(cache_dir) / name
         if cache.exists():

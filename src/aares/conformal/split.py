@@ -68,6 +68,7 @@ from aares.conformal._validation import check_eps, check_stratifiable
 
 __all__ = [
     "SCORES",
+    "CALIBRATION_SIZE",
     "SplitConformalClassifier",
     "class_scores",
     "conformal_p_values",
@@ -76,6 +77,8 @@ __all__ = [
 
 #: Nonconformity scores by name.
 SCORES = ("lac", "aps", "raps")
+#: Default share of the data held out for calibration with ``cv="split"``.
+CALIBRATION_SIZE = 0.15
 
 
 def class_scores(
@@ -217,7 +220,7 @@ class SplitConformalClassifier(BaseEstimator):
         score: str = "lac",
         mondrian: bool = False,
         cv="split",
-        calibration_size: float = 0.15,
+        calibration_size: float = CALIBRATION_SIZE,
         randomized: bool = True,
         smooth: bool = False,
         raps_lambda: float = 0.01,
