@@ -46,9 +46,18 @@ def main(data_dir: Path) -> None:
     original = pd.read_csv(data_file(TEST_FILE, data_dir), dtype=str, keep_default_na=False)
     same_rows = answer.drop(columns="genre").equals(original)
     unseen = sorted(set(answer["genre"]) - set(y))
-    if not same_rows or answer.columns[-1] != "genre" or unseen:
-        raise RuntimeError(f"bad challenge file {out / CHALLENGE_FILE}: unseen genres {unseen}")
-    print(f"train {fit_s:.1f} s ({fit_cpu:.1f} s CPU), predict {predict_s:.1f} s", flush=True)
+    problems = [
+        *([] if same_rows else ["challenge rows or values changed"]),
+        *([] if answer.columns[-1] == "genre" else ["'genre' is not the last column"]),
+        *([f"genres never seen in training: {unseen}"] if unseen else []),
+    ]
+    if problems:
+        raise RuntimeError(f"bad challenge file {out / CHALLENGE_FILE}: {'; '.join(problems)}")
+    print(
+        f"train {fit_s:.1f} s ({fit_cpu:.1f} s CPU), predict {predict_s:.1f} s "
+        f"({predict_cpu:.1f} s CPU)",
+        flush=True,
+    )
 
     done = [0]
 
@@ -117,5 +126,3 @@ def main(data_dir: Path) -> None:
     ]
     write_section("genre", "\n".join(lines))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"train {fit_s:.1f} s ({fit_cpu:.1f} s CPU), predict {predict_s:.1f} s", end=" ")
-    print(f"({predict_cpu:.1f} s CPU)")

@@ -476,6 +476,5 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     """
     from aares.popularity.report import write_outputs
 
-    ensure_dir(Path(out_dir) / "popularity")
     table = write_outputs(_subset(data_dir), Path(data_dir), Path(out_dir), reuse=False)
     print_frame(table, title="Popularity, 5-fold CV")
