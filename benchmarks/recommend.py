@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from aares.data import CATALOGUE_FILE, TRAIN_FILE, data_file, load_catalogue, load_train
 from aares.recommend import markdown_table
 from aares.recommend.catalog import load_catalogue_cached
-from aares.recommend.cli import PLAYLIST_CONFIGS, playlist_table
+from aares.recommend.cli import DEFAULT_SETTING, playlist_table
 from aares.recommend.collaborative import load_lastfm
 from aares.recommend.evaluate import evaluate_collaborative
 from aares.recommend.playlist import ExactIndex, HNSWIndex, PlaylistRecommender
@@ -206,7 +206,7 @@ def main(data_dir: Path) -> None:
     report = proxy[proxy["seeds"] == "report"].reset_index(drop=True)
     tune = proxy[proxy["seeds"] == "tune"].reset_index(drop=True)
     by = report.set_index("setting")
-    default = by.loc[next(iter(PLAYLIST_CONFIGS))]
+    default = by.loc[DEFAULT_SETTING]
     rand, plain = by.loc["random picks"], by.loc["plain 9 features"]
 
     shown = collab[

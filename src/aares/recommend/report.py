@@ -26,10 +26,9 @@ def _playlist_measures(data_dir: Path, folder: Path) -> tuple[pd.DataFrame, str]
         table = pd.DataFrame(read_json(cached))
         origin = f"from {cached.name} (aares recommend evaluate)"
     else:
-        from aares.recommend.cli import PLAYLIST_CONFIGS, playlist_table
+        from aares.recommend.cli import default_playlist_table
 
-        first = next(iter(PLAYLIST_CONFIGS))
-        table = playlist_table(data_dir, {first: PLAYLIST_CONFIGS[first]}, cache=folder / "cache")
+        table = default_playlist_table(data_dir, cache=folder / "cache")
         origin = "measured in this run"
     if "seeds" in table:
         table = table[table["seeds"] == "report"]
