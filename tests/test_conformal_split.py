@@ -296,6 +296,10 @@ def test_write_analysis_and_report_section(tmp_path):
     marg = summary["methods"][summary["marginal_method"]]
     assert summary["marginal_method"] == "LAC" and f"{marg['coverage']:.3f}" in text
     assert summary["dealt"] is None  # cross-conformal: no new deals
+    # the worst genre's coverage comes with its interval, which holds the measured value
+    mond = summary["methods"][summary["mondrian_method"]]
+    lo, hi = summary["mondrian_worst"]["interval"]
+    assert lo <= mond["worst_class_coverage"] <= hi and f"{lo:.3f}-{hi:.3f}" in text
 
     summary = write_analysis(
         frame,
@@ -325,3 +329,18 @@ def test_cli_errors_are_one_red_line(tmp_path):
     assert res.exit_code == 1 and "error" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["conformal", "analyse", "--data", str(tmp_path), "--cv", "1"])
     assert res.exit_code == 1 and "--cv must be" in res.output
+
+
+def test_coverage_interval_is_clopper_pearson():
+    from scipy.stats import binomtest
+
+    from aares.conformal.analysis import coverage_interval
+
+    hits, n = np.array([0, 5, 64, 73]), np.array([10, 40, 73, 73])
+    lo, hi = coverage_interval(hits, n)
+    for k, m, a, b in zip(hits, n, lo, hi, strict=True):
+        ci = binomtest(int(k), int(m)).proportion_ci(0.95, method="exact")
+        assert np.isclose(a, ci.low) and np.isclose(b, ci.high)
+    assert lo[0] == 0.0 and hi[-1] == 1.0
+    with pytest.raises(ValueError, match="hits <= n"):
+        coverage_interval([5], [4])

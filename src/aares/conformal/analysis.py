@@ -44,6 +44,7 @@ __all__ = [
     "limit_threads",
     "top_pairs",
     "worst_class_noise",
+    "coverage_interval",
     "write_analysis",
     "set_metrics",
     "method_table",
@@ -406,6 +407,31 @@ def worst_class_noise(
     return out
 
 
+def coverage_interval(hits, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) interval of a coverage measured as ``hits`` of ``n`` songs.
+
+    A genre's coverage on a few dozen held-out songs is a binomial share: the interval says
+    which true coverages the measurement cannot tell apart.
+
+    Examples
+    --------
+    >>> lo, hi = coverage_interval([64, 73], [73, 73])
+    >>> lo.round(3).tolist(), hi.round(3).tolist()
+    ([0.779, 0.951], [0.942, 1.0])
+    """
+    from scipy.stats import beta
+
+    hits = np.asarray(hits, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if np.any(n < 1) or np.any(hits < 0) or np.any(hits > n):
+        raise ValueError("coverage_interval needs 0 <= hits <= n and n >= 1")
+    tail = (1.0 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(hits > 0, beta.ppf(tail, hits, n - hits + 1), 0.0)
+        hi = np.where(hits < n, beta.ppf(1 - tail, hits + 1, n - hits), 1.0)
+    return lo, hi
+
+
 def cooccurrence(sets: np.ndarray, classes) -> pd.DataFrame:
     """Share of the sets holding genre ``i`` (row) that also hold genre ``j`` (column)."""
     s = np.asarray(sets, dtype=float)
@@ -474,18 +500,33 @@ def plot_cooccurrence(share: pd.DataFrame, path, eps: float) -> Path:
     return save_figure(fig, path)
 
 
-def plot_class_coverage(per_method: dict[str, pd.Series], path, eps: float) -> Path:
-    """Per-genre coverage of a few methods, with the 1 - eps target."""
+def plot_class_coverage(
+    per_method: dict[str, pd.Series], path, eps: float, test_counts=None
+) -> Path:
+    """Per-genre coverage of a few methods, with the 1 - eps target.
+
+    With ``test_counts`` (held-out songs of each genre, in the series' order), the methods
+    measured on the held-out set get 95 % intervals (:func:`coverage_interval`); columns
+    named "... deals" are means over deals and get none.
+    """
     frame = pd.DataFrame(per_method)
     fig, ax = plt.subplots(figsize=(13, 4))
     width = 0.8 / len(frame.columns)
     x = np.arange(len(frame))
     for i, col in enumerate(frame.columns):
-        ax.bar(x + i * width, frame[col], width, label=col)
+        yerr = None
+        if test_counts is not None and not col.endswith("deals"):
+            n = np.asarray(test_counts)
+            lo, hi = coverage_interval(np.round(frame[col].to_numpy() * n), n)
+            yerr = np.vstack([frame[col] - lo, hi - frame[col]])
+        ax.bar(
+            x + i * width, frame[col], width, label=col, yerr=yerr, capsize=2, error_kw={"lw": 0.8}
+        )
     ax.axhline(1 - eps, color="k", ls="--", lw=1, label=f"1 - eps = {1 - eps:g}")
     ax.set_xticks(x + 0.4 - width / 2, frame.index, rotation=60, ha="right")
     ax.set(ylabel="coverage on held-out songs", ylim=(min(0.5, frame.min().min()), 1.0))
-    ax.set_title(f"Coverage per genre at eps = {eps:g}")
+    whiskers = "" if test_counts is None else " (whiskers: 95 % intervals from the held-out songs)"
+    ax.set_title(f"Coverage per genre at eps = {eps:g}{whiskers}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # clear of the bars
     return save_figure(fig, path)
 
@@ -555,7 +596,12 @@ def write_analysis(
             for name, params in METHODS.items()
         }
     )
-    per_genre.insert(0, "test_songs", np.bincount(run.test_labels, minlength=len(run.classes)))
+    counts = np.bincount(run.test_labels, minlength=len(run.classes))
+    lo, hi = coverage_interval(np.round(per_genre[MONDRIAN_METHOD] * counts), counts)
+    per_genre[f"{MONDRIAN_METHOD} 95% low"], per_genre[f"{MONDRIAN_METHOD} 95% high"] = lo, hi
+    per_genre.insert(0, "test_songs", counts)
+    worst = table.loc[MONDRIAN_METHOD, "worst_class"]
+    worst_code = list(run.classes).index(worst)
     per_genre.to_csv(folder / "per_genre.csv")
     grid = np.round(np.arange(0.01, 0.51, 0.01), 2)
     shown = [MARGINAL_METHOD, "APS", MONDRIAN_METHOD]
@@ -580,6 +626,7 @@ def write_analysis(
             ),
             folder / "class_coverage.png",
             eps,
+            counts,
         ),
     }
     summary = {
@@ -599,9 +646,11 @@ def write_analysis(
         "marginal_method": MARGINAL_METHOD,
         "mondrian_method": MONDRIAN_METHOD,
         "examples_right": int(examples["right"].sum()),
-        "worst_genre_noise": worst_class_noise(
-            np.bincount(run.test_labels, minlength=len(run.classes)), 1 - eps, threshold=0.93
-        ),
+        "worst_genre_noise": worst_class_noise(counts, 1 - eps, threshold=0.93),
+        "mondrian_worst": {
+            "songs": int(per_genre.loc[worst, "test_songs"]),
+            "interval": [float(lo[worst_code]), float(hi[worst_code])],
+        },
         "dealt": None
         if dealt is None
         else {

@@ -39,6 +39,15 @@ def _dealt_blocks(s: dict, folder: Path) -> list:
     return [text, Table(table, caption=caption)]
 
 
+def _interval(s: dict) -> str:
+    """' (95 % interval a-b from its n held-out songs)' for the Mondrian worst genre, if stored."""
+    worst = s.get("mondrian_worst")
+    if not worst:  # written by an older aares
+        return ""
+    lo, hi = worst["interval"]
+    return f" (95 % interval {lo:.3f}-{hi:.3f} from its {worst['songs']} held-out songs)"
+
+
 def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Section:
     """Section "Conformal prediction": reuses ``out_dir/conformal`` or runs the analysis."""
     folder = Path(out_dir) / "conformal"
@@ -70,7 +79,7 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
             f"is {marg['worst_class']} at {marg['worst_class_coverage']:.3f}: rare genres pay "
             f"for the frequent ones. Class-conditional calibration ({s['mondrian_method']}) "
             f"calibrates each genre on its own songs; its worst genre on this held-out set is "
-            f"{mond['worst_class']} at {mond['worst_class_coverage']:.3f}, with "
+            f"{mond['worst_class']} at {mond['worst_class_coverage']:.3f}{_interval(s)}, with "
             f"{mond['mean_size']:.2f} genres per set."
         ),
         Text(
