@@ -1,8 +1,11 @@
 """Conformal prediction: the course's kNN predictor (speed vs the plain reference, same
-p-values) and every set method side by side on held-out songs.
+p-values), every set method side by side on held-out songs, and why the class-conditional
+target is missed (the worst genre's songs, test-set noise, other held-out seeds).
 
 Run: ``python -m benchmarks conformal --data DIR`` (rewrites the "conformal" section of
-BENCHMARKS.md). The fitted genre models' probabilities are cached in ``out/conformal-bench``.
+BENCHMARKS.md). The fitted genre models' probabilities are cached in ``out/conformal-bench``:
+about 3 min with every fit cached; a first run fits 33 models (the held-out seeds 1-4 alone
+take ~45 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from aares.conformal.analysis import (
     method_table,
     resplit_table,
     set_metrics,
+    worst_class_noise,
 )
 from aares.conformal.cli import course_features
 from aares.conformal.course import ConformalPrediction
 from aares.conformal.reference import reference_p_values, walk_score
-from aares.data import TRAIN_FILE, data_file, load_train
+from aares.data import TRAIN_FILE, data_file, load_train, parse_release_date
 from benchmarks._common import ROOT, stamp, write_section
 
 #: (model, cv, calibration share) runs of the set methods; the first one is the headline.
@@ -40,6 +44,10 @@ BENCH_METHODS = {
     **METHODS,
     "Mondrian LAC, delta 0.3": {"score": "lac", "mondrian": True, "delta": 0.3},
 }
+#: Held-out seeds of the robustness check (seed 0 is the headline held-out set).
+SEEDS = (0, 1, 2, 3, 4)
+#: Smaller significance levels tried for the class-conditional method: what all genres cost.
+PRICE_EPS = (0.05, 0.045, 0.04, 0.035, 0.03, 0.025)
 
 
 def _timed(f, *args):
@@ -230,6 +238,146 @@ def _short(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _run(train: pd.DataFrame, model: str, cv: str, share, seed: int, cache: Path):
+    kw = {"calibration_size": share} if share else {}
+    return _timed(lambda: fit_run(train, model, cv=cv, seed=seed, cache_dir=cache, n_jobs=1, **kw))
+
+
+def _calibration_name(cv: str, share) -> str:
+    return f"split, {share:.0%}" if cv == "split" else f"cross-conformal, {cv} folds"
+
+
+def _below(run, params: dict, threshold: float = 0.93) -> tuple[dict, pd.Series]:
+    """Metrics of one method on a run's held-out set, and its genres under ``threshold``."""
+    m = set_metrics(run.sets(EPS, **params), run.test_labels, run.classes)
+    per = m.pop("per_class")
+    return m, per[per < threshold].sort_values()
+
+
+def seed_table(train: pd.DataFrame, cache: Path, model: str = "best") -> pd.DataFrame:
+    """The targets on other held-out sets: one row per held-out seed and calibration."""
+    rows = {}
+    for seed in SEEDS:
+        for cv, share in (RUNS[0][1:], RUNS[-1][1:]):
+            run, _ = _run(train, model, cv, share, seed, cache)
+            marg, _ = _below(run, METHODS[MARGINAL_METHOD])
+            mond, under = _below(run, METHODS[MONDRIAN_METHOD])
+            rows[(seed, _calibration_name(cv, share))] = {
+                f"{MARGINAL_METHOD} coverage": marg["coverage"],
+                f"{MARGINAL_METHOD} mean size": marg["mean_size"],
+                "Mondrian coverage": mond["coverage"],
+                "Mondrian mean size": mond["mean_size"],
+                "Mondrian worst genre": f"{mond['worst_class']} {mond['worst_class_coverage']:.3f}",
+                "genres < 0.93": ", ".join(f"{g} {v:.3f}" for g, v in under.items()) or "none",
+            }
+            print(seed, cv, rows[(seed, _calibration_name(cv, share))], flush=True)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = [f"{seed}, {cal}" for seed, cal in frame.index]
+    frame.index.name = "held-out seed, calibration"
+    return frame
+
+
+def price_table(run) -> pd.DataFrame:
+    """The class-conditional method at smaller eps: the set size every genre >= 0.93 costs."""
+    rows = {}
+    for eps in PRICE_EPS:
+        m = set_metrics(run.sets(eps, **METHODS[MONDRIAN_METHOD]), run.test_labels, run.classes)
+        per = m.pop("per_class")
+        rows[eps] = {
+            "coverage": m["coverage"],
+            "mean_size": m["mean_size"],
+            "worst genre": f"{m['worst_class']} {m['worst_class_coverage']:.3f}",
+            "genres < 0.93": int((per < 0.93).sum()),
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "eps"
+    return frame
+
+
+def worst_genre_diagnosis(train: pd.DataFrame, run) -> tuple[str, pd.DataFrame]:
+    """Why the class-conditional method's worst genre misses 0.93 on the held-out set.
+
+    Counts its held-out songs outside their sets against what eps predicts, lists them with
+    the genre the model prefers, and compares their release years with the genre's other songs.
+    """
+    from scipy.stats import binom, hypergeom
+
+    sets = run.sets(EPS, **METHODS[MONDRIAN_METHOD])
+    m, _ = _below(run, METHODS[MONDRIAN_METHOD])
+    genre = m["worst_class"]
+    c = run.classes.tolist().index(genre)
+    mine = run.test_labels == c
+    outside = mine & ~sets[:, c]
+    n, k = int(mine.sum()), int(outside.sum())
+    proba = run.test_fold_proba.mean(axis=0)
+    songs = train.iloc[run.test_index[outside]]
+    table = pd.DataFrame(
+        {
+            "release_date": songs["release_date"].to_numpy(),
+            "popularity": songs["popularity"].to_numpy(),
+            "model's genre": run.classes[proba[outside].argmax(axis=1)],
+            f"P({genre})": [f"{v:.4f}" for v in proba[outside, c]],
+        }
+    ).sort_values("release_date", ascending=False)
+    table.index = pd.RangeIndex(1, len(table) + 1, name="song")
+    year = parse_release_date(train["release_date"])["year"].to_numpy()
+    in_test = np.zeros(len(train), dtype=bool)
+    in_test[run.test_index] = True
+    of_genre = train["genre"].to_numpy() == genre
+    held, rest = year[of_genre & in_test], year[of_genre & ~in_test]
+    year_out = year[run.test_index[outside]]
+    favourite = table["model's genre"].value_counts()
+    top, top_share = favourite.index[0], f"{favourite.iloc[0]} of {k}"
+    recent = 2015
+    x, new_rest = int(np.sum(held >= recent)), rest >= recent
+    tail = hypergeom.sf(x - 1, n + len(rest), x + int(new_rest.sum()), n)
+    text = (
+        f"on this held-out set {k} of the {n} {genre} songs fall outside their "
+        f"{MONDRIAN_METHOD} sets; eps = {EPS} predicts {EPS * n:.1f}, and {k} or more happens "
+        f"with probability {binom.sf(k - 1, n, EPS):.3f} when each song is outside with "
+        f"probability {EPS}. The model gives them almost no chance of being {genre} "
+        f"(P({genre}) at most {proba[outside, c].max():.3f}) and takes {top_share} of them for "
+        f"{top}; their median release year is {np.median(year_out):.0f}. "
+        f"Songs that recent are over-represented among the held-out {genre} songs: "
+        f"{x} of {n} ({x / n:.1%}) were released in {recent} or later, against "
+        f"{int(new_rest.sum())} of the genre's {len(rest)} other songs ({new_rest.mean():.1%}); "
+        f"a random draw of {n} of the genre's {n + len(rest)} songs holds {x} or more of them "
+        f"with probability {tail:.1e} (the year is read off the songs above, so this describes "
+        f"the draw rather than tests it). Calibrated on the other {genre} songs, where such "
+        "songs are rare, the genre's threshold lies above them."
+    )
+    return text, table
+
+
+def _first_all_genres(price: pd.DataFrame) -> str:
+    """For each calibration of the price table: the largest eps at which every genre passes."""
+    parts = []
+    labels = dict.fromkeys(name.rsplit(", eps ", 1)[0] for name in price.index)
+    for label in labels:
+        rows = price[price.index.str.startswith(f"{label}, eps ")]
+        ok = rows[rows["genres < 0.93"] == 0]
+        if len(ok):
+            eps = ok.index[0].rsplit(" ", 1)[1]
+            parts.append(
+                f"{label}: every genre >= 0.93 from eps = {eps}, with "
+                f"{ok['mean_size'].iloc[0]:.2f} genres per set"
+            )
+        else:
+            parts.append(f"{label}: some genre under 0.93 down to eps = {PRICE_EPS[-1]}")
+    return "; ".join(parts) + "."
+
+
+def noise_table(run) -> pd.DataFrame:
+    """Chance that every genre reaches 0.93 on this held-out set if each is covered exactly."""
+    counts = np.bincount(run.test_labels, minlength=len(run.classes))
+    rows = {cov: worst_class_noise(counts, cov, threshold=0.93) for cov in (0.95, 0.96, 0.97, 0.98)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")[["median_worst", "p_all_reach"]]
+    frame.index.name = "every genre's true coverage"
+    return frame.rename(
+        columns={"median_worst": "median worst genre", "p_all_reach": "P(all genres >= 0.93)"}
+    )
+
+
 def main(data_dir: Path) -> None:
     train = load_train(data_file(TRAIN_FILE, data_dir))
     parts = [
@@ -246,14 +394,15 @@ def main(data_dir: Path) -> None:
         "resplit_table`), which estimates the coverage the conformal guarantee is about.",
     ]
     cache = ROOT / "out" / "conformal-bench"
+    runs = {}
+    # the class-conditional methods at the nominal eps, and their worst genres over the runs
+    nominal = [name for name, prm in METHODS.items() if prm.get("mondrian")]
+    worst: set[str] = set()
     for model, cv, share in RUNS:
-        kw = {"calibration_size": share} if share else {}
-        run, t = _timed(
-            lambda m=model, c=cv, kw=kw: fit_run(
-                train, m, cv=c, seed=0, cache_dir=cache, n_jobs=1, **kw
-            )
-        )
+        run, t = _run(train, model, cv, share, 0, cache)
+        runs[(model, cv, share)] = run
         table = method_table(run, EPS, BENCH_METHODS)
+        worst |= set(table.loc[nominal, "worst_class"])
         if (model, cv, share) == RUNS[0]:
             course = pd.DataFrame.from_dict(course_rows(train, run), orient="index")
             table = pd.concat([table, course])
@@ -296,6 +445,37 @@ def main(data_dir: Path) -> None:
                 _md(genres),
             ]
             print(dealt.round(3).to_string(), flush=True)
+    headline, crossed = runs[RUNS[0]], runs[RUNS[-1]]
+    why, outside = worst_genre_diagnosis(train, headline)
+    price = pd.concat(
+        [
+            price_table(r).rename(index=lambda e, c=_calibration_name(*key[1:]): f"{c}, eps {e}")
+            for key, r in ((RUNS[0], headline), (RUNS[-1], crossed))
+        ]
+    )
+    price.index.name = "calibration, eps"
+    seeds = seed_table(train, cache)
+    parts += [
+        "### Why one genre stays under 0.93 on the held-out set",
+        f"Worst genre of the class-conditional methods ({', '.join(nominal)}) at eps = {EPS} "
+        f"in the {len(RUNS)} runs above: {', '.join(sorted(worst))}. For the headline run, "
+        f"{why}",
+        _md(outside),
+        "Even with perfect calibration a genre's coverage on a few dozen held-out songs is "
+        "binomial. If every genre were covered with exactly the probability on the left, all 22 "
+        "would reach 0.93 on a held-out set with these genre counts with the probability on the "
+        "right (`aares.conformal.analysis.worst_class_noise`, 20,000 draws):",
+        _md(noise_table(headline)),
+        f"What a smaller eps costs the class-conditional method ({MONDRIAN_METHOD}) on this "
+        "held-out set:",
+        _md(price, floatfmt="{:.3f}"),
+        _first_all_genres(price),
+        f"The same targets on the held-out sets of seeds {SEEDS[0]} to {SEEDS[-1]} (seed "
+        f"{SEEDS[0]} is the held-out set above; each row fits its own models, the split rows "
+        f"calibrate on 15 %). Every genre reaches 0.93 with {MONDRIAN_METHOD} at eps = {EPS} "
+        f"in {int((seeds['genres < 0.93'] == 'none').sum())} of these {len(seeds)} runs:",
+        _md(seeds),
+    ]
     speed, extra = course_speed(train)
     speed = speed.set_index("training songs")
     print(speed.to_string(), flush=True)
