@@ -597,11 +597,12 @@ def write_analysis(
         }
     )
     counts = np.bincount(run.test_labels, minlength=len(run.classes))
-    lo, hi = coverage_interval(np.round(per_genre[MONDRIAN_METHOD] * counts), counts)
-    per_genre[f"{MONDRIAN_METHOD} 95% low"], per_genre[f"{MONDRIAN_METHOD} 95% high"] = lo, hi
+    interval = [f"{MONDRIAN_METHOD} 95% low", f"{MONDRIAN_METHOD} 95% high"]
+    per_genre[interval[0]], per_genre[interval[1]] = coverage_interval(
+        np.round(per_genre[MONDRIAN_METHOD] * counts), counts
+    )
     per_genre.insert(0, "test_songs", counts)
-    worst = table.loc[MONDRIAN_METHOD, "worst_class"]
-    worst_code = list(run.classes).index(worst)
+    worst = per_genre.loc[table.loc[MONDRIAN_METHOD, "worst_class"]]
     per_genre.to_csv(folder / "per_genre.csv")
     grid = np.round(np.arange(0.01, 0.51, 0.01), 2)
     shown = [MARGINAL_METHOD, "APS", MONDRIAN_METHOD]
@@ -648,8 +649,8 @@ def write_analysis(
         "examples_right": int(examples["right"].sum()),
         "worst_genre_noise": worst_class_noise(counts, 1 - eps, threshold=0.93),
         "mondrian_worst": {
-            "songs": int(per_genre.loc[worst, "test_songs"]),
-            "interval": [float(lo[worst_code]), float(hi[worst_code])],
+            "songs": int(worst["test_songs"]),
+            "interval": [float(worst[col]) for col in interval],
         },
         "dealt": None
         if dealt is None
