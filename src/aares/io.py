@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_text", "write_json", "read_json", "ensure_dir"]
+__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "read_json", "ensure_dir"]
 
 
 def ensure_dir(path: str | os.PathLike) -> Path:
@@ -62,6 +62,13 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
 def write_json(target: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``target`` atomically."""
     return write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default))
+
+
+def write_csv(target: str | os.PathLike, frame, **to_csv) -> Path:
+    """Write a pandas frame to ``target`` atomically (``to_csv`` options passed on)."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, **to_csv)
+    return Path(target)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -184,10 +184,9 @@ def predict(
         }
     )
     ensure_dir(out.parent)
-    from aares.io import atomic_path
+    from aares.io import write_csv
 
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index_label="row")
+    write_csv(out, frame, index_label="row")
     console.print(
         f"wrote {out}: {len(frame)} songs, mean set size {frame.set_size.mean():.2f} at "
         f"eps = {eps:g} ({method})"

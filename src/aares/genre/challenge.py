@@ -21,7 +21,7 @@ import pandas as pd
 
 from aares.data import TEST_FILE, TRAIN_FILE, data_file, load_test, load_train
 from aares.genre.models import make_model
-from aares.io import atomic_path, ensure_dir
+from aares.io import ensure_dir, write_csv
 
 __all__ = ["CHALLENGE_FILE", "GENRE_FILE", "train_model", "predict_challenge", "write_challenge"]
 
@@ -61,10 +61,8 @@ def write_challenge(
     answer = raw_test.copy()
     answer["genre"] = np.asarray(genres)
     paths = (out / CHALLENGE_FILE, out / GENRE_FILE)
-    with atomic_path(paths[0]) as tmp:
-        answer.to_csv(tmp, index=False)
-    with atomic_path(paths[1]) as tmp:
-        answer[["genre"]].to_csv(tmp, index=False)
+    write_csv(paths[0], answer, index=False)
+    write_csv(paths[1], answer[["genre"]], index=False)
     return paths
 
 

@@ -35,7 +35,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold
 
 from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, make_model
-from aares.io import atomic_path
+from aares.io import atomic_path, ensure_dir, write_csv
 from aares.plotting import plt, save_figure
 
 __all__ = [
@@ -308,15 +308,12 @@ def write_comparison(
         X, y, names, folds=folds, seed=seed, balanced=balanced, cache_dir=cache_dir,
         on_fold=on_fold,
     )  # fmt: skip
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     scores = score_table(y, runs)
-    with atomic_path(out / "scores.csv") as tmp:
-        scores.to_csv(tmp)
+    write_csv(out / "scores.csv", scores)
     per_genre = {run.name: per_genre_table(y, run) for run in runs}
     for name, table in per_genre.items():
-        with atomic_path(out / f"per_genre_{name.replace('+', '_')}.csv") as tmp:
-            table.to_csv(tmp)
+        write_csv(out / f"per_genre_{name.replace('+', '_')}.csv", table)
     best = max((r for r in runs if "+" not in r.name), key=lambda r: np.mean(r.predict() == y))
     figure = plot_confusion(y, best, out / f"confusion_{best.name}.png")
     return Comparison(runs, scores, best, per_genre[best.name], figure)

@@ -241,7 +241,7 @@ def predict(
 ) -> None:
     """Predict the popularity of the songs of a CSV file with a trained model."""
     from aares.data import SUBSET_SCHEMA, read_table
-    from aares.io import atomic_path
+    from aares.io import write_csv
     from aares.popularity.persist import load_model
 
     try:
@@ -258,8 +258,7 @@ def predict(
 
         result["popularity"] = frame["popularity"]
         console.print(f"R2 on this file: {r2_score(frame['popularity'], pred):.3f}")
-    with atomic_path(out) as tmp:
-        result.to_csv(tmp, index=False)
+    write_csv(out, result, index=False)
     console.print(f"Predicted {len(result)} songs; wrote {out}")
 
 
