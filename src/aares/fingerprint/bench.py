@@ -45,8 +45,9 @@ from scipy import signal
 from aares.console import console, progress
 from aares.fingerprint.audio import load_audio, resample
 from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import analyse, fingerprint, get_profile, landmark_hashes
-from aares.fingerprint.match import Index, match_signal, pair_peaks
+from aares.fingerprint.match import match_signal, pair_peaks
 from aares.io import write_json, write_text
 
 __all__ = ["BenchConfig", "BenchResult", "run_bench", "VARIANTS", "make_variant"]

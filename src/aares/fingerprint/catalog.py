@@ -23,8 +23,9 @@ import numpy as np
 import soundfile as sf
 
 from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
-from aares.fingerprint.match import Index, Match, MatchSettings, match_signal, speed_grid
+from aares.fingerprint.match import Match, MatchSettings, match_signal, speed_grid
 from aares.fingerprint.store import SongInfo, Store, open_store
 
 __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
