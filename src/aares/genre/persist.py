@@ -39,13 +39,21 @@ TRUSTED_TYPES = [
 ]
 
 
-def save_model(model, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` in the skops format (compressed, atomically)."""
+def save_model(model, path: str | os.PathLike, extra: dict[str, bytes] | None = None) -> Path:
+    """Write ``model`` to ``path`` in the skops format (compressed, atomically).
+
+    ``extra`` adds members to the archive beside skops' own (the model card of
+    :mod:`aares.modelcard`); skops ignores them when loading.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         # tree ensembles store mostly-zero probability arrays: deflate shrinks them ~10x
         # (level 1: nearly as small as the default level, at a fraction of the time)
         sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+        if extra:
+            with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, data in extra.items():
+                    zf.writestr(name, data)
     return path
 
 
