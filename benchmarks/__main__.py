@@ -18,6 +18,7 @@ ALL = [
     "fingerprint",
     "popularity",
     "recommend",
+    "catalogue",
     "report",  # keep last: it builds the report from every capability
 ]
 

@@ -248,3 +248,51 @@ def test_shuffled_challenge_copy_gives_the_challenge_answers(data_dir, tmp_path)
     run = predict_files(model, [path], tmp_path / "answers.csv", keep_all=True)
     assert run.table["genre"].tolist() == list(genres[order])
     assert run.table["song_id"].astype(int).tolist() == order.tolist()
+
+
+# ----------------------------------------------------------------------------- popularity
+
+
+@pytest.fixture(scope="session")
+def tiny_popularity(tmp_path_factory):
+    from aares.popularity.model import PopularityModel
+
+    frame = make_feature_frame(300, seed=5).drop(columns="genre")
+    frame["artist_name"] = [f"artist {i % 40}" for i in range(len(frame))]
+    frame["track_name"] = [f"song {i}" for i in range(len(frame))]
+    frame["genres"] = [["rock"] if i % 2 else ["pop", "dance pop"] for i in range(len(frame))]
+    frame["popularity"] = (frame["energy"] * 40 + (frame.index % 40)).round().astype(int)
+    model = PopularityModel("lightgbm_audio", folds=3).fit(frame)
+    path = tmp_path_factory.mktemp("models") / "popularity.skops"
+    model.save(path)
+    return path, model, frame
+
+
+def test_popularity_model_card_intervals_and_kaggle_layout(tiny_popularity, tmp_path):
+    from aares.genre.model import load_model as load_genre
+    from aares.popularity import load_model
+
+    path, model, frame = tiny_popularity
+    loaded = load_model(path)
+    assert loaded.card_ == read_card(path, "popularity")
+    assert {"r2", "mae", "rmse"} <= set(loaded.card_["cv"])
+    np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
+    with pytest.raises(ModelFileError, match="a popularity model, expected a genre model"):
+        load_genre(path)
+    # the Kaggle catalogue layout: 'artists' lists, 'name', no genres/time_signature
+    kaggle = frame.drop(columns=["genres", "time_signature", "artist_name"]).rename(
+        columns={"track_name": "name"}
+    )
+    kaggle["artists"] = [repr([a, "guest"]) for a in frame["artist_name"]]
+    src = tmp_path / "kaggle.csv"
+    kaggle.to_csv(src, index=False)
+    run = predict_files(loaded, [src], tmp_path / "pop.csv", eps=0.2)
+    assert "first artist of 'artists'" in " ".join(run.notes)
+    assert any("no 'genres' column" in n and "micro-genres" in n for n in run.notes)
+    t = run.table
+    assert list(t.columns[:2]) == ["name", "artists"]
+    assert ((t["popularity_low"] <= t["popularity_predicted"])
+            & (t["popularity_predicted"] <= t["popularity_high"])).all()  # fmt: skip
+    covered = ((frame["popularity"] >= t["popularity_low"])
+               & (frame["popularity"] <= t["popularity_high"])).mean()  # fmt: skip
+    assert covered >= 0.75

@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 from typer.testing import CliRunner
 
+from aares.data import DataError
 from aares.recommend.catalog import (
     AmbiguousSeed,
     SeedIndex,
@@ -235,6 +236,53 @@ def test_catalogue_cache(tmp_path, catalogue):
     b = load_catalogue_cached(csv, tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.parquet"))) == 1
     assert b["artists"].iloc[0] == a["artists"].iloc[0] == ["The Beatles"]
+
+
+def _release_layout(cat: pd.DataFrame) -> pd.DataFrame:
+    """The 600k release's layout: no year, id_artists and time_signature, 0/1 explicit."""
+    out = cat.drop(columns="year").assign(
+        release_date=[f"{y}-05-01" for y in cat["year"]],
+        explicit=0,
+        id_artists="['x']",
+        time_signature=4,
+    )
+    out["artists"] = [repr(list(a)) for a in cat["artists"]]
+    return out.rename(columns={"name": "Name", "energy": "ENERGY"})
+
+
+def test_any_catalogue_layout_is_read_and_cached_per_checksum(catalogue, tmp_path):
+    from aares.recommend import load_recommender
+
+    src = tmp_path / "tracks.csv"
+    _release_layout(catalogue).to_csv(src, index=False)
+    cache = tmp_path / "cache"
+    cat = load_catalogue_cached(src, cache)
+    assert cat["year"].tolist() == catalogue["year"].tolist()
+    assert cat["name"].tolist() == catalogue["name"].tolist()
+    assert cat["artists"].tolist() == catalogue["artists"].tolist()
+    # the same bytes under another name reuse the entry; changed bytes get their own
+    (tmp_path / "copy.csv").write_bytes(src.read_bytes())
+    load_catalogue_cached(tmp_path / "copy.csv", cache)
+    assert len({p.name.rsplit("-", 1)[1] for p in cache.glob("*.parquet")}) == 1
+    changed = _release_layout(catalogue.assign(popularity=1))
+    changed.to_csv(src, index=False)
+    assert (load_catalogue_cached(src, cache)["popularity"] == 1).all()
+    assert len({p.name.rsplit("-", 1)[1] for p in cache.glob("*.parquet")}) == 2
+    rec = load_recommender(src, cache_dir=cache)
+    pl = rec.playlist(["Hey Jude"], ["Beatles"], n=5)
+    assert len(pl) == 5 and "Hey Jude - Remastered 2015" not in pl["name"].tolist()
+
+
+def test_catalogue_errors_name_file_column_and_row(catalogue, tmp_path):
+    bad = _release_layout(catalogue).astype({"tempo": object})
+    bad.loc[7, "tempo"] = "n/a"
+    src = tmp_path / "bad.csv"
+    bad.to_csv(src, index=False)
+    with pytest.raises(DataError, match=r"bad\.csv: column 'tempo', row 8 \(line 9\)"):
+        load_catalogue_cached(src, tmp_path / "cache")
+    _release_layout(catalogue).drop(columns="artists").to_parquet(tmp_path / "no.parquet")
+    with pytest.raises(DataError, match=r"no\.parquet: missing required column\(s\) 'artists'"):
+        load_catalogue_cached(tmp_path / "no.parquet")
 
 
 # ----------------------------------------------------------------------------- collaborative

@@ -102,23 +102,25 @@ class InputSpec:
         return cls(required, optional)
 
 
-def _read(source) -> tuple[pd.DataFrame, str]:
+def _read(source, file: str | None = None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
+        file = file or "<DataFrame>"
         if source.empty:
-            raise DataError("<DataFrame>: no rows")
-        return as_text(source.reset_index(drop=True)), "<DataFrame>"
+            raise DataError(f"{file}: no rows")
+        return as_text(source.reset_index(drop=True)), file
     if isinstance(source, (str, os.PathLike)):
         return read_raw(source), str(Path(source))
     raise TypeError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 
 
-def prepare(source, spec: InputSpec, profile: dict | None = None):
+def prepare(source, spec: InputSpec, profile: dict | None = None, file: str | None = None):
     """``(frame, raw)``: the model's input columns parsed and filled, and the table as read.
 
     ``raw`` holds every column of the input as text (for passing ids and extra columns
     through). Warns (:class:`InputWarning`) for each optional column that is absent or has
     empty cells, and, given the training ``profile`` of the model card, for each feature
-    whose distribution differs strongly from training (:func:`warn_drift`).
+    whose distribution differs strongly from training (:func:`warn_drift`). ``file`` names
+    a DataFrame ``source`` in messages.
 
     Raises
     ------
@@ -126,7 +128,7 @@ def prepare(source, spec: InputSpec, profile: dict | None = None):
         when a required column is missing (file and column named) or a cell has the wrong
         type (file, column and row named).
     """
-    raw, file = _read(source)
+    raw, file = _read(source, file)
     aliases = [a for o in spec.optional.values() for a in o.aliases]
     found, missing = match_columns(raw, spec.names + aliases, file)
     lost = [c.name for c in spec.required if c.name in missing]
@@ -150,12 +152,13 @@ def prepare(source, spec: InputSpec, profile: dict | None = None):
     frame = parse_columns(raw, schema, found, file)
     for name, opt in spec.optional.items():
         if name not in frame:
-            frame[name] = opt.fill
+            frame[name] = _filled(opt.fill, len(frame), frame.index)
             continue
         # from the text: the bool parser reads an empty cell as False
         empty = (raw[found[name]].astype(str).str.strip() == "").to_numpy()
         if empty.any():
-            frame[name] = frame[name].where(~empty, opt.fill)
+            if opt.column.kind != "list":  # the list parser gives [] already
+                frame[name] = frame[name].where(~empty, opt.fill)
             notes.append(f"{file}: {int(empty.sum()):,} empty {found[name]!r} cell(s) get "
                          f"{opt.fill!r}; for those songs the model loses {opt.loses}")  # fmt: skip
         frame[name] = _cast(frame[name], opt.column.kind)
@@ -170,7 +173,16 @@ def prepare(source, spec: InputSpec, profile: dict | None = None):
     return frame, raw
 
 
+def _filled(fill, n: int, index) -> pd.Series | object:
+    # a list fill (no micro-genres) is one new list per row, not a scalar to broadcast
+    if isinstance(fill, list):
+        return pd.Series([list(fill) for _ in range(n)], index=index, dtype=object)
+    return fill
+
+
 def _cast(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "list":
+        return values
     if kind == "int":
         return values.astype("int64")
     if kind == "float":

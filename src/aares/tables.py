@@ -76,6 +76,9 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in frame.columns:
         s = frame[col]
+        if pd.api.types.infer_dtype(s, skipna=False) == "string":
+            out[col] = s.astype(object)  # text already (a CSV read as text): nothing to do
+            continue
         missing = s.isna().to_numpy()
         # lists (e.g. a Parquet ``artists`` column) become the Python-list text of the CSVs
         text = [

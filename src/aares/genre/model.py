@@ -32,13 +32,13 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aares.cardmodel import CardModel, check_same
 from aares.data import AUDIO_FEATURES, Column, parse_release_date
 from aares.genre.features import RAW_COLUMNS
-from aares.inputs import InputSpec, Optional, numeric_view, prepare
-from aares.modelcard import base_card, card_members, feature_profile, read_arrays, read_card
+from aares.inputs import InputSpec, Optional
 
 __all__ = ["GenreModel", "load_model", "genre_inputs"]
 
@@ -84,7 +84,7 @@ def genre_inputs(train: pd.DataFrame) -> InputSpec:
     return InputSpec(required, optional)
 
 
-class GenreModel(ClassifierMixin, BaseEstimator):
+class GenreModel(ClassifierMixin, CardModel):
     """A genre classifier with its model card and conformal calibration.
 
     Parameters
@@ -107,6 +107,8 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     card_ : dict, the model card. ``classes_`` : the genres.
     inputs_ : :class:`aares.inputs.InputSpec`.
     """
+
+    kind = "genre"
 
     def __init__(
         self,
@@ -159,21 +161,16 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         self.estimator_ = make_model(name, seed=self.seed, balanced=self.balanced).fit(X, y)
         fit_seconds = time.perf_counter() - t0
-        self.inputs_ = genre_inputs(X)
         classes, counts = np.unique(y, return_counts=True)
-        card = base_card("genre", source, len(X))
-        card.update(
+        card = self._make_card(
+            X[RAW_COLUMNS], source, genre_inputs(X), [*AUDIO_FEATURES, "popularity", "year"],
             model={"name": name, "balanced": self.balanced, "seed": self.seed,
                    "estimator": type(self.estimator_).__name__},
             target="genre",
             classes=[str(c) for c in self.estimator_.classes_],
             class_counts={str(c): int(n) for c, n in zip(classes, counts, strict=True)},
-            inputs=self.inputs_.to_card(),
             cv=cv,
             timing={"fit_seconds": round(fit_seconds, 2), "cv_seconds": round(cv_seconds, 2)},
-            drift={"measure": "population stability index over training deciles",
-                   "profile": feature_profile(
-                       numeric_view(X[RAW_COLUMNS]), [*AUDIO_FEATURES, "popularity", "year"])},
         )  # fmt: skip
         self._set(card, arrays)
         if arrays is not None:
@@ -181,10 +178,17 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _set(self, card: dict, arrays: dict | None) -> None:
-        self.card_ = card
+        super()._set(card, arrays)
         self.classes_ = np.asarray(self.estimator_.classes_)
-        self.inputs_ = InputSpec.from_card(card["inputs"])
-        self.calibration_ = arrays or None
+
+    @classmethod
+    def _params_from_card(cls, card: dict) -> dict:
+        m = card["model"]
+        folds = (card.get("cv") or {}).get("folds", 0)
+        return {"model": m["name"], "seed": m["seed"], "balanced": m["balanced"], "folds": folds}
+
+    def _check_loaded(self, path) -> None:
+        check_same(path, "genres", [str(c) for c in self.classes_], self.card_["classes"])
 
     def _conformal(self):
         from aares.conformal.split import SplitConformalClassifier
@@ -223,14 +227,6 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         }
 
     # -- prediction ----------------------------------------------------------------------
-    def prepare(self, X) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``(frame, raw)`` of any table or file: see :func:`aares.inputs.prepare`.
-
-        Warns for missing optional columns and for strong drift against training.
-        """
-        check_is_fitted(self, "estimator_")
-        return prepare(X, self.inputs_, self.card_.get("drift", {}).get("profile"))
-
     def predict_proba(self, X, prepared: bool = False) -> np.ndarray:
         """Genre probabilities, shape ``(songs, genres)`` (columns = ``classes_``).
 
@@ -277,32 +273,6 @@ class GenreModel(ClassifierMixin, BaseEstimator):
             out["set"] = ["|".join(s) for s in sets]
             out["set_size"] = [len(s) for s in sets]
         return out
-
-    # -- files ---------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike):
-        """Write the model file: skops archive + card (+ calibration arrays)."""
-        from aares.genre.persist import save_model
-
-        check_is_fitted(self, "estimator_")
-        return save_model(self.estimator_, path, extra=card_members(self.card_, self.calibration_))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> GenreModel:
-        """Read a model file written by :meth:`save` (see :func:`load_model`)."""
-        from aares.genre.persist import load_model as load_estimator
-        from aares.modelcard import ModelFileError
-
-        card = read_card(path, "genre")
-        arrays = read_arrays(path)
-        estimator = load_estimator(path)
-        m = card["model"]
-        self = cls(model=m["name"], seed=m["seed"], balanced=m["balanced"],
-                   folds=(card.get("cv") or {}).get("folds", 0))  # fmt: skip
-        self.estimator_ = estimator
-        self._set(card, arrays)
-        if [str(c) for c in self.classes_] != card["classes"]:
-            raise ModelFileError(f"{path}: the model's genres differ from its card's")
-        return self
 
 
 def load_model(path: str | os.PathLike) -> GenreModel:

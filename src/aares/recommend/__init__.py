@@ -34,3 +34,35 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, sep, *body])
+
+
+def load_recommender(catalogue, *, cache_dir=None, genres_file=None, **params):
+    """A fitted :class:`~aares.recommend.playlist.PlaylistRecommender` over any catalogue.
+
+    Parameters
+    ----------
+    catalogue : path-like
+        A CSV/Parquet/JSON-lines file with the Kaggle column layout (the course's file, the
+        174k original, the 600k-track release): see
+        :func:`~aares.recommend.catalog.read_catalogue`.
+    cache_dir : path-like, optional
+        Folder of the parsed catalogue's Parquet cache (one entry per file checksum).
+    genres_file : path-like, optional
+        A labelled file such as ``spotify_dataset_train.csv``: lets the song space learn
+        its genre metric (LDA); without it the space uses the plain features.
+    **params
+        :class:`~aares.recommend.playlist.PlaylistRecommender` parameters.
+
+    Examples
+    --------
+    >>> rec = load_recommender("tracks.csv", cache_dir="cache")           # doctest: +SKIP
+    >>> rec.playlist(["Bohemian Rhapsody"], ["Queen"], n=10)             # doctest: +SKIP
+    """
+    from aares.data import load_train
+    from aares.recommend.catalog import load_catalogue_cached
+    from aares.recommend.playlist import PlaylistRecommender
+
+    songs = load_catalogue_cached(catalogue, cache_dir)
+    train = load_train(genres_file) if genres_file is not None else None
+    genres = train["genre"] if train is not None else None
+    return PlaylistRecommender(**params).fit(songs, genres, train)

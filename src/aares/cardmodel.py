@@ -1,0 +1,110 @@
+"""What every aares model with a card shares: preparing inputs, saving, loading.
+
+:class:`CardModel` is the base of :class:`aares.genre.model.GenreModel` and
+:class:`aares.popularity.model.PopularityModel`. A subclass fits ``estimator_`` and builds
+its card with :meth:`CardModel._make_card`; this class does the rest the same way for both:
+
+- :meth:`prepare` makes any table or file fit the model's inputs (:mod:`aares.inputs`),
+  warning for filled columns and for drift against the training songs;
+- :meth:`save` writes the skops archive with the card and the arrays (:mod:`aares.modelcard`);
+- :meth:`load` reads the card first (refusing anything that is not an aares model of the
+  subclass's kind before any of it is loaded), then the estimator through the kind's
+  ``persist.load_model`` (trusted types only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from aares.inputs import InputSpec, numeric_view, prepare
+from aares.modelcard import (
+    ModelFileError,
+    base_card,
+    card_members,
+    feature_profile,
+    read_arrays,
+    read_card,
+)
+
+__all__ = ["CardModel"]
+
+
+class CardModel(BaseEstimator):
+    """Base of the aares models that carry a model card (see the module's notes).
+
+    Subclasses set :attr:`kind` (``"genre"``, ``"popularity"``) and implement ``fit`` and
+    :meth:`_params_from_card`.
+    """
+
+    kind = ""
+
+    def _make_card(self, X: pd.DataFrame, source, inputs: InputSpec, profile: list[str], **fields):
+        """The card: common fields, the inputs, the drift profile of ``profile`` columns."""
+        card = base_card(self.kind, source, len(X))
+        card.update(fields)
+        card["inputs"] = inputs.to_card()
+        card["drift"] = {
+            "measure": "population stability index over training deciles",
+            "profile": feature_profile(numeric_view(X), profile),
+        }
+        return card
+
+    def _set(self, card: dict, arrays: dict | None) -> None:
+        self.card_ = card
+        self.inputs_ = InputSpec.from_card(card["inputs"])
+        self.calibration_ = arrays or None
+
+    @classmethod
+    def _params_from_card(cls, card: dict) -> dict:
+        raise NotImplementedError
+
+    def _check_loaded(self, path) -> None:
+        """Extra consistency checks of a loaded model against its card."""
+
+    # -- inputs --------------------------------------------------------------------------
+    def prepare(self, X) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(frame, raw)`` of any table or file: see :func:`aares.inputs.prepare`.
+
+        Warns for missing optional columns and for strong drift against training.
+        """
+        check_is_fitted(self, "estimator_")
+        return prepare(X, self.inputs_, self.card_.get("drift", {}).get("profile"))
+
+    # -- files ---------------------------------------------------------------------------
+    @classmethod
+    def _persist(cls):
+        return importlib.import_module(f"aares.{cls.kind}.persist")
+
+    def save(self, path: str | os.PathLike):
+        """Write the model file: skops archive + card (+ arrays such as calibration)."""
+        check_is_fitted(self, "estimator_")
+        extra = card_members(self.card_, self.calibration_)
+        return self._persist().save_model(self.estimator_, path, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Read a model file written by :meth:`save`, card first.
+
+        Raises
+        ------
+        ModelFileError
+            for anything that is not an aares model of this kind (nothing of it is loaded).
+        """
+        card = read_card(path, cls.kind)
+        arrays = read_arrays(path)
+        self = cls(**cls._params_from_card(card))
+        self.estimator_ = cls._persist().load_model(path)
+        self._set(card, arrays)
+        self._check_loaded(path)
+        return self
+
+
+def check_same(path, what: str, have, want) -> None:
+    """Raise :class:`ModelFileError` when a loaded model and its card disagree."""
+    if list(have) != list(want):
+        raise ModelFileError(f"{path}: the model's {what} differ from its card's")
