@@ -44,7 +44,16 @@ from aares.data import Column, DataError
 from aares.modelcard import DRIFT_MIN_ROWS, PSI_STRONG, drift_table
 from aares.tables import as_text, match_columns, parse_columns, read_raw
 
-__all__ = ["InputWarning", "DriftWarning", "Optional", "InputSpec", "prepare", "warn_drift"]
+__all__ = [
+    "InputWarning",
+    "DriftWarning",
+    "Optional",
+    "InputSpec",
+    "audio_columns",
+    "median_year",
+    "prepare",
+    "warn_drift",
+]
 
 
 class InputWarning(UserWarning):
@@ -100,6 +109,22 @@ class InputSpec:
             for name, o in card["optional"].items()
         }
         return cls(required, optional)
+
+
+def audio_columns() -> list[Column]:
+    """The twelve Spotify audio features as required columns (key, mode, duration whole)."""
+    from aares.data import AUDIO_FEATURES
+
+    ints = {"key", "mode", "duration_ms"}
+    return [Column(f, "int" if f in ints else "float") for f in AUDIO_FEATURES]
+
+
+def median_year(frame: pd.DataFrame) -> str:
+    """The median release year of ``frame`` (a fill value for a missing ``release_date``)."""
+    from aares.data import parse_release_date
+
+    years = parse_release_date(frame["release_date"].astype(str))["year"]
+    return str(int(np.nanmedian(years)))
 
 
 def _read(source, file: str | None = None) -> tuple[pd.DataFrame, str]:

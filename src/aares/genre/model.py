@@ -36,9 +36,9 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aares.cardmodel import CardModel, check_same
-from aares.data import AUDIO_FEATURES, Column, parse_release_date
+from aares.data import AUDIO_FEATURES, Column
 from aares.genre.features import RAW_COLUMNS
-from aares.inputs import InputSpec, Optional
+from aares.inputs import InputSpec, Optional, audio_columns, median_year
 
 __all__ = ["GenreModel", "load_model", "genre_inputs"]
 
@@ -53,16 +53,15 @@ def genre_inputs(train: pd.DataFrame) -> InputSpec:
     and ``time_signature`` are optional (absent from many exports: the Kaggle catalogues
     have no ``time_signature``, playlists pulled from the API no ``release_date``).
     """
-    ints = {"key", "mode", "duration_ms"}
-    required = [Column(f, "int" if f in ints else "float") for f in AUDIO_FEATURES]
-    year = int(np.nanmedian(parse_release_date(train["release_date"].astype(str))["year"]))
+    required = audio_columns()
+    year = median_year(train)
     pop = int(np.median(train["popularity"]))
     explicit = bool(train["explicit"].astype(bool).mean() > 0.5)
     ts = int(pd.Series(train["time_signature"]).mode().iloc[0])
     optional = {
         "release_date": Optional(
             Column("release_date", "date"),
-            str(year),
+            year,
             "the release-date features (year, month, day, precision) and the genres of the "
             "training songs released the same day, its strongest clues after the audio "
             "(the training median year is used)",

@@ -30,8 +30,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aares.cardmodel import CardModel
-from aares.data import AUDIO_FEATURES, Column, parse_release_date, parse_str_list
-from aares.inputs import InputSpec, InputWarning, Optional, prepare
+from aares.data import AUDIO_FEATURES, Column, parse_str_list
+from aares.inputs import InputSpec, InputWarning, Optional, audio_columns, median_year, prepare
 from aares.tables import as_text, match_columns, read_raw
 
 __all__ = ["PopularityModel", "load_model", "popularity_inputs"]
@@ -43,9 +43,8 @@ INPUT_COLUMNS = ["artist_name", "track_name", "release_date", "genres", "explici
 
 def popularity_inputs(train: pd.DataFrame) -> InputSpec:
     """The popularity model's input columns, with fill values learned from ``train``."""
-    ints = {"key", "mode", "duration_ms"}
-    required = [Column(f, "int" if f in ints else "float") for f in AUDIO_FEATURES]
-    year = int(np.nanmedian(parse_release_date(train["release_date"].astype(str))["year"]))
+    required = audio_columns()
+    year = median_year(train)
     ts = int(pd.Series(train["time_signature"]).mode().iloc[0])
     optional = {
         "artist_name": Optional(
@@ -58,7 +57,7 @@ def popularity_inputs(train: pd.DataFrame) -> InputSpec:
             "the Spotify micro-genres (their popularity in training and their words)",
         ),
         "release_date": Optional(
-            Column("release_date", "date"), str(year),
+            Column("release_date", "date"), year,
             "the release-date features and the artist's releases around that date "
             "(the training median year is used)", aliases=("year",),
         ),

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aares.data import AUDIO_FEATURES, Column, DataError
-from aares.inputs import InputSpec, Optional, prepare
+from aares.data import Column, DataError
+from aares.inputs import InputSpec, Optional, audio_columns, prepare
 from aares.io import atomic_path, ensure_dir
 from aares.modelcard import file_sha256
 from aares.tables import match_columns, read_raw
@@ -143,10 +143,8 @@ def catalogue_inputs() -> InputSpec:
     it is taken) and the audio features are required; ``explicit`` and ``popularity`` are
     optional. Any letter case; other columns (``id_artists``, ``time_signature``) are ignored.
     """
-    ints = {"key", "mode", "duration_ms"}
     required = [Column("id", "str"), Column("name", "str", nullable=True),
-                Column("artists", "list"), Column("year", "int")]  # fmt: skip
-    required += [Column(f, "int" if f in ints else "float") for f in AUDIO_FEATURES]
+                Column("artists", "list"), Column("year", "int"), *audio_columns()]  # fmt: skip
     optional = {
         "release_date": Optional(Column("release_date", "date"), "", "nothing (year is used)"),
         "explicit": Optional(Column("explicit", "bool"), False, "nothing (not used)"),
