@@ -34,7 +34,13 @@ from aares.fingerprint.match import (
     significance,
     speed_grid,
 )
-from aares.fingerprint.store import SongInfo, SQLiteStore, StoreError, decode_postings
+from aares.fingerprint.store import (
+    DuplicateSong,
+    SongInfo,
+    SQLiteStore,
+    StoreError,
+    decode_postings,
+)
 
 SR = 8000
 DEFAULT = PROFILES["default"]
@@ -154,8 +160,9 @@ def test_store_roundtrip_remove_and_profile_check(tmp_path):
     got_h, got_f = db.postings(sid)
     assert got_h.tolist() == h.tolist() and got_f.tolist() == f.tolist()
     assert db.find_checksum("sum1").title == "A" and db.find_path("a.wav").id == sid
-    with pytest.raises(sqlite3.IntegrityError):  # checksums are unique
+    with pytest.raises(DuplicateSong) as dup:  # checksums are unique
         db.add_song(SongInfo("b.wav", "B", "", 1.0, "sum1"), h, f)
+    assert dup.value.song_id == sid
     assert len(db.songs()) == 1
     g = db.generation()
     assert db.remove_song(sid) and not db.remove_song(sid)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,8 @@ from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
 from aares.fingerprint.match import Match, MatchSettings, match_signal, speed_grid
-from aares.fingerprint.store import SongInfo, Store, open_store
+from aares.fingerprint.parallel import Job, check_cluster, run_jobs
+from aares.fingerprint.store import DuplicateSong, SongInfo, Store, StoreError, open_store
 
 __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
 
@@ -90,6 +91,8 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
+    workers: int = 0  # processes that analysed the files
+    where: str = ""  # which: "this process", "2 processes", "Dask cluster tcp://..."
 
     @property
     def realtime(self) -> float:
@@ -122,7 +125,7 @@ class Catalog:
     Parameters
     ----------
     path : str or path-like
-        The catalog file (SQLite), created when missing.
+        The catalog: a file (SQLite), created when missing, or ``postgresql://...``.
     profile : str or None
         ``"default"`` (tuned) or ``"course"`` (the handout's parameters) for a new catalog;
         ``None`` opens an existing catalog with its own profile (``"default"`` when new).
@@ -130,6 +133,8 @@ class Catalog:
         Matching thresholds and speed search; the profile's calibrated defaults when None.
     store : Store or None
         Another storage backend (then ``path`` is ignored).
+    create, readonly : bool
+        Create the catalog when missing; open it for queries only.
 
     Examples
     --------
@@ -147,12 +152,13 @@ class Catalog:
         settings: MatchSettings | None = None,
         store: Store | None = None,
         create: bool = True,
+        readonly: bool = False,
     ) -> None:
         if store is None:
             if path is None:
                 raise ValueError("Catalog needs a path (or a store)")
             params = get_profile(profile).to_dict() if profile else None
-            store = open_store(path, profile=profile, profile_params=params, create=create)
+            store = open_store(path, profile, params, create=create, readonly=readonly)
         self.store = store
         self.profile: Profile = get_profile(store.profile)
         self.settings = settings or DEFAULT_SETTINGS.get(self.profile.name, MatchSettings())
@@ -215,21 +221,30 @@ class Catalog:
         paths: Iterable[str | os.PathLike],
         jobs: int = 1,
         on_progress: Callable[[dict], None] | None = None,
+        cluster=None,
     ) -> IndexReport:
         """Index audio files (folders are searched for audio files).
 
-        Decoding and analysis run in ``jobs`` processes; this process alone writes, one
-        transaction per song, so an interrupted run leaves every finished song stored and
-        a rerun skips them. A file already indexed (same path, size and time, or the same
-        content checksum under any path) is skipped. A file that cannot be decoded is
-        reported in ``failed`` and the run goes on.
+        Decoding and analysis run in ``jobs`` local processes (capped at the cores and the
+        files), or on a Dask cluster (``cluster="local:N"``, ``"tcp://host:8786"`` or a
+        ``distributed.Client``; see :mod:`aares.fingerprint.parallel`); this process alone
+        writes, one transaction per song, so an interrupted run leaves every finished song
+        stored and a rerun skips them. A file already indexed (same path, size and time, or
+        the same content checksum under any path) is skipped; a file whose content changed at
+        the same path replaces its stale song. A file that cannot be decoded is reported in
+        ``failed`` and the run goes on. Another run adding the same audio at the same time is
+        no error: the first to commit keeps it, the other skips it.
 
         ``on_progress`` is called after each file with ``{"path", "status", "seconds"}``
         (``status`` is ``"added"``, ``"skipped"`` or ``"failed"``).
         """
+        if self.store.readonly:
+            raise StoreError(f"{self.store.location}: the catalog is read-only here (cannot add)")
+        if cluster is not None and isinstance(cluster, str):
+            check_cluster(cluster)
         report = IndexReport()
         start = time.perf_counter()
-        todo: list[tuple[str, str, int, float]] = []  # path, checksum, size, mtime
+        todo: list[Job] = []
 
         def tell(path: str, status: str, seconds: float = 0.0, message: str = "") -> None:
             if on_progress is not None:
@@ -237,47 +252,72 @@ class Catalog:
                     {"path": path, "status": status, "seconds": seconds, "message": message}
                 )
 
-        pending_sums: set[str] = set()
+        def skip(path: str, why: str) -> None:
+            report.skipped.append((path, why))
+            tell(path, "skipped")
+
+        def fail(path: str, message: str) -> None:
+            report.failed.append((path, message))
+            tell(path, "failed", message=message)
+
+        # files with the bytes of a file queued before them: decided by that file's result
+        # (the same error when it fails, "same audio" when it is added)
+        twins: dict[str, list[str]] = {}
         for p in audio_files(paths):
             path = str(p.resolve()) if p.exists() else str(p)
             try:
                 st = os.stat(path)
                 known = self.store.find_path(path)
                 if known and known.size == st.st_size and known.mtime == st.st_mtime:
-                    report.skipped.append((path, f"already indexed as song {known.id}"))
-                    tell(path, "skipped")
+                    skip(path, f"already indexed as song {known.id}")
                     continue
                 checksum = file_checksum(path)
             except OSError as exc:
-                report.failed.append((path, f"{path}: cannot read ({exc.strerror or exc})"))
-                tell(path, "failed", message=report.failed[-1][1])
+                fail(path, f"{path}: cannot read ({exc.strerror or exc})")
                 continue
-            known = self.store.find_checksum(checksum)
-            if known is not None or checksum in pending_sums:
-                why = f"same audio as song {known.id}" if known else "same audio twice in this run"
-                report.skipped.append((path, why))
-                tell(path, "skipped")
-                continue
-            pending_sums.add(checksum)
-            todo.append((path, checksum, st.st_size, st.st_mtime))
+            same = self.store.find_checksum(checksum)
+            if same is not None:
+                skip(path, f"same audio as song {same.id}")
+            elif checksum in twins:
+                twins[checksum].append(path)
+            else:
+                twins[checksum] = []
+                todo.append(Job(path, checksum, st.st_size, st.st_mtime, known and known.id))
 
-        def store_result(res: dict, checksum: str, size: int, mtime: float) -> None:
+        def store_result(res: dict, job: Job) -> None:
+            others = twins.pop(job.checksum, [])
             if "error" in res:
-                report.failed.append((res["path"], res["error"]))
-                tell(res["path"], "failed", message=res["error"])
+                fail(res["path"], res["error"])
+                for other in others:
+                    fail(other, f"{other}: same bytes as {job.path}, which failed")
                 return
             info = SongInfo(
-                res["path"], res["title"], res["artist"], res["duration"], checksum,
-                size=size, mtime=mtime,
+                res["path"], res["title"], res["artist"], res["duration"], job.checksum,
+                size=job.size, mtime=job.mtime,
             )  # fmt: skip
-            sid = self.store.add_song(info, res["hashes"], res["frames"])
-            report.added.append(self.store.song(sid))
-            report.audio_seconds += res["duration"]
-            tell(res["path"], "added", res["duration"])
+            try:
+                sid = self.store.add_song(info, res["hashes"], res["frames"], job.replaces)
+            except DuplicateSong as dup:  # another run committed this audio meanwhile
+                skip(res["path"], f"same audio as song {dup.song_id} (added by another run)")
+                sid = None
+            else:
+                report.added.append(self.store.song(sid))
+                report.audio_seconds += res["duration"]
+                tell(res["path"], "added", res["duration"])
+            for other in others:
+                skip(other, f"same audio as song {sid}" if sid else "same audio twice")
 
-        for res, (_, checksum, size, mtime) in _run_jobs(todo, self.profile.name, jobs):
-            store_result(res, checksum, size, mtime)
-        report.wall_seconds = time.perf_counter() - start
+        where: dict = {}
+        results = run_jobs(todo, self.profile.name, _analyse_file, jobs, cluster, where)
+        try:
+            with closing(results):
+                for res, job in results:
+                    store_result(res, job)
+        finally:
+            self.store.checkpoint()  # a copy of the .db alone is then complete
+            report.wall_seconds = time.perf_counter() - start
+            report.workers = where.get("workers", 0)
+            report.where = where.get("where", "")
         return report
 
     # -- queries -------------------------------------------------------------------------------
@@ -317,28 +357,3 @@ class Catalog:
             if info is not None:
                 out.append(replace(m, title=info.title, artist=info.artist, path=info.path))
         return out
-
-
-def _run_jobs(todo, profile_name: str, jobs: int) -> Iterator[tuple[dict, tuple]]:
-    # Yield (result, job) as workers finish; inline when jobs <= 1. At most 2 * jobs files
-    # are in flight so that memory stays bounded on big folders.
-    if jobs <= 1 or len(todo) <= 1:
-        for job in todo:
-            yield _analyse_file(job[0], profile_name), job
-        return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        queue = list(reversed(todo))
-        running = {}
-        try:
-            while queue or running:
-                while queue and len(running) < 2 * jobs:
-                    job = queue.pop()
-                    running[pool.submit(_analyse_file, job[0], profile_name)] = job
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = running.pop(fut)
-                    yield fut.result(), job
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise

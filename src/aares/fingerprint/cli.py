@@ -32,7 +32,11 @@ try:  # the course helper's figures (Figures 1 and 2 of the handout)
 except ImportError:  # pragma: no cover (only while plots.py is being written)
     pass
 
-DB_OPTION = typer.Option(..., "--db", help="The catalog file (SQLite); created by `index`.")
+DB_OPTION = typer.Option(
+    ...,
+    "--db",
+    help="The catalog: a file (SQLite), or postgresql://user@host/dbname; created by `index`.",
+)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -40,7 +44,7 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _open(db: Path, profile: str | None = None, create: bool = False) -> Catalog:
+def _open(db: str, profile: str | None = None, create: bool = False) -> Catalog:
     try:
         return Catalog(db, profile=profile, create=create)
     except (StoreError, ValueError) as exc:
@@ -51,7 +55,7 @@ def _open(db: Path, profile: str | None = None, create: bool = False) -> Catalog
 @app.command("index")
 def index_cmd(
     paths: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
-    db: Path = DB_OPTION,
+    db: str = DB_OPTION,
     profile: str = typer.Option(
         None,
         "--profile",
@@ -59,13 +63,28 @@ def index_cmd(
         help=f"Fingerprint profile of a new catalog: {', '.join(PROFILES)} (default: "
         "'default', or the existing catalog's own profile).",
     ),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes decoding and analysing."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, help="Processes decoding and analysing (at most the cores)."
+    ),
+    cluster: str = typer.Option(
+        None,
+        "--cluster",
+        help="Analyse on a Dask cluster: local:N (N processes here) or tcp://scheduler:8786.",
+    ),
 ) -> None:
     """Index audio files into the catalog (WAV, FLAC, Ogg, Opus, MP3; others via ffmpeg).
 
-    Files already in the catalog (same content) are skipped, so an interrupted run resumes
-    where it stopped. A file that cannot be decoded is reported and the run goes on.
+    Files already in the catalog (same content) are skipped, so an interrupted run (Ctrl-C,
+    kill) resumes where it stopped. A file that cannot be decoded is reported and the run goes
+    on. Several runs may add to one catalog at once; each song is stored once.
     """
+    from aares.fingerprint.parallel import ClusterError, check_cluster, sigterm_as_interrupt
+
+    if cluster is not None:
+        try:
+            check_cluster(cluster)
+        except ClusterError as exc:
+            _fail(str(exc), 2)
     files = audio_files(paths)
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)), 2)
@@ -94,16 +113,20 @@ def index_cmd(
             )
 
         try:
-            report = cat.add(files, jobs=jobs, on_progress=on_progress)
+            with sigterm_as_interrupt():
+                report = cat.add(files, jobs=jobs, on_progress=on_progress, cluster=cluster)
+            n = len(cat)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] songs indexed so far are kept; rerun to resume")
             raise typer.Exit(130) from None
-        n = len(cat)
+        except (StoreError, ClusterError) as exc:
+            bar.stop()
+            _fail(str(exc))
     console.print(
         f"{len(report.added)} added, {len(report.skipped)} already there, {len(report.failed)} "
         f"failed; {report.audio_seconds / 3600:.2f} h of audio in {report.wall_seconds:.1f} s "
-        f"({report.realtime:.0f}x realtime); catalog {db} holds {n} songs "
-        f"(profile {cat.profile.name})"
+        f"({report.realtime:.0f}x realtime, {report.where}); catalog {cat.store.location} holds "
+        f"{n} songs (profile {cat.profile.name})"
     )
     if report.failed:
         raise typer.Exit(1)
@@ -112,7 +135,7 @@ def index_cmd(
 @app.command("identify")
 def identify_cmd(
     files: list[Path] = typer.Argument(..., help="Excerpts to identify."),
-    db: Path = DB_OPTION,
+    db: str = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="One JSON line per excerpt on stdout."),
     top: int = typer.Option(3, "--top", min=1, help="At most this many matches per excerpt."),
 ) -> None:
@@ -126,11 +149,14 @@ def identify_cmd(
     cat = _open(db)
     cat.settings = replace(cat.settings, top=top)
     bad = 0
-    table = Table(title=f"matches in {db}", header_style="bold")
+    table = Table(title=f"matches in {cat.store.location}", header_style="bold")
     for col in ("excerpt", "song", "artist", "offset (s)", "score", "confidence", "speed"):
         table.add_column(col, justify="right" if col[0] in "osc" and col != "song" else "left")
     with cat:
-        _ = cat.index  # read the catalog once, before timing the excerpts
+        try:
+            _ = cat.index  # read the catalog once, before timing the excerpts
+        except StoreError as exc:
+            _fail(str(exc))
         # load the compiled (numba) code too: about a second, once per process
         warm = np.random.default_rng(0).standard_normal(2 * cat.profile.sr)
         cat.identify_signal(0.1 * warm.astype(np.float32))
@@ -170,7 +196,7 @@ def identify_cmd(
 
 @app.command("list")
 def list_cmd(
-    db: Path = DB_OPTION,
+    db: str = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="One JSON line per song on stdout."),
 ) -> None:
     """List the songs of a catalog."""
@@ -183,7 +209,8 @@ def list_cmd(
             print(json.dumps(s.to_dict()))
         return
     table = Table(
-        title=f"{db}: {len(songs)} songs, profile {cat.profile.name}", header_style="bold"
+        title=f"{cat.store.location}: {len(songs)} songs, profile {cat.profile.name}",
+        header_style="bold",
     )
     for col in ("id", "title", "artist", "duration", "hashes", "file"):
         table.add_column(col, justify="right" if col in ("id", "duration", "hashes") else "left")
@@ -199,7 +226,7 @@ def list_cmd(
 @app.command("remove")
 def remove_cmd(
     songs: list[str] = typer.Argument(..., help="Songs to remove: ids, paths or titles."),
-    db: Path = DB_OPTION,
+    db: str = DB_OPTION,
 ) -> None:
     """Remove songs (and their fingerprints) from a catalog."""
     cat = _open(db)
@@ -208,6 +235,8 @@ def remove_cmd(
         for key in songs:
             try:
                 info = cat.remove(key)
+            except StoreError as exc:
+                _fail(str(exc))
             except KeyError as exc:
                 missing += 1
                 console.print(f"[red]error:[/] {exc.args[0]}")
