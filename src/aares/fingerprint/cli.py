@@ -78,13 +78,19 @@ def index_cmd(
     kill) resumes where it stopped. A file that cannot be decoded is reported and the run goes
     on. Several runs may add to one catalog at once; each song is stored once.
     """
-    from aares.fingerprint.parallel import ClusterError, check_cluster, sigterm_as_interrupt
+    from aares.fingerprint.parallel import (
+        ClusterError,
+        check_cluster,
+        connect_scheduler,
+        sigterm_as_interrupt,
+    )
 
-    if cluster is not None:
-        try:
-            check_cluster(cluster)
-        except ClusterError as exc:
-            _fail(str(exc), 2)
+    workers = cluster
+    try:
+        if cluster is not None and not check_cluster(cluster).startswith("local:"):
+            workers = connect_scheduler(cluster)  # before any catalog is created
+    except ClusterError as exc:
+        _fail(str(exc), 2)
     files = audio_files(paths)
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)), 2)
@@ -114,7 +120,7 @@ def index_cmd(
 
         try:
             with sigterm_as_interrupt():
-                report = cat.add(files, jobs=jobs, on_progress=on_progress, cluster=cluster)
+                report = cat.add(files, jobs=jobs, on_progress=on_progress, cluster=workers)
             n = len(cat)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] songs indexed so far are kept; rerun to resume")
@@ -122,6 +128,9 @@ def index_cmd(
         except (StoreError, ClusterError) as exc:
             bar.stop()
             _fail(str(exc))
+        finally:
+            if workers is not cluster:  # the scheduler's client opened above
+                workers.close()
     console.print(
         f"{len(report.added)} added, {len(report.skipped)} already there, {len(report.failed)} "
         f"failed; {report.audio_seconds / 3600:.2f} h of audio in {report.wall_seconds:.1f} s "
@@ -244,6 +253,37 @@ def remove_cmd(
             console.print(f"removed song {info.id}: {info.title} ({info.path})")
     if missing:
         raise typer.Exit(1)
+
+
+@app.command("copy")
+def copy_cmd(
+    source: str = typer.Option(..., "--from", help="The catalog to copy (file or postgresql://)."),
+    dest: str = typer.Option(..., "--to", help="The new catalog (file or postgresql://)."),
+) -> None:
+    """Copy a catalog between SQLite and PostgreSQL (either way, or file to file).
+
+    Songs keep their ids and their fingerprints byte for byte, so the copy identifies exactly
+    as the original. The destination must be new or empty; an interrupted copy resumes.
+    Copying a catalog file by hand is safe too once no process writes it (aares folds the
+    write-ahead log into the file at the end of every run): copy the .db file alone.
+    """
+    from aares.fingerprint.landmarks import get_profile
+    from aares.fingerprint.store import copy_store, open_store
+
+    try:
+        with open_store(source, create=False, readonly=True) as src:
+            profile = get_profile(src.profile)
+            with open_store(dest, profile=profile.name, profile_params=profile.to_dict()) as dst:
+                total = len(src.songs())
+                with progress() as bar:
+                    task = bar.add_task("copying", total=total, completed=len(dst.songs()))
+                    n = copy_store(src, dst, on_song=lambda _: bar.advance(task))
+                console.print(
+                    f"copied {n} songs from {src.location} to {dst.location}; it holds "
+                    f"{len(dst.songs())} songs (profile {dst.profile})"
+                )
+    except StoreError as exc:
+        _fail(str(exc))
 
 
 @app.command("bench")

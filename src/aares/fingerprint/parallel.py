@@ -278,12 +278,21 @@ def _client(cluster, info: dict):
         client = Client(local)
         info.update(where=f"local Dask cluster of {spec[6:]} processes")
         return client, [client, local]
-    try:
-        client = Client(spec, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"{spec}: cannot reach the Dask scheduler ({exc})") from None
+    client = connect_scheduler(spec)
     info.update(where=f"Dask cluster {spec}")
     return client, [client]
+
+
+def connect_scheduler(spec: str, timeout: float = 10.0):
+    """A ``distributed.Client`` of the scheduler at ``tcp://host:port`` (checked first), or
+    :class:`ClusterError` naming it when it does not answer within ``timeout`` seconds."""
+    from distributed import Client
+
+    spec = check_cluster(spec)
+    try:
+        return Client(spec, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"{spec}: cannot reach the Dask scheduler ({exc})") from None
 
 
 def _run_dask(todo: list[Job], profile_name: str, analyse: Analyse, cluster, info: dict):

@@ -43,7 +43,7 @@ import os
 import sqlite3
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -57,6 +57,7 @@ __all__ = [
     "SongInfo",
     "Store",
     "StoreError",
+    "copy_store",
     "open_store",
 ]
 
@@ -650,6 +651,44 @@ class _Transaction:
             self.db.execute("COMMIT")
         elif self.db.in_transaction:
             self.db.execute("ROLLBACK")
+
+
+def copy_store(
+    source: Store, dest: Store, on_song: Callable[[SongInfo], None] | None = None
+) -> int:
+    """Copy every song of ``source`` into ``dest`` (any backends, same profile): the same ids,
+    facts and postings blobs byte for byte, so the copy identifies exactly as the original.
+
+    ``dest`` must be empty or an interrupted copy of ``source`` (songs with the same ids and
+    checksums): then the copy goes on where it stopped. Each song is one transaction.
+    Returns the number of songs copied.
+    """
+    if dest.profile != source.profile:
+        raise StoreError(
+            f"{dest.location}: profile {dest.profile!r} differs from {source.location}'s "
+            f"{source.profile!r}"
+        )
+    if dest.readonly:
+        raise dest._read_only_error()
+    wanted = {s.id: s for s in source.songs()}
+    have = dest.songs()
+    for s in have:
+        if s.id not in wanted or wanted[s.id].checksum != s.checksum:
+            raise StoreError(
+                f"{dest.location}: already holds {len(have)} songs that are not a copy of "
+                f"{source.location} (copy into a new catalog)"
+            )
+    done = {s.id for s in have}
+    n = 0
+    for sid, info in wanted.items():
+        if sid in done:
+            continue
+        dest.add_blob(info, source.postings_blob(sid), song_id=sid)
+        n += 1
+        if on_song is not None:
+            on_song(info)
+    dest.checkpoint()
+    return n
 
 
 def is_url(location: str | os.PathLike) -> bool:
