@@ -199,6 +199,7 @@ def test_bad_arguments(recommender, catalogue):
 
 
 def test_hnsw_index_agrees_with_exact(catalogue):
+    pytest.importorskip("faiss", reason="the approximate index is the optional extra aares[ann]")
     exact = PlaylistRecommender(index="exact").fit(catalogue)
     approx = PlaylistRecommender(index="hnsw").fit(catalogue)
     a = exact.recommend([3], n=10)["row"].tolist()
@@ -437,6 +438,43 @@ def test_ease_cholesky_matches_closed_form():
     B = -P / np.diag(P)[None, :]
     np.fill_diagonal(B, 0.0)
     assert np.allclose(model.B_, B, atol=1e-4 * np.abs(B).max())
+
+
+def test_bm25_weighting_is_the_textbook_formula():
+    # the formula aares computed by hand before it used implicit's bm25_weight
+    X = make_interactions(n_users=60, seed=1).tolil()
+    X[:, 0] = 1.0  # an item every user played: idf < 0, kept as a tiny positive strength
+    k1, b = 100.0, 0.8
+    dense = X.toarray()
+    idf = np.log(len(dense)) - np.log1p((dense > 0).sum(axis=0))
+    length = dense.sum(axis=1)
+    norm = (1 - b) + b * length / length.mean()
+    expected = dense * (k1 + 1) / (k1 * norm[:, None] + dense) * idf[None, :]
+    expected = np.where(dense > 0, np.maximum(expected, 1e-6), 0.0)
+    W = weight_matrix(X, "bm25", k1=k1, b=b)
+    assert np.allclose(W.toarray(), expected, rtol=1e-12, atol=0)
+    assert W[:, 0].toarray().ravel().tolist() == [1e-6] * 60
+    assert weight_matrix(sp.csr_matrix((3, 2)), "bm25").nnz == 0
+
+
+def test_als_scores_solve_each_users_least_squares():
+    # a user's factors minimise sum_i c_i (p_i - u.y_i)^2 + reg |u|^2 with c = alpha * w on
+    # played items (implicit's confidences at fit) and c = 1, p = 0 elsewhere
+    X = make_interactions(n_users=80, seed=2)
+    model = ALS(factors=8, iterations=5, alpha=4.0).fit(X)
+    new_user = sp.csr_matrix(X[:3].toarray()[::-1])  # rows in another order: new users
+    W = weight_matrix(new_user, "binary")[:, model.active_]
+    Y = model.item_factors_.astype(np.float64)
+    expected = []
+    for u in range(W.shape[0]):
+        c = np.ones(len(Y))
+        p = np.zeros(len(Y))
+        played = W[u].indices
+        c[played], p[played] = 4.0 * W[u].data, 1.0
+        A = (Y.T * c) @ Y + model.regularization * np.eye(Y.shape[1])
+        expected.append(np.linalg.solve(A, (Y.T * c) @ p) @ Y.T)
+    got = model.score(new_user)[:, model.active_]
+    assert np.allclose(got, np.array(expected), atol=1e-4 * np.abs(expected).max())
 
 
 def test_rp3beta_and_discovery_slots():

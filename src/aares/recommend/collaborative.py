@@ -12,7 +12,7 @@ Models
 - :class:`ItemKNN`: item-item cosine similarity, top-``k`` neighbours kept per item, with a
   shrinkage term that damps similarities resting on few co-listeners.
 - :class:`ALS`: implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008) from the
-  ``implicit`` library, confidence ``1 + alpha * weight``.
+  ``implicit`` library, confidence ``alpha * weight`` on played items (1 elsewhere).
 - :class:`EASE`: the closed-form shallow autoencoder (Steck 2019),
   ``B = I - P diag(1 / diag(P))`` with ``P = (X'X + lambda I)^-1`` and a zero diagonal.
 - :class:`Blend`: a weighted sum of models' row-normalised scores (e.g. EASE + item-kNN).
@@ -157,15 +157,14 @@ def weight_matrix(X: sp.spmatrix, weighting: str = "binary", k1: float = 100, b:
         X.data = np.log1p(X.data)
         return X
     if weighting == "bm25":
-        # BM25 over the items-as-terms view: idf of an item, saturation of the count,
-        # and normalisation by the user's total activity.
-        n_users = X.shape[0]
-        df = np.bincount(X.indices, minlength=X.shape[1])
-        idf = np.log(n_users) - np.log1p(df)
-        lengths = np.asarray(X.sum(axis=1)).ravel()
-        norm = (1.0 - b) + b * lengths / max(lengths.mean(), 1e-12)
-        rows = np.repeat(np.arange(n_users), np.diff(X.indptr))
-        X.data = X.data * (k1 + 1.0) / (k1 * norm[rows] + X.data) * idf[X.indices]
+        # implicit's BM25 (items as terms, users as documents): idf of an item, saturation
+        # of the count, normalisation by the user's total activity
+        from implicit.nearest_neighbours import bm25_weight
+
+        if X.nnz == 0:
+            return X
+        X = sp.csr_matrix(bm25_weight(X, K1=k1, B=b))
+        # an item every user played has idf log(n / (n + 1)) < 0: keep it a tiny strength
         X.data = np.maximum(X.data, 1e-6)
         return X
     raise ValueError(f"weighting must be binary, log, bm25 or raw, got {weighting!r}")
@@ -446,7 +445,7 @@ class EASE(_Model):
 
 
 class ALS(_Model):
-    """Implicit ALS matrix factorisation (``implicit`` library), confidence ``1 + alpha * w``."""
+    """Implicit ALS matrix factorisation (``implicit`` library), confidence ``alpha * w``."""
 
     def __init__(
         self,
@@ -484,21 +483,18 @@ class ALS(_Model):
         self.item_factors_ = np.asarray(model.item_factors)
 
     def _score(self, W):
-        # Solve each user's factors from its history (works for users unseen at fit).
-        Y = self.item_factors_.astype(np.float64)
-        YtY = Y.T @ Y
-        reg = self.regularization * np.eye(Y.shape[1])
-        W = sp.csr_matrix(W)
-        U = np.zeros((W.shape[0], Y.shape[1]))
-        for u in range(W.shape[0]):
-            lo, hi = W.indptr[u], W.indptr[u + 1]
-            if lo == hi:
-                continue
-            idx, conf = W.indices[lo:hi], self.alpha * W.data[lo:hi]
-            Yi = Y[idx]
-            A = YtY + (Yi.T * conf) @ Yi + reg
-            U[u] = np.linalg.solve(A, Yi.T @ (1.0 + conf))
-        return U @ Y.T
+        # Each user's factors solved from its history by implicit (so users unseen at fit
+        # work too), with the confidences the item factors were fitted with.
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        W = sp.csr_matrix(W, dtype=np.float32)
+        solver = AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            num_threads=1,
+        )  # fmt: skip
+        solver.item_factors = self.item_factors_
+        users = solver.recalculate_user(np.arange(W.shape[0]), W)
+        return users.astype(np.float64) @ self.item_factors_.T.astype(np.float64)
 
 
 class Blend(_Model):
