@@ -17,7 +17,6 @@ Example
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -311,8 +310,16 @@ class SeedIndex:
         """Labels of the ``n`` songs whose titles are closest to ``title``."""
         core = core_title(title)
         want = normalise_name(artist) if artist else ""
-        keys = list(self._core)
-        close = difflib.get_close_matches(core, keys, n=n * 3, cutoff=0.6)
+        # rapidfuzz's ratio (normalised Indel similarity, close to difflib's ratio): same
+        # suggestions on misspelt titles, ~40x faster over the 92k core titles (BENCHMARKS.md)
+        from rapidfuzz import fuzz, process
+
+        close = [
+            key
+            for key, _, _ in process.extract(
+                core, list(self._core), scorer=fuzz.ratio, limit=n * 3, score_cutoff=60
+            )
+        ]
         rows = []
         for key in close:
             group = list(self._core[key])

@@ -29,10 +29,11 @@ Everything in :meth:`PlaylistRecommender.fit` is linear in the number of songs (
 artist means, version keys, the title dictionary); the one step that is not is the search:
 the exact index is one (songs x dims) matrix-vector product per seed, which grows with the
 catalogue (32 ms for 310 candidates at 1M songs on the benchmark machine).
-``index="auto"`` therefore switches to an approximate hnswlib graph from 1M songs on
-(inner product, ``M=16``, ``ef=200``): a one-off build of a few minutes (214 s CPU at 1M)
-for a query under a millisecond, with recall@10 against exact of 1.000 (BENCHMARKS.md,
-"recommend"). The vectors take ``songs x dims x 4`` bytes (about 140 MB at 1M).
+``index="auto"`` therefore switches to an approximate HNSW graph (faiss, the optional extra
+``aares[ann]``; exact search without it) from 1M songs on (inner product, ``M=16``,
+``ef=200``): a one-off build of a few minutes for a query under a millisecond, with
+recall@10 against exact search near 1 (BENCHMARKS.md, "recommend"). The vectors take
+``songs x dims x 4`` bytes (about 140 MB at 1M).
 
 Example
 -------
@@ -43,6 +44,7 @@ Example
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -51,7 +53,7 @@ import pandas as pd
 from aares.recommend.catalog import SeedIndex, normalise_artist_lists, song_keys
 from aares.recommend.space import FeatureSpace
 
-__all__ = ["PlaylistRecommender", "ExactIndex", "HNSWIndex", "artist_centroids"]
+__all__ = ["PlaylistRecommender", "ExactIndex", "HNSWIndex", "ann_available", "artist_centroids"]
 
 
 class ExactIndex:
@@ -80,27 +82,38 @@ class _MaskedIndex:
         return self.rows[top], sims
 
 
+def ann_available() -> bool:
+    """Whether the approximate index can be built (faiss, the optional extra ``aares[ann]``)."""
+    return importlib.util.find_spec("faiss") is not None
+
+
 class HNSWIndex:
-    """Approximate inner-product search with hnswlib (for 1M+ songs).
+    """Approximate inner-product search in an HNSW graph (faiss's, for 1M+ songs).
 
     ``M`` and ``ef_construction`` trade build time for recall; ``ef`` is the query-time beam.
+    faiss is an optional dependency: ``pip install 'aares[ann]'``.
     """
 
     def __init__(self, vectors: np.ndarray, M: int = 16, ef_construction: int = 100, ef=200):
-        import hnswlib
-
+        try:
+            import faiss
+        except ImportError:
+            raise ImportError(
+                "the approximate index needs faiss: pip install 'aares[ann]' (or faiss-cpu)"
+            ) from None
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.index = hnswlib.Index(space="ip", dim=self.vectors.shape[1])
-        self.index.init_index(max_elements=len(self.vectors), M=M, ef_construction=ef_construction)
-        self.index.set_num_threads(2)
-        self.index.add_items(self.vectors, np.arange(len(self.vectors)))
-        self.index.set_ef(ef)
+        self.ef = ef
+        self.index = faiss.IndexHNSWFlat(self.vectors.shape[1], M, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = ef_construction
+        self.index.add(self.vectors)
+        self._params = faiss.SearchParametersHNSW
 
     def query(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, len(self.vectors))
-        self.index.set_ef(max(k, 200))
-        labels, dist = self.index.knn_query(np.asarray(q, dtype=np.float32)[None, :], k=k)
-        return labels[0].astype(np.int64), 1.0 - dist[0]
+        q = np.ascontiguousarray(np.asarray(q, dtype=np.float32)[None, :])
+        sims, labels = self.index.search(q, k, params=self._params(efSearch=max(k, self.ef)))
+        found = labels[0] >= 0  # -1 pads a beam that found fewer than k songs
+        return labels[0][found].astype(np.int64), sims[0][found]
 
 
 def artist_centroids(
@@ -213,7 +226,7 @@ class PlaylistRecommender:
         self.popularity_ = pop
         kind = self.index
         if kind == "auto":
-            kind = "hnsw" if len(cat) >= 1_000_000 else "exact"
+            kind = "hnsw" if len(cat) >= 1_000_000 and ann_available() else "exact"
         self.index_ = HNSWIndex(self.vectors_) if kind == "hnsw" else ExactIndex(self.vectors_)
         self.fit_time_ = time.perf_counter() - t0
         return self

@@ -22,7 +22,7 @@ figures in BENCHMARKS.md, section "recommend"):
    coordinates (weight ``lda_weight``), so that sounds that *no* genre label captures still
    count. Without genre labels, the space is just the standardised features.
 4. **Similarity.** Vectors are L2-normalised after centring and compared with the cosine
-   (= inner product), which an approximate index (hnswlib) supports directly; on unit
+   (= inner product), which an approximate index (HNSW) supports directly; on unit
    vectors it ranks exactly like the Euclidean distance.
 
 Example
