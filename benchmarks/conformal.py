@@ -31,6 +31,7 @@ from aares.conformal.cli import course_features
 from aares.conformal.course import ConformalPrediction
 from aares.conformal.reference import reference_p_values, walk_score
 from aares.data import TRAIN_FILE, data_file, load_train, parse_release_date
+from aares.markdown import markdown_table
 from benchmarks._common import ROOT, stamp, write_section
 
 #: (model, cv, calibration share) runs of the set methods; the first one is the headline.
@@ -139,14 +140,7 @@ def course_speed(train: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, dict
 
 
 def _md(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in frame.iterrows():
-        cells = [str(idx)]
-        for v in row:
-            cells.append(floatfmt.format(v) if isinstance(v, float) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(frame, floatfmt, index=True)
 
 
 def course_rows(train: pd.DataFrame, run, sizes=(1500, 20000), seed: int = 0) -> dict:

@@ -18,6 +18,7 @@ from aares.genre.challenge import CHALLENGE_FILE, predict_challenge, train_model
 from aares.genre.evaluate import compare_models, per_genre_table, score_table
 from aares.genre.models import BEST_MODEL, MODEL_NAMES
 from aares.genre.persist import load_model, save_model
+from aares.markdown import markdown_table
 from benchmarks._common import stamp, write_section
 
 FOLDS = 5
@@ -88,27 +89,27 @@ def main(data_dir: Path) -> None:
         "mode (probabilities divided by class share^0.5). All models except `majority` and "
         "`extra_trees_no_date_genres` use the cross-fitted genre profile of each release date.",
         "",
-        "| model | F1-micro | F1-macro | log loss | fit s/fold |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, row in table.iterrows():
-        lines.append(
-            f"| {name} | {row.f1_micro:.4f} | {row.f1_macro:.4f} | {row.log_loss:.3f} | "
-            f"{row.fit_s:.1f} |"
-        )
-    lines += [
+        markdown_table(
+            table.rename(
+                columns={
+                    "f1_micro": "F1-micro",
+                    "f1_macro": "F1-macro",
+                    "log_loss": "log loss",
+                    "fit_s": "fit s/fold",
+                }
+            ),
+            {
+                "F1-micro": "{:.4f}",
+                "F1-macro": "{:.4f}",
+                "log loss": "{:.3f}",
+                "fit s/fold": "{:.1f}",
+            },
+            index=True,
+        ),
         "",
         f"Best model `{BEST_MODEL}`, per genre (out-of-fold):",
         "",
-        "| genre | precision | recall | F1 | songs |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for genre, row in per_genre.iterrows():
-        lines.append(
-            f"| {genre} | {row.precision:.3f} | {row.recall:.3f} | {row.f1:.3f} | "
-            f"{int(row.support)} |"
-        )
-    lines += [
+        markdown_table(per_genre.rename(columns={"f1": "F1", "support": "songs"}), index=True),
         "",
         f"Targets (issue 2): best model F1-micro {scores[BEST_MODEL]:.4f} (target >= 0.51); "
         f"balanced mode F1-macro {balanced.f1_macro:.4f} (target >= 0.43, its F1-micro "

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from aares.markdown import markdown_table
 from aares.popularity.cli import _subset, compare_encodings, run_compare
 from aares.popularity.compare import cross_validate_models
 from aares.popularity.models import BEST_MODEL, MODEL_NAMES, ladder_models
@@ -26,18 +27,6 @@ DESCRIPTIONS = {
     "lightgbm": "tuned LightGBM, full features",
     "hurdle": "P(zero) classifier x regressor on non-zero songs (LightGBM, full features)",
 }
-
-
-def _markdown(frame, fmt: str = "{:.3f}") -> str:
-    cols = list(frame.columns)
-    lines = [
-        "| " + " | ".join([frame.index.name or "", *cols]) + " |",
-        "|" + "---|" * (len(cols) + 1),
-    ]
-    for idx, row in frame.iterrows():
-        cells = [fmt.format(v) if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join([str(idx), *cells]) + " |")
-    return "\n".join(lines)
 
 
 def _models_kfold(data_dir: Path, out: Path):
@@ -98,7 +87,7 @@ fit one fold, features included, one thread (noisy: shared machine). Target: R2 
             f"Default model: `{BEST_MODEL}`; best here: `{best}` (R2 "
             f"{table.loc[best, 'r2']:.3f}, RMSE {table.loc[best, 'rmse']:.2f} vs the mean "
             f"baseline's {table.loc['mean', 'rmse']:.2f}).",
-            _markdown(shown),
+            markdown_table(shown, index=True),
         ]
     else:
         parts.append("(Model comparison: not finished in this run.)")
@@ -111,7 +100,7 @@ fit one fold, features included, one thread (noisy: shared machine). Target: R2 
             "What each block of features adds (tuned LightGBM; each row adds to the one above; "
             "the issue's reference figures were 0.22, 0.30, 0.33, 0.34, and 0.355 with the "
             "zero split):",
-            _markdown(steps),
+            markdown_table(steps, index=True),
         ]
     if "encodings" in res:
         enc, t = res["encodings"]
@@ -120,7 +109,7 @@ fit one fold, features included, one thread (noisy: shared machine). Target: R2 
             "What each genre encoding adds (LightGBM with 300 trees on audio, date, title, "
             "artist and release statistics and the number of genres, plus the encoding; "
             "`r2_gain` vs that base):",
-            _markdown(enc),
+            markdown_table(enc, index=True),
         ]
     parts += [
         f"Reproduce: `python -m benchmarks popularity --data DIR` ({', '.join(times)} here), "

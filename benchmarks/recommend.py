@@ -17,7 +17,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from aares.data import CATALOGUE_FILE, TRAIN_FILE, data_file, load_catalogue, load_train
-from aares.recommend import markdown_table
+from aares.markdown import markdown_table
 from aares.recommend.catalog import load_catalogue_cached
 from aares.recommend.cli import DEFAULT_SETTING, playlist_table
 from aares.recommend.collaborative import load_lastfm

@@ -17,7 +17,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,11 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
+from aares.cache import code_version, memory
 from aares.conformal._validation import check_eps, check_stratifiable
 from aares.conformal.course import single_label_epsilon
 from aares.conformal.split import CALIBRATION_SIZE, SplitConformalClassifier
-from aares.io import atomic_path
+from aares.genre.models import limit_threads
 from aares.plotting import plt, save_figure
 
 __all__ = [
@@ -119,58 +119,6 @@ class ConformalRun:
         pred = self.test_fold_proba.mean(axis=0).argmax(axis=1)
         return float(np.mean(pred == self.test_labels))
 
-    def save(self, path: str | os.PathLike) -> Path:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                classes=self.classes.astype(str),
-                cal_proba=self.cal_proba,
-                cal_labels=self.cal_labels,
-                cal_folds=self.cal_folds,
-                cal_u=self.cal_u,
-                test_fold_proba=self.test_fold_proba,
-                test_labels=self.test_labels,
-                test_index=self.test_index,
-                meta=np.array([self.model, self.cv]),
-            )
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> ConformalRun:
-        with np.load(path, allow_pickle=False) as z:
-            model, cv = z["meta"].tolist()
-            return cls(
-                classes=z["classes"].astype(object),
-                cal_proba=z["cal_proba"],
-                cal_labels=z["cal_labels"],
-                cal_folds=z["cal_folds"],
-                cal_u=z["cal_u"],
-                test_fold_proba=z["test_fold_proba"],
-                test_labels=z["test_labels"],
-                test_index=z["test_index"],
-                model=model,
-                cv=cv,
-            )
-
-
-def limit_threads(estimator, n_jobs: int = 1):
-    """Set every ``n_jobs`` inside ``estimator`` (pipelines and soft-voting lists included).
-
-    One thread per model is often faster on a busy machine: LightGBM's OpenMP threads wait
-    for each other at every tree, and lose much time when the cores are shared.
-    """
-    params = estimator.get_params(deep=True)
-    # Only settings a model chose (None means scikit-learn's default, often a no-op).
-    chosen = [k for k, v in params.items() if k.split("__")[-1] == "n_jobs" and v is not None]
-    estimator.set_params(**dict.fromkeys(chosen, n_jobs))
-    for _, member in getattr(estimator, "estimators", None) or []:
-        limit_threads(member, n_jobs)
-    for attr in ("estimator",):
-        inner = getattr(estimator, attr, None)
-        if inner is not None and hasattr(inner, "get_params"):
-            limit_threads(inner, n_jobs)
-    return estimator
-
 
 def _cv_value(cv: str):
     return int(cv) if str(cv).isdigit() else str(cv)
@@ -200,7 +148,8 @@ def fit_run(
     seed : int
         Seed of the hold-out split, the folds and the models.
     cache_dir : path, optional
-        Where to keep the run as NPZ; a stored run with the same settings and data is reused.
+        Where to keep the run (:func:`aares.cache.memory`); a run with the same data, settings
+        and model code is read back instead of fitted.
     estimator : classifier, optional
         Used instead of ``make_model(model_name, seed)`` (``model_name`` then only names it).
     n_jobs : int, optional
@@ -210,22 +159,38 @@ def fit_run(
     """
     if "genre" not in train.columns:
         raise ValueError("the training frame has no 'genre' column")
-    y = train["genre"].to_numpy()
     if estimator is None:
         from aares.genre.models import make_model
 
         estimator = make_model(model_name, seed=seed)
-    # The cache key covers the data and the model's settings (not its code: clear the
-    # cache folder after changing a model's implementation).
-    digest = hashlib.sha256(pd.util.hash_pandas_object(train, index=False).to_numpy().tobytes())
-    digest.update(repr(sorted(estimator.get_params(deep=True).items(), key=str)).encode())
-    cache = None
-    if cache_dir is not None:
-        cal = f"_cal{calibration_size:g}" if cv == "split" else ""
-        name = f"run_{model_name}_cv{cv}{cal}_seed{seed}_{digest.hexdigest()[:12]}.npz"
-        cache = Path(cache_dir) / name
-        if cache.exists():
-            return ConformalRun.load(cache)
+    # The key: the data, the model's settings and the code of the models and the predictor
+    params = repr(sorted(estimator.get_params(deep=True).items(), key=str))
+    code = code_version(
+        "aares.genre.models", "aares.genre.features", "aares.conformal.split",
+        libraries=("scikit-learn", "lightgbm"),
+    )  # fmt: skip
+    fit = memory(cache_dir).cache(_fit_run, ignore=["estimator", "n_jobs"])
+    arrays = fit(
+        train, model_name, params, str(cv), seed, calibration_size, code,
+        estimator=estimator, n_jobs=n_jobs,
+    )  # fmt: skip
+    return ConformalRun(
+        classes=np.asarray(arrays["classes"]).astype(object),
+        cal_proba=arrays["cal_proba"],
+        cal_labels=arrays["cal_labels"],
+        cal_folds=arrays["cal_folds"],
+        cal_u=arrays["cal_u"],
+        test_fold_proba=arrays["test_fold_proba"],
+        test_labels=arrays["test_labels"],
+        test_index=arrays["test_index"],
+        model=model_name,
+        cv=str(cv),
+    )
+
+
+def _fit_run(train, model_name, params, cv, seed, calibration_size, code, estimator, n_jobs):
+    # the fitting part of fit_run, cached (model_name, params and code only key the cache)
+    y = train["genre"].to_numpy()
     if n_jobs is not None:
         estimator = limit_threads(clone(estimator), n_jobs)
     tr, te = holdout_split(y, seed=seed)
@@ -234,21 +199,16 @@ def fit_run(
         estimator, cv=_cv_value(cv), calibration_size=calibration_size, random_state=seed
     )
     cp.fit(X.iloc[tr], y[tr])
-    run = ConformalRun(
-        classes=np.asarray(cp.classes_, dtype=object),
-        cal_proba=cp.cal_proba_,
-        cal_labels=cp.cal_labels_,
-        cal_folds=cp.cal_folds_,
-        cal_u=cp.cal_u_,
-        test_fold_proba=cp.fold_proba(X.iloc[te]),
-        test_labels=cp._codes(y[te]),
-        test_index=np.asarray(te),
-        model=model_name,
-        cv=str(cv),
-    )
-    if cache is not None:
-        run.save(cache)
-    return run
+    return {
+        "classes": np.asarray(cp.classes_).astype(str),
+        "cal_proba": cp.cal_proba_,
+        "cal_labels": cp.cal_labels_,
+        "cal_folds": cp.cal_folds_,
+        "cal_u": cp.cal_u_,
+        "test_fold_proba": cp.fold_proba(X.iloc[te]),
+        "test_labels": cp._codes(y[te]),
+        "test_index": np.asarray(te),
+    }
 
 
 def set_metrics(sets: np.ndarray, y_codes: np.ndarray, classes) -> dict:

@@ -5,8 +5,9 @@ out-of-fold class probabilities; :func:`compare_models` does it for several mode
 :func:`score_table` / :func:`per_genre_table` turn the predictions into the challenge
 metric (F1-micro, which equals accuracy here), F1-macro and per-genre precision/recall.
 
-Out-of-fold predictions are cached as NPZ files keyed by the model's parameters, the data
-and the folds, so re-running a comparison only fits what changed.
+Each fold's predictions are cached on disk (:func:`aares.cache.memory`, NPZ files keyed by
+the model, the data, the folds and the code of the genre models), so re-running a comparison
+only fits what changed; the folds still to fit run in ``n_jobs`` processes.
 
 Example
 -------
@@ -17,7 +18,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import (
     confusion_matrix,
     f1_score,
@@ -34,8 +35,9 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 
-from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, make_model
-from aares.io import atomic_path, ensure_dir, write_csv
+from aares.cache import code_version, memory
+from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, limit_threads, make_model
+from aares.io import ensure_dir, write_csv
 from aares.plotting import plt, save_figure
 
 __all__ = [
@@ -65,19 +67,68 @@ class CVRun:
         return self.classes[np.argmax(self.proba, axis=1)]
 
 
-def _params_text(model) -> str:
-    # every plain parameter of every step (estimator reprs are abbreviated, values are not)
-    simple = (int, float, str, bool, type(None), tuple)
-    params = model.get_params(deep=True)
-    return repr(sorted((k, v) for k, v in params.items() if isinstance(v, simple)))
+def _splits(y: np.ndarray, folds: int, seed: int):
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y))
 
 
-def _cache_key(name: str, params: str, X: pd.DataFrame, y: np.ndarray, folds: int, seed: int):
-    h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
-    h.update("\0".join(map(str, y)).encode())
-    h.update(f"{name}|{params}|{folds}|{seed}".encode())
-    return h.hexdigest()[:16]
+def _fold_proba(name, X, y, folds: int, seed: int, fold: int, code: str, threads=None) -> dict:
+    """Fit model ``name`` on fold ``fold``'s training songs; probabilities of its test songs.
+
+    ``code`` (the genre models' :func:`~aares.cache.code_version`) is only part of the cache
+    key; ``threads`` (not part of it) caps the model's threads when folds run in parallel.
+    """
+    model = make_model(name, seed=seed)
+    if threads is not None:
+        limit_threads(model, threads)
+    train_idx, test_idx = _splits(y, folds, seed)[fold]
+    t0 = time.perf_counter()
+    model.fit(X.iloc[train_idx], y[train_idx])
+    seconds = time.perf_counter() - t0
+    return {
+        "proba": model.predict_proba(X.iloc[test_idx]),
+        "classes": np.asarray(model.classes_).astype(str),
+        "fit_seconds": seconds,
+    }
+
+
+def _fit_folds(names, X, y, folds, seed, cache_dir, on_fold, n_jobs) -> dict[str, CVRun]:
+    """Out-of-fold runs of the plain models ``names``: cached folds read, the rest fitted."""
+    fold_proba = memory(cache_dir).cache(_fold_proba, ignore=["threads"])
+    code = code_version("aares.genre.models", "aares.genre.features", libraries=_LIBRARIES)
+    jobs = [(name, k) for name in names for k in range(folds)]
+    args = {job: (job[0], X, y, folds, seed, job[1], code) for job in jobs}
+    todo = [job for job in jobs if not fold_proba.check_call_in_cache(*args[job])]
+    results = {job: fold_proba(*args[job]) for job in jobs if job not in todo}
+    for _ in results:
+        if on_fold:
+            on_fold()
+    if todo:
+        # one thread per model when the folds share the cores between processes
+        threads = 1 if n_jobs != 1 else None
+        with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
+            fitted = parallel(delayed(fold_proba)(*args[job], threads=threads) for job in todo)
+            for job, out in zip(todo, fitted, strict=True):
+                results[job] = out
+                if on_fold:
+                    on_fold()
+    classes = np.unique(y)
+    splits = _splits(y, folds, seed)
+    runs = {}
+    for name in names:
+        proba = np.zeros((len(y), len(classes)))
+        for k, (_, test_idx) in enumerate(splits):
+            out = results[(name, k)]
+            cols = np.searchsorted(classes, out["classes"])
+            proba[np.ix_(test_idx, cols)] = out["proba"]
+        seconds = float(np.mean([results[(name, k)]["fit_seconds"] for k in range(folds)]))
+        runs[name] = CVRun(
+            name, classes, proba, seconds, all((name, k) not in todo for k in range(folds))
+        )
+    return runs
+
+
+#: Libraries whose version is part of the fold cache's key (they fit the models).
+_LIBRARIES = ("scikit-learn", "lightgbm")
 
 
 def cross_val_proba(
@@ -91,6 +142,7 @@ def cross_val_proba(
     cache_dir: str | os.PathLike | None = None,
     on_fold: Callable[[], None] | None = None,
     memo: dict[str, CVRun] | None = None,
+    n_jobs: int = 1,
 ) -> CVRun:
     """Out-of-fold ``predict_proba`` of model ``name`` in stratified ``folds``-fold CV.
 
@@ -107,11 +159,13 @@ def cross_val_proba(
     balanced : bool
         Evaluate the balanced mode of the model.
     cache_dir : path-like, optional
-        Folder for cached out-of-fold predictions (NPZ); nothing is cached when None.
+        Folder for cached fold predictions (NPZ); nothing is cached when None.
     on_fold : callable, optional
         Called after each fold (for progress bars).
     memo : dict, optional
         Runs already computed in this session, by name; reused and filled.
+    n_jobs : int, default=1
+        Processes that fit the folds not in the cache (-1: one per core).
 
     Notes
     -----
@@ -122,22 +176,25 @@ def cross_val_proba(
     memo = {} if memo is None else memo
     key = f"{name}+balanced" if balanced else name
     if key not in memo:
-        memo[key] = _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo)
+        memo[key] = _cross_val_proba(
+            name, X, y, folds, seed, balanced, cache_dir, on_fold, memo, n_jobs
+        )
     return memo[key]
 
 
-def _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo) -> CVRun:
+def _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo, n_jobs):
     y = np.asarray(y)
     classes = np.unique(y)
     name = BEST_MODEL if name == "best" else name
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    shared = dict(folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo)
+    shared = dict(
+        folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo, n_jobs=n_jobs
+    )
     if balanced:
         # PriorCorrected(model) divides the model's fold probabilities by the fold's class
         # shares: reuse the plain model's out-of-fold predictions instead of refitting.
         base = cross_val_proba(name, X, y, **shared)
         proba = base.proba.copy()
-        for train_idx, test_idx in splitter.split(X, y):
+        for train_idx, test_idx in _splits(y, folds, seed):
             prior = np.array([np.mean(y[train_idx] == c) for c in classes])
             part = proba[test_idx] / prior**BALANCED_STRENGTH
             proba[test_idx] = part / part.sum(axis=1, keepdims=True)
@@ -149,36 +206,7 @@ def _cross_val_proba(name, X, y, folds, seed, balanced, cache_dir, on_fold, memo
         proba = sum(w * run.proba for run, w in members) / total
         seconds = sum(run.fit_seconds for run, _ in members)
         return CVRun(name, classes, proba, seconds, all(run.cached for run, _ in members))
-    label = name
-    params = _params_text(make_model(name, seed=seed))
-    cache = None
-    if cache_dir is not None:
-        key = _cache_key(label, params, X, y, folds, seed)
-        cache = Path(cache_dir) / f"{label}-{key}.npz"
-        if cache.is_file():
-            stored = np.load(cache, allow_pickle=False)
-            if on_fold:
-                for _ in range(folds):
-                    on_fold()
-            return CVRun(label, classes, stored["proba"], float(stored["fit_seconds"]), True)
-    proba = np.zeros((len(y), len(classes)))
-    times = []
-    for train_idx, test_idx in splitter.split(X, y):
-        model = make_model(name, seed=seed)
-        t0 = time.perf_counter()
-        model.fit(X.iloc[train_idx], y[train_idx])
-        times.append(time.perf_counter() - t0)
-        cols = np.searchsorted(classes, model.classes_)
-        proba[np.ix_(test_idx, cols)] = model.predict_proba(X.iloc[test_idx])
-        if on_fold:
-            on_fold()
-    run = CVRun(label, classes, proba, float(np.mean(times)))
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, proba=proba, fit_seconds=run.fit_seconds)
-    return run
+    return _fit_folds([name], X, y, folds, seed, cache_dir, on_fold, n_jobs)[name]
 
 
 def fits_needed(names: Sequence[str], balanced: Sequence[str] = ()) -> list[str]:
@@ -202,10 +230,18 @@ def compare_models(
     balanced: Sequence[str] = (),
     cache_dir: str | os.PathLike | None = None,
     on_fold: Callable[[], None] | None = None,
+    n_jobs: int = 1,
 ) -> list[CVRun]:
-    """Cross-validate each model of ``names`` (and the balanced mode of ``balanced``)."""
-    memo: dict[str, CVRun] = {}
-    shared = dict(folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo)
+    """Cross-validate each model of ``names`` (and the balanced mode of ``balanced``).
+
+    The folds of every plain model needed are fitted first, all in one pool of ``n_jobs``
+    processes; ensembles and balanced modes are then computed from their predictions.
+    """
+    y = np.asarray(y)
+    memo = _fit_folds(fits_needed(names, balanced), X, y, folds, seed, cache_dir, on_fold, n_jobs)
+    shared = dict(
+        folds=folds, seed=seed, cache_dir=cache_dir, on_fold=on_fold, memo=memo, n_jobs=n_jobs
+    )
     runs = [cross_val_proba(n, X, y, **shared) for n in names]
     runs += [cross_val_proba(n, X, y, balanced=True, **shared) for n in balanced]
     return runs
@@ -295,6 +331,7 @@ def write_comparison(
     balanced: Sequence[str] = (),
     cache_dir: str | os.PathLike | None = None,
     on_fold: Callable[[], None] | None = None,
+    n_jobs: int = 1,
 ) -> Comparison:
     """Cross-validate ``names`` and write ``scores.csv``, per-genre CSVs and a confusion figure.
 
@@ -306,7 +343,7 @@ def write_comparison(
     y = np.asarray(y)
     runs = compare_models(
         X, y, names, folds=folds, seed=seed, balanced=balanced, cache_dir=cache_dir,
-        on_fold=on_fold,
+        on_fold=on_fold, n_jobs=n_jobs,
     )  # fmt: skip
     out = ensure_dir(out_dir)
     scores = score_table(y, runs)

@@ -10,31 +10,6 @@ models), :mod:`~aares.recommend.hybrid` (artist linking and blending),
 
 from __future__ import annotations
 
-import pandas as pd
-
-
-def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    """A GitHub-flavoured Markdown table of ``frame`` (no index).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> print(markdown_table(pd.DataFrame({"a": [1.0], "b": ["x|y"]})))
-    | a | b |
-    |---|---|
-    | 1.000 | x/y |
-    """
-
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return floatfmt.format(v)
-        return str(v).replace("|", "/").replace("\n", " ")
-
-    head = "| " + " | ".join(map(str, frame.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
-
 
 def load_recommender(catalogue, *, cache_dir=None, genres_file=None, **params):
     """A fitted :class:`~aares.recommend.playlist.PlaylistRecommender` over any catalogue.

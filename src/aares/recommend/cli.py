@@ -11,7 +11,7 @@ import typer
 from aares.console import console, print_frame
 from aares.data import CATALOGUE_FILE, SUBSET_FILE, TRAIN_FILE, DataError, data_file, load_train
 from aares.io import ensure_dir, write_json, write_text
-from aares.recommend import markdown_table
+from aares.markdown import markdown_table
 
 app = typer.Typer(
     help="Song recommendation: playlists from seed songs (audio-feature space), "
