@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ import numpy as np
 import soundfile as sf
 
 from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from aares.fingerprint.index import Index
+from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, compact, open_index
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
 from aares.fingerprint.match import Match, MatchSettings, match_signal, speed_grid
 from aares.fingerprint.parallel import Job, check_cluster, run_jobs
+from aares.fingerprint.segment import SegmentError
 from aares.fingerprint.store import DuplicateSong, SongInfo, Store, StoreError, open_store
 
 __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
@@ -135,6 +137,12 @@ class Catalog:
         Another storage backend (then ``path`` is ignored).
     create, readonly : bool
         Create the catalog when missing; open it for queries only.
+    index : str
+        ``"disk"`` (the default): the query index lives in files beside the catalog
+        (``<catalog>.index/``, or a cache folder for a server store), read in place and
+        brought in step with each change; ``"memory"``: rebuilt in memory by each process
+        from the store (the design before the on-disk index; also the fallback when the
+        index folder cannot be written).
 
     Examples
     --------
@@ -153,7 +161,10 @@ class Catalog:
         store: Store | None = None,
         create: bool = True,
         readonly: bool = False,
+        index: str = "disk",
     ) -> None:
+        if index not in ("disk", "memory"):
+            raise ValueError(f"index must be 'disk' or 'memory', not {index!r}")
         if store is None:
             if path is None:
                 raise ValueError("Catalog needs a path (or a store)")
@@ -162,7 +173,8 @@ class Catalog:
         self.store = store
         self.profile: Profile = get_profile(store.profile)
         self.settings = settings or DEFAULT_SETTINGS.get(self.profile.name, MatchSettings())
-        self._index: Index | None = None
+        self._index: Index | DiskIndex | None = None
+        self._index_kind = index
         self._generation = -1
 
     # -- context manager ---------------------------------------------------------------------
@@ -315,6 +327,8 @@ class Catalog:
                     store_result(res, job)
         finally:
             self.store.checkpoint()  # a copy of the .db alone is then complete
+            if report.added:
+                self.index  # noqa: B018 (brings the query index in step: one new segment)
             report.wall_seconds = time.perf_counter() - start
             report.workers = where.get("workers", 0)
             report.where = where.get("where", "")
@@ -322,12 +336,29 @@ class Catalog:
 
     # -- queries -------------------------------------------------------------------------------
     @property
-    def index(self) -> Index:
-        """The in-memory inverted index, rebuilt when the catalog has changed."""
+    def index(self) -> Index | DiskIndex:
+        """The query index, in step with the store (see the ``index`` parameter)."""
         gen = self.store.generation()
         if self._index is None or gen != self._generation:
-            self._index = Index.from_store(self.store)
+            self._index = self._open_index()
             self._generation = gen
+        return self._index
+
+    def _open_index(self) -> Index | DiskIndex:
+        if self._index_kind == "memory":
+            return Index.from_store(self.store)
+        bits = self.profile.hash_bits
+        try:
+            return open_index(self.store, key_bits=bits)
+        except (IndexFolderError, SegmentError) as exc:
+            # the index is derived from the store: say what was wrong, then rebuild it
+            warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=3)
+            return open_index(self.store, key_bits=bits, rebuild=True)
+
+    def compact(self) -> DiskIndex:
+        """Merge the on-disk index into one segment (removed songs dropped)."""
+        self._index = compact(self.store, key_bits=self.profile.hash_bits)
+        self._generation = self.store.generation()
         return self._index
 
     def identify_signal(self, x: np.ndarray, sr: int | None = None) -> list[Match]:

@@ -15,12 +15,27 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
 import numba
 import numpy as np
 
+from aares.fingerprint.segment import (
+    Segment,
+    SegmentError,
+    _fsync_dir,
+    checksum_digest,
+    merge_segments,
+    unscramble,
+    write_segment,
+)
 from aares.fingerprint.store import Store
 
-__all__ = ["Index"]
+__all__ = ["Index", "DiskIndex", "open_index", "compact", "index_folder_for", "IndexFolderError"]
 
 
 class Index:
@@ -139,3 +154,419 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
             po[k] = p
             k += 1
     return qi, so, fr, po
+
+
+# -- on disk --------------------------------------------------------------------------------
+
+
+class DiskIndex:
+    """The same index read in place from immutable segment files (:mod:`.segment`).
+
+    ``dead[i]`` are the song ids of ``segments[i]`` removed from the store since the
+    segment was written: their postings are skipped at query time until a merge drops them.
+    Answers exactly as an :class:`Index` built from the same songs (``n_distinct``, the
+    number of distinct hashes, sets the stop list as there; it is exact as long as no song
+    was removed since the last full merge).
+    """
+
+    def __init__(self, segments: list, dead: list[set[int]] | None = None, n_distinct=None):
+        self.segments = list(segments)
+        self.dead = [set(d) for d in (dead or [set() for _ in self.segments])]
+        self.alive = [
+            ~np.isin(s.songs.ids, np.fromiter(d, dtype=np.int64, count=len(d)))
+            for s, d in zip(self.segments, self.dead, strict=True)
+        ]
+        ids = [s.songs.ids[a] for s, a in zip(self.segments, self.alive, strict=True)]
+        frames = [s.songs.lengths[a] for s, a in zip(self.segments, self.alive, strict=True)]
+        counts = [s.songs.counts[a] for s, a in zip(self.segments, self.alive, strict=True)]
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        order = np.argsort(ids, kind="stable")
+        self.song_ids = ids[order]
+        self.song_frames = (np.concatenate(frames) if frames else ids)[order].astype(np.int64)
+        self.total_frames = int(self.song_frames.sum())
+        self._n = int(sum(int(c.sum()) for c in counts))
+        if n_distinct is None:
+            n_distinct = sum(s.n_distinct for s in self.segments)
+        self.n_distinct = max(int(n_distinct), 1)
+        self.max_postings = max(64, int(8 * self._n / self.n_distinct))
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the segment files (the page cache holds what queries touch)."""
+        return int(sum(s.nbytes for s in self.segments))
+
+    def frames_of(self, songs: np.ndarray) -> np.ndarray:
+        """Length in frames of each of ``songs`` (ids)."""
+        return self.song_frames[np.searchsorted(self.song_ids, songs)]
+
+    def _postings(self, qh: np.ndarray):
+        qs, ss, fs, ps = [], [], [], []
+        for k, (seg, alive) in enumerate(zip(self.segments, self.alive, strict=True)):
+            qi, row, frame, pos = seg.lookup(qh)
+            if not alive.all():
+                keep = alive[row]
+                qi, row, frame, pos = qi[keep], row[keep], frame[keep], pos[keep]
+            qs.append(qi)
+            ss.append(seg.songs.ids[row])
+            fs.append(frame)
+            ps.append(pos + (k << 44))
+        if not qs:
+            e = np.zeros(0, np.int64)
+            return e, e, e, e
+        if len(qs) == 1:
+            return qs[0], ss[0], fs[0], ps[0]
+        qi = np.concatenate(qs)
+        order = np.argsort(qi, kind="stable")
+        return (
+            qi[order],
+            np.concatenate(ss)[order],
+            np.concatenate(fs)[order],
+            np.concatenate(ps)[order],
+        )
+
+    def ranges(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)`` with ``hi - lo`` the number of postings of each query hash."""
+        qh = np.asarray(qh, dtype=np.uint32)
+        counts = np.bincount(self._postings(qh)[0], minlength=qh.size)
+        hi = np.cumsum(counts)
+        return hi - counts, hi
+
+    def lookup(
+        self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """Every posting of every query hash: ``(query index, song, frame)`` (as
+        :meth:`Index.lookup`; the fourth array of ``with_postings`` identifies a posting
+        by segment and place)."""
+        qh = np.asarray(qh, dtype=np.uint32)
+        qi, song, frame, pos = self._postings(qh)
+        if stop_list and qi.size:
+            counts = np.bincount(qi, minlength=qh.size)
+            keep = counts[qi] <= self.max_postings
+            qi, song, frame, pos = qi[keep], song[keep], frame[keep], pos[keep]
+        out = (qi, song, frame, pos)
+        return out if with_postings else out[:3]
+
+
+# -- the folder a catalog keeps its index in ---------------------------------------------------
+
+MANIFEST = "manifest.json"
+FOLDER_FORMAT = 1
+#: merge the newest segments while the one before is under this multiple of their size
+MERGE_RATIO = 4
+#: segments a writer merges in passing; bigger merges wait for :func:`compact`
+MERGE_LIMIT = 16_000_000
+
+
+class IndexFolderError(ValueError):
+    """An index folder that cannot be used (foreign or damaged manifest or segment)."""
+
+
+def index_folder_for(store: Store) -> Path:
+    """Where the index of ``store`` lives: ``<catalog>.index/`` beside a catalog file, else a
+    per-catalog folder in the user's cache (``$XDG_CACHE_HOME/aares/index/<catalog id>``)."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return Path(str(path) + ".index")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "aares" / "index" / store.catalog_id()
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IndexFolderError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        man = json.loads(text)
+        ok = man.get("format") == "aares-fp-index" and isinstance(man.get("segments"), list)
+    except (ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise IndexFolderError(
+            f"{path}: not an aares index manifest (delete the folder to rebuild)"
+        )
+    if man.get("version") != FOLDER_FORMAT:
+        raise IndexFolderError(
+            f"{path}: index format {man.get('version')}, this aares reads {FOLDER_FORMAT} "
+            "(delete the folder to rebuild it from the catalog)"
+        )
+    return man
+
+
+def _write_manifest(folder: Path, man: dict) -> None:
+    tmp = folder / (MANIFEST + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(man, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / MANIFEST)
+    _fsync_dir(folder)
+
+
+def _empty_manifest(catalog_id: str) -> dict:
+    return {
+        "format": "aares-fp-index",
+        "version": FOLDER_FORMAT,
+        "catalog": catalog_id,
+        "generation": -1,
+        "segments": [],  # [{"file", "dead": [song ids]}], oldest first
+        "empty": [],  # [song id, checksum digest] of songs without postings
+        "n_distinct": 0,
+        "next": 1,
+    }
+
+
+def _open_segments(folder: Path, man: dict) -> list[Segment]:
+    return [Segment(folder / s["file"]) for s in man["segments"]]
+
+
+def _disk_index(folder: Path, man: dict) -> DiskIndex:
+    segs = _open_segments(folder, man)
+    dead = [set(s["dead"]) for s in man["segments"]]
+    n_distinct = man["n_distinct"]
+    if len(segs) == 1 and not dead[0]:
+        n_distinct = segs[0].n_distinct
+    return DiskIndex(segs, dead, n_distinct)
+
+
+class _Lock:
+    # one writer at a time per index folder (readers never lock: they see whole manifests)
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "lock"
+
+    def __enter__(self):
+        self.fh = open(self.path, "a")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def open_index(
+    store: Store,
+    folder: str | os.PathLike | None = None,
+    update: bool = True,
+    key_bits: int | None = None,
+    rebuild: bool = False,
+):
+    """The query index of ``store``, read in place from its index folder.
+
+    O(1) when the folder is in step with the store (same catalog, same generation);
+    otherwise the songs added since are indexed into a new segment and removed ones marked
+    dead (``update=True``), under a lock so that two processes do not both do it. A
+    folder that cannot be written (read-only media) gives the in-memory :class:`Index`.
+    ``key_bits`` is the width of the profile's hashes (an index of another width is
+    rebuilt); ``rebuild=True`` rebuilds it from the store's postings whatever its state.
+    Raises :class:`IndexFolderError` or :class:`aares.fingerprint.segment.SegmentError`,
+    naming the file, for a damaged index (the catalog then rebuilds it).
+    """
+    folder = Path(folder) if folder is not None else index_folder_for(store)
+    gen = store.generation()
+    cid = store.catalog_id()
+    for attempt in (0, 1):
+        if rebuild:
+            break
+        man = _read_manifest(folder) if folder.is_dir() else None
+        if not _in_step(man, gen, cid, key_bits):
+            break
+        try:
+            index = _disk_index(folder, man)
+            _tidy(folder, man)
+            return index
+        except SegmentError:
+            if attempt:  # not a writer replacing a segment meanwhile: damaged
+                raise
+    if not update:
+        raise IndexFolderError(f"{folder}: index lags the catalog (open with update=True)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = _Lock(folder)
+        lock.__enter__()
+    except OSError:
+        return Index.from_store(store)  # read-only media: rebuild in memory as before
+    try:
+        return sync(store, folder, key_bits, rebuild=rebuild)
+    finally:
+        lock.__exit__()
+
+
+def _in_step(man: dict | None, gen: int, cid: str, key_bits: int | None) -> bool:
+    return (
+        man is not None
+        and man["generation"] == gen
+        and man.get("catalog") == cid
+        and (key_bits is None or man.get("key_bits") == key_bits)
+    )
+
+
+def sync(
+    store: Store, folder: Path, key_bits: int | None = None, rebuild: bool = False
+) -> DiskIndex:
+    """Bring the index folder in step with ``store`` (call under the folder's lock);
+    ``rebuild=True`` starts again from the store's postings (a damaged index)."""
+    cid = store.catalog_id()
+    try:
+        man = None if rebuild else _read_manifest(folder)
+    except IndexFolderError:
+        man = None  # a damaged manifest: the index is derived, rebuild it
+    if (
+        man is None
+        or man.get("catalog") != cid
+        or (key_bits is not None and man.get("key_bits") != key_bits)
+    ):
+        man = _empty_manifest(cid)
+        man["key_bits"] = key_bits
+    _remove_orphans(folder, man)
+    gen = store.generation()  # read before the ids: a change after this is seen next time
+    if man["generation"] == gen:
+        return _disk_index(folder, man)
+    live = np.asarray(store.song_ids(), dtype=np.int64)
+    try:
+        segs = _open_segments(folder, man)
+    except SegmentError:  # a damaged segment: rebuild from the store
+        man = _empty_manifest(cid)
+        man["key_bits"] = key_bits
+        segs = []
+    held: dict[int, tuple[int, int]] = {}  # song id -> (segment, checksum digest)
+    for k, (seg, entry) in enumerate(zip(segs, man["segments"], strict=True)):
+        dead = set(entry["dead"])
+        for sid, digest in zip(seg.songs.ids.tolist(), seg.songs.sums.tolist(), strict=True):
+            if sid not in dead:
+                held[sid] = (k, digest)
+    empty = {int(i): int(d) for i, d in man["empty"]}  # song id -> checksum digest
+    live_set = set(live.tolist())
+    # a song id the store gave again after removing its song (SQLite reuses the largest id)
+    # is a new song: from the largest id down, the first whose checksum digest matches the
+    # one indexed ends the check (an id can only be reused once every larger one is gone)
+    for sid in sorted(live_set & (set(held) | set(empty)), reverse=True):
+        info = store.song(sid)
+        if info is None:
+            continue
+        digest = checksum_digest(info.checksum)
+        known = held[sid][1] if sid in held else empty[sid]
+        if known == digest:
+            break
+        if sid in held:
+            man["segments"][held.pop(sid)[0]]["dead"].append(sid)
+        empty.pop(sid, None)
+    for sid in set(held) - live_set:
+        man["segments"][held.pop(sid)[0]]["dead"].append(sid)
+    empty = {i: d for i, d in empty.items() if i in live_set}
+    new = sorted(live_set - set(held) - set(empty))
+    old_index = DiskIndex(segs, [set(e["dead"]) for e in man["segments"]], man["n_distinct"])
+    if new:
+        ids, hs, fs, sums = [], [], [], []
+        for sid in new:
+            info = store.song(sid)
+            try:
+                h, f = store.postings(sid)
+            except KeyError:
+                continue  # removed meanwhile: seen at the next generation
+            if h.size == 0:
+                empty[sid] = checksum_digest(info.checksum) if info is not None else 0
+                continue
+            ids.append(sid)
+            hs.append(h)
+            fs.append(f)
+            sums.append(info.checksum if info is not None else "")
+        if ids:
+            name = f"seg-{man['next']:08d}.aix"
+            man["next"] += 1
+            write_segment(folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
+            seg = Segment(folder / name)
+            man["key_bits"] = seg.key_bits
+            man["n_distinct"] = _union_distinct(old_index, seg)
+            man["segments"].append({"file": name, "dead": []})
+    man["empty"] = sorted([i, d] for i, d in empty.items())
+    man["generation"] = gen
+    _merge_tail(folder, man, limit=MERGE_LIMIT)
+    _write_manifest(folder, man)
+    _remove_orphans(folder, man)
+    return _disk_index(folder, man)
+
+
+def _union_distinct(old: DiskIndex, seg: Segment) -> int:
+    # distinct hashes of old + seg: old's count plus seg's hashes that old does not hold
+    keys, _ = seg.chunk(0, 0)
+    keys = unscramble(np.unique(keys), seg.key_bits).astype(np.uint32)
+    if len(old) == 0:
+        return int(keys.size)
+    hit = np.bincount(old.lookup(keys)[0], minlength=keys.size) > 0
+    return old.n_distinct + int(np.count_nonzero(~hit))
+
+
+def _merge_tail(folder: Path, man: dict, limit: int | None) -> None:
+    # LSM-style: merge the newest segments while the one before them is less than
+    # MERGE_RATIO times their size (a posting is rewritten O(log n) times), up to ``limit``
+    # postings per merge in passing; the new segment replaces them in the manifest.
+    while len(man["segments"]) > 1:
+        segs = _open_segments(folder, man)
+        live = [
+            int(s.songs.counts[~np.isin(s.songs.ids, list(e["dead"]))].sum())
+            for s, e in zip(segs, man["segments"], strict=True)
+        ]
+        k = len(segs) - 1
+        tail = live[k]
+        while k > 0 and live[k - 1] < MERGE_RATIO * tail:
+            k -= 1
+            tail += live[k]
+        if k == len(segs) - 1 or (limit is not None and tail > limit):
+            return
+        _merge_into(folder, man, k, segs)
+
+
+def _merge_into(folder: Path, man: dict, k: int, segs: list[Segment]) -> None:
+    # merge segments k.. into one file; the manifest is replaced by the caller or here
+    name = f"seg-{man['next']:08d}.aix"
+    man["next"] += 1
+    dead = [set(e["dead"]) for e in man["segments"][k:]]
+    merge_segments(folder / name, segs[k:], dead)
+    man["segments"] = man["segments"][:k] + [{"file": name, "dead": []}]
+    if k == 0:
+        man["n_distinct"] = Segment(folder / name).n_distinct  # exact again
+    _write_manifest(folder, man)
+
+
+def compact(
+    store: Store, folder: str | os.PathLike | None = None, key_bits: int | None = None
+) -> DiskIndex:
+    """Merge every segment into one (dropping removed songs): the smallest, fastest index."""
+    folder = Path(folder) if folder is not None else index_folder_for(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _Lock(folder):
+        sync(store, folder, key_bits)
+        man = _read_manifest(folder)
+        if len(man["segments"]) > 1 or any(e["dead"] for e in man["segments"]):
+            _merge_into(folder, man, 0, _open_segments(folder, man))
+        _remove_orphans(folder, man)
+        return _disk_index(folder, man)
+
+
+def _tidy(folder: Path, man: dict) -> None:
+    # files left by a writer killed after its last manifest: removed when no writer is busy
+    keep = {s["file"] for s in man["segments"]} | {MANIFEST, "lock"}
+    if all(f.name in keep for f in folder.iterdir()):
+        return
+    try:
+        with open(folder / "lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_orphans(folder, _read_manifest(folder) or man)
+    except OSError:
+        pass  # a writer holds the lock (it tidies itself), or read-only media
+
+
+def _remove_orphans(folder: Path, man: dict) -> None:
+    # files a killed writer left (temporary files, segments no manifest names); under lock
+    keep = {s["file"] for s in man["segments"]} | {MANIFEST, "lock"}
+    for f in folder.iterdir():
+        if f.name not in keep and (f.suffix in (".aix", ".tmp") or f.name.endswith(".tmp")):
+            with contextlib.suppress(OSError):
+                f.unlink()

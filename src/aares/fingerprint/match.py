@@ -148,23 +148,13 @@ class Match:
 
 
 @numba.njit(cache=True)
-def _vote_keys(lo, hi, songs, frames, q_frame, q_speed, n_speeds, cap):  # pragma: no cover
-    # One key per hit: (song * n_speeds + speed) << _OFFSET_BITS | (offset + _OFFSET_BIAS),
-    # buckets above ``cap`` postings skipped (stop list).
-    n = 0
-    for i in range(lo.size):
-        if hi[i] - lo[i] <= cap:
-            n += hi[i] - lo[i]
-    keys = np.empty(n, dtype=np.int64)
-    k = 0
-    for i in range(lo.size):
-        if hi[i] - lo[i] > cap:
-            continue
-        base = q_speed[i]
-        for p in range(lo[i], hi[i]):
-            group = np.int64(songs[p]) * n_speeds + base
-            keys[k] = (group << 23) | (np.int64(frames[p]) - q_frame[i] + (1 << 22))
-            k += 1
+def _vote_keys(qi, songs, frames, q_frame, q_speed, n_speeds):  # pragma: no cover (numba)
+    # One key per hit: (song * n_speeds + speed) << _OFFSET_BITS | (offset + _OFFSET_BIAS)
+    keys = np.empty(qi.size, dtype=np.int64)
+    for k in range(qi.size):
+        i = qi[k]
+        group = np.int64(songs[k]) * n_speeds + q_speed[i]
+        keys[k] = (group << 23) | (np.int64(frames[k]) - q_frame[i] + (1 << 22))
     return keys
 
 
@@ -243,9 +233,9 @@ def _vote(
     qh = (qkey >> 32).astype(np.uint32)
     q_frame = ((qkey >> 9) & ((1 << 23) - 1)) - (1 << 22)
     qs = qkey & 511
-    lo, hi = index.ranges(qh)
-    cap = index.max_postings if stop_list else np.iinfo(np.int64).max
-    keys = _vote_keys(lo, hi, index.songs, index.frames, q_frame, qs, n_speeds, cap)
+    # through lookup() only, so that any index (in memory, on disk) serves the vote
+    qi, song, frame = index.lookup(qh, stop_list=stop_list)
+    keys = _vote_keys(qi, song, frame, q_frame, qs, n_speeds)
     if keys.size == 0:
         return e, e, e, e, e
     keys.sort()

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -184,6 +185,14 @@ class Store(ABC):
     @abstractmethod
     def size_bytes(self) -> int:
         """Storage used, in bytes."""
+
+    def song_ids(self) -> np.ndarray:
+        """Every song id, ascending (``int64``); override with a cheaper query."""
+        return np.array([s.id for s in self.songs()], dtype=np.int64)
+
+    def catalog_id(self) -> str:
+        """A stable name of this catalog (keys its query index when it has no file)."""
+        return ""
 
     @abstractmethod
     def postings_bytes(self) -> int:
@@ -558,6 +567,25 @@ class SQLiteStore(Store):
             page = self._db.execute("PRAGMA page_size").fetchone()[0]
             count = self._db.execute("PRAGMA page_count").fetchone()[0]
         return int(page * count)
+
+    def song_ids(self) -> np.ndarray:
+        with self._read():
+            rows = self._db.execute("SELECT id FROM songs ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def catalog_id(self) -> str:
+        with self._read():
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+        if row is not None:
+            return row[0]
+        if self.readonly:
+            return "file:" + str(self.path.resolve())
+        try:  # catalogs made before the id existed get one when first opened for writing
+            with self._tx():
+                self._set_meta("catalog_id", uuid.uuid4().hex)
+        except sqlite3.OperationalError:
+            return "file:" + str(self.path.resolve())
+        return self.catalog_id()
 
     def postings_bytes(self) -> int:
         with self._read():

@@ -1,0 +1,624 @@
+"""Immutable index segments: postings sorted by hash, Rice-coded, read in place (mmap).
+
+A segment holds the postings ``hash -> (song, frame)`` of a set of songs. Its songs are laid
+end to end on one time line, so a posting is a pair ``(hash, g)`` with ``g = start[song] +
+frame`` (the song is found back by a binary search in ``start``). Hashes are scrambled (times an
+odd constant modulo ``2^key_bits``, a bijection: a layout's common hashes then spread over
+the blocks); the postings are sorted by ``(hash, g)`` and cut into ``2^top_bits`` *blocks*
+by the top bits of the scrambled hash; a block is its
+posting count (varint) then, for each posting, the gap to the previous value ``(hash_low <<
+gbits) | g`` in a Rice code whose parameter follows from the count (no parameter stored). A
+directory of byte offsets gives each block's place, so a lookup reads one directory entry
+and decodes one block of about 16 postings, whatever the catalog's size.
+
+Why this layout (measured in BENCHMARKS.md, "Fingerprint catalog at scale"): a posting costs
+about ``log2(hash space * frames / postings) + 1.5`` bits, near the entropy of a random set
+of that density (2.2-2.8 bytes, against 8 in memory and 4-5 in the store's zlib blobs); the
+file is read in place, so opening a catalog maps it (O(1)) and a process's memory holds only
+the pages its queries touch.
+
+File layout (little-endian)::
+
+    header   96 bytes: magic b"AARESIX1", version, key_bits, top_bits, gbits, off_bytes,
+             n_songs, n_postings, n_distinct, stream_bytes, header CRC-32
+    songs    int64[n_songs] x 5: song id, start on the time line, length (frames), postings,
+             digest of the song's content checksum
+    dir      uint32 or uint64 [2^top_bits + 1]: byte offset of each block in the stream
+    stream   the blocks, then 8 zero bytes (so that the decoder may read a word past the end)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+__all__ = ["Segment", "SegmentError", "write_segment", "merge_segments", "checksum_digest"]
+
+MAGIC = b"AARESIX1"
+VERSION = 1
+_HEADER = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
+_HEADER_SIZE = 96
+_TARGET_BLOCK = 16  # postings per block on average: a lookup decodes about half of one
+_CHUNK = 1 << 23  # postings sorted and encoded at a time when writing (bounded memory)
+_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
+
+
+class SegmentError(ValueError):
+    """A segment file that cannot be read (truncated, foreign, another version)."""
+
+
+@dataclass(frozen=True)
+class SongTable:
+    """The songs of a segment, sorted by id, laid end to end on the segment's time line."""
+
+    ids: np.ndarray  # int64
+    starts: np.ndarray  # int64, start of each song on the time line
+    lengths: np.ndarray  # int64, frames (last anchor + 1)
+    counts: np.ndarray  # int64, postings
+    sums: np.ndarray  # int64, digest of the store's content checksum (detects a reused id)
+
+    @property
+    def total(self) -> int:
+        return int(self.lengths.sum())
+
+
+def _bitlen(n: int) -> int:
+    return max(1, int(n).bit_length())
+
+
+def choose_top_bits(n_postings: int, key_bits: int, gbits: int) -> int:
+    """Blocks of about ``_TARGET_BLOCK`` postings; the rest of the key and ``g`` fit 56 bits."""
+    t = max(0, min(key_bits, int(max(n_postings, 1) // _TARGET_BLOCK).bit_length()))
+    return max(t, key_bits + gbits - 56, 0)
+
+
+# -- codec (numba) ----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _rice_k(u_bits, n):  # pragma: no cover (numba)
+    # Rice parameter of n gaps spread over 2^u_bits values: about log2(mean gap) - 0.5
+    b = 0
+    m = n
+    while m > 0:
+        b += 1
+        m >>= 1
+    k = u_bits - b
+    return k if k > 0 else 0
+
+
+@numba.njit(cache=True)
+def _varint_len(n):  # pragma: no cover (numba)
+    size = 1
+    while n >= 128:
+        n >>= 7
+        size += 1
+    return size
+
+
+def _runs(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # start and end of each run of equal block numbers (block sorted)
+    if block.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cut = np.flatnonzero(np.diff(block)) + 1
+    return np.concatenate(([0], cut)), np.concatenate((cut, [block.size]))
+
+
+@numba.njit(cache=True)
+def _block_sizes(block, starts, ends, values, n_blocks, u_bits):  # pragma: no cover (numba)
+    # bytes of each block (values sorted within a block; runs of blocks from _runs)
+    sizes = np.zeros(n_blocks, dtype=np.int64)
+    for r in range(starts.size):
+        i, j = starts[r], ends[r]
+        k = _rice_k(u_bits, j - i)
+        bits = 0
+        prev = np.uint64(0)
+        for p in range(i, j):
+            bits += np.int64((values[p] - prev) >> np.uint64(k)) + 1 + k
+            prev = values[p]
+        sizes[block[i]] = _varint_len(j - i) + (bits + 7) // 8
+    return sizes
+
+
+@numba.njit(cache=True, inline="always")
+def _load64(buf, byte):  # pragma: no cover (numba)
+    w = np.uint64(0)
+    for t in range(8):
+        w = (w << np.uint64(8)) | np.uint64(buf[byte + t])
+    return w
+
+
+@numba.njit(cache=True, inline="always")
+def _put(out, bitpos, value, nbits):  # pragma: no cover (numba)
+    # OR the low ``nbits`` (<= 56) bits of value into out at bitpos, MSB first
+    if nbits == 0:
+        return
+    byte = bitpos >> 3
+    w = value << np.uint64(64 - nbits - (bitpos & 7))
+    for t in range(8):
+        out[byte + t] |= np.uint8((w >> np.uint64(56 - 8 * t)) & np.uint64(255))
+
+
+@numba.njit(cache=True)
+def _encode(block, starts, ends, values, offsets, first_block, u_bits, out):  # pragma: no cover
+    # offsets: byte offset of each block (relative to out), indexed by block - first_block
+    for r in range(starts.size):
+        i, j = starts[r], ends[r]
+        cnt = j - i
+        pos = offsets[block[i] - first_block]
+        m = cnt
+        while m >= 128:
+            out[pos] = (m & 127) | 128
+            m >>= 7
+            pos += 1
+        out[pos] = m
+        pos += 1
+        k = _rice_k(u_bits, cnt)
+        kmask = (np.uint64(1) << np.uint64(k)) - np.uint64(1)
+        bitpos = np.int64(pos) * 8
+        prev = np.uint64(0)
+        for p in range(i, j):
+            d = values[p] - prev
+            prev = values[p]
+            bitpos += np.int64(d >> np.uint64(k))  # that many zero bits (out is zeroed)
+            _put(out, bitpos, np.uint64(1), 1)
+            bitpos += 1
+            _put(out, bitpos, d & kmask, k)
+            bitpos += k
+
+
+@numba.njit(cache=True, inline="always")
+def _varint(buf, pos):  # pragma: no cover (numba)
+    cnt = 0
+    shift = 0
+    while True:
+        c = np.int64(buf[pos])
+        pos += 1
+        cnt |= (c & 127) << shift
+        shift += 7
+        if c < 128:
+            return cnt, pos
+
+
+@numba.njit(cache=True, inline="always")
+def _next(buf, bitpos, k):  # pragma: no cover (numba)
+    # one Rice code at bitpos: (gap, next bit position). A 64-bit window holds the code
+    # (57 valid bits) unless its zero run is long (a sparse block): then bit by bit.
+    w = _load64(buf, bitpos >> 3) << np.uint64(bitpos & 7)
+    q = 0
+    while q < 57 and w < np.uint64(1 << 63):
+        w <<= np.uint64(1)
+        q += 1
+    if q + 1 + k <= 57:
+        w <<= np.uint64(1)
+        r = (w >> np.uint64(64 - k)) if k > 0 else np.uint64(0)
+        return (np.uint64(q) << np.uint64(k)) | r, bitpos + q + 1 + k
+    q = 0
+    while (buf[bitpos >> 3] >> (7 - (bitpos & 7))) & 1 == 0:
+        q += 1
+        bitpos += 1
+    bitpos += 1
+    w = _load64(buf, bitpos >> 3) << np.uint64(bitpos & 7)
+    r = (w >> np.uint64(64 - k)) if k > 0 else np.uint64(0)
+    return (np.uint64(q) << np.uint64(k)) | r, bitpos + k
+
+
+@numba.njit(cache=True)
+def _decode_block(buf, start, u_bits, vals):  # pragma: no cover (numba)
+    # every value of the block at byte ``start`` into vals; returns the count
+    cnt, pos = _varint(buf, start)
+    k = _rice_k(u_bits, cnt)
+    bitpos = np.int64(pos) * 8
+    v = np.uint64(0)
+    for i in range(cnt):
+        d, bitpos = _next(buf, bitpos, k)
+        v += d
+        vals[i] = v
+    return cnt
+
+
+@numba.njit(cache=True)
+def _lookup(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
+    # postings of each query key (top, low): (query index, g, bit position)
+    cap = 1024
+    qi = np.empty(cap, dtype=np.int64)
+    gs = np.empty(cap, dtype=np.int64)
+    ps = np.empty(cap, dtype=np.int64)
+    gmask = (np.uint64(1) << np.uint64(gbits)) - np.uint64(1)
+    n = 0
+    for i in range(qtop.size):
+        b = qtop[i]
+        start = np.int64(offsets[b])
+        if start == np.int64(offsets[b + 1]):
+            continue
+        cnt, pos = _varint(buf, start)
+        k = _rice_k(u_bits, cnt)
+        bitpos = np.int64(pos) * 8
+        v = np.uint64(0)
+        want = np.uint64(qlow[i])
+        for _ in range(cnt):
+            at = bitpos
+            d, bitpos = _next(buf, bitpos, k)
+            v += d
+            low = v >> np.uint64(gbits)
+            if low < want:
+                continue
+            if low > want:
+                break
+            if n == cap:
+                cap *= 2
+                qi2 = np.empty(cap, dtype=np.int64)
+                gs2 = np.empty(cap, dtype=np.int64)
+                ps2 = np.empty(cap, dtype=np.int64)
+                qi2[:n] = qi[:n]
+                gs2[:n] = gs[:n]
+                ps2[:n] = ps[:n]
+                qi, gs, ps = qi2, gs2, ps2
+            qi[n] = i
+            gs[n] = np.int64(v & gmask)
+            ps[n] = at
+            n += 1
+    return qi[:n], gs[:n], ps[:n]
+
+
+@numba.njit(cache=True)
+def _decode_range(buf, offsets, b0, b1, u_bits, low_bits, gbits):  # pragma: no cover (numba)
+    # every posting of blocks b0 .. b1-1 as (scrambled key, g)
+    n = 0
+    for b in range(b0, b1):
+        if offsets[b] != offsets[b + 1]:
+            n += _varint(buf, np.int64(offsets[b]))[0]
+    keys = np.empty(n, dtype=np.uint64)
+    gs = np.empty(n, dtype=np.int64)
+    vals = np.empty(max(n, 1), dtype=np.uint64)
+    gmask = (np.uint64(1) << np.uint64(gbits)) - np.uint64(1)
+    k = 0
+    for b in range(b0, b1):
+        if offsets[b] == offsets[b + 1]:
+            continue
+        cnt = _decode_block(buf, np.int64(offsets[b]), u_bits, vals)
+        for i in range(cnt):
+            keys[k] = (np.uint64(b) << np.uint64(low_bits)) | (vals[i] >> np.uint64(gbits))
+            gs[k] = np.int64(vals[i] & gmask)
+            k += 1
+    return keys, gs
+
+
+def scramble(keys: np.ndarray, key_bits: int) -> np.ndarray:
+    """Keys multiplied by an odd constant modulo ``2^key_bits`` (a bijection): blocks cut by
+    the top bits then hold about as many keys each, whatever the hash layout's skew."""
+    mask = np.uint64((1 << key_bits) - 1)
+    return (np.asarray(keys, dtype=np.uint64) * np.uint64(_MIX & int(mask))) & mask
+
+
+def unscramble(keys: np.ndarray, key_bits: int) -> np.ndarray:
+    """Inverse of :func:`scramble`."""
+    mask = (1 << key_bits) - 1
+    inv = pow(_MIX & mask, -1, 1 << key_bits)
+    return (np.asarray(keys, dtype=np.uint64) * np.uint64(inv)) & np.uint64(mask)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+class Segment:
+    """One segment file, memory-mapped (nothing is read until a lookup touches it).
+
+    Raises :class:`SegmentError` naming the file when it is not a segment, of another
+    version, or truncated.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as fh:
+                head = fh.read(_HEADER_SIZE)
+        except OSError as exc:
+            raise SegmentError(f"{self.path}: cannot read index segment ({exc.strerror})") from None
+        if len(head) < _HEADER_SIZE or head[:8] != MAGIC:
+            raise SegmentError(f"{self.path}: not an aares index segment (bad magic)")
+        fields = _HEADER.unpack(head[: _HEADER.size])
+        (crc,) = struct.unpack("<I", head[_HEADER.size : _HEADER.size + 4])
+        if zlib.crc32(head[: _HEADER.size]) != crc:
+            raise SegmentError(f"{self.path}: index segment header is corrupt (CRC mismatch)")
+        _, version, self.key_bits, self.top_bits, self.gbits, off_bytes = fields[:6]
+        self.n_songs, self.n_postings, self.n_distinct, self.stream_bytes = fields[6:]
+        if version != VERSION:
+            raise SegmentError(
+                f"{self.path}: index segment version {version}, this aares reads {VERSION}"
+            )
+        n_dir = (1 << self.top_bits) + 1
+        songs_at = _HEADER_SIZE
+        dir_at = songs_at + 40 * self.n_songs
+        stream_at = dir_at + off_bytes * n_dir
+        expected = stream_at + self.stream_bytes + 8
+        if size != expected:
+            raise SegmentError(
+                f"{self.path}: index segment is {size} bytes, its header says {expected} "
+                "(truncated or overwritten)"
+            )
+        self.nbytes = size
+        mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        table = np.frombuffer(mm, dtype="<i8", count=5 * self.n_songs, offset=songs_at)
+        table = table.reshape(5, self.n_songs)
+        self.songs = SongTable(*table)
+        dtype = "<u4" if off_bytes == 4 else "<u8"
+        self.offsets = np.frombuffer(mm, dtype=dtype, count=n_dir, offset=dir_at)
+        self.stream = mm[stream_at:]
+        self.low_bits = max(self.key_bits - self.top_bits, 0)
+        self.u_bits = self.low_bits + self.gbits
+
+    def lookup(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(query index, song row, frame, bit position)`` of every posting of ``qh``."""
+        qh = np.asarray(qh, dtype=np.uint64)
+        inside = qh < (np.uint64(1) << np.uint64(self.key_bits))
+        idx = np.flatnonzero(inside)
+        q = scramble(qh[idx], self.key_bits)
+        top = (q >> np.uint64(self.low_bits)).astype(np.int64)
+        low = (q & np.uint64((1 << self.low_bits) - 1)).astype(np.int64)
+        qi, g, pos = _lookup(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+        row = np.searchsorted(self.songs.starts, g, side="right") - 1
+        return idx[qi], row, g - self.songs.starts[row], pos
+
+    def chunk(self, c: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Postings whose scrambled key has top ``c`` bits ``j``: ``(scrambled key, g)``."""
+        key_bits = self.key_bits
+        lo_key, hi_key = j << (key_bits - c), (j + 1) << (key_bits - c)
+        b0 = lo_key >> self.low_bits
+        b1 = ((hi_key - 1) >> self.low_bits) + 1
+        keys, g = _decode_range(
+            self.stream, self.offsets, b0, b1, self.u_bits, self.low_bits, self.gbits
+        )
+        keep = (keys >= lo_key) & (keys < hi_key)
+        if not keep.all():
+            keys, g = keys[keep], g[keep]
+        return keys, g
+
+    def occupancy(self) -> np.ndarray:
+        """Postings per block (for statistics)."""
+        counts = np.zeros(self.offsets.size - 1, dtype=np.int64)
+        nz = np.flatnonzero(np.diff(self.offsets.astype(np.int64)))
+        for b in nz:  # varint at each non-empty block
+            pos, cnt, shift = int(self.offsets[b]), 0, 0
+            while True:
+                c = int(self.stream[pos])
+                pos += 1
+                cnt |= (c & 127) << shift
+                shift += 7
+                if c < 128:
+                    break
+            counts[b] = cnt
+        return counts
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write(
+    path: Path,
+    songs: SongTable,
+    key_bits: int,
+    n_postings: int,
+    chunks: Iterator[tuple[int, np.ndarray, np.ndarray]],
+    c: int,
+) -> None:
+    # chunks yield (j, keys sorted with g, g) for j = 0 .. 2^c - 1 in order; the file is
+    # written under a temporary name, synced, then renamed into place (atomic).
+    gbits = _bitlen(max(songs.total - 1, 0))
+    top = max(choose_top_bits(n_postings, key_bits, gbits), c)
+    low_bits = key_bits - top
+    u_bits = low_bits + gbits
+    n_blocks = 1 << top
+    offsets = np.zeros(n_blocks + 1, dtype=np.uint64)
+    tmp = path.with_name(path.name + ".tmp")
+    n_distinct = 0
+    written = 0
+    with open(tmp, "wb") as fh:
+        fh.write(b"\0" * _HEADER_SIZE)
+        fh.write(
+            np.concatenate([songs.ids, songs.starts, songs.lengths, songs.counts, songs.sums])
+            .astype("<i8")
+            .tobytes()
+        )
+        # the directory's width is known only at the end: reserve 8 bytes per entry, then
+        # the stream goes to a second file and is appended (keeps memory to one chunk)
+        stream_tmp = path.with_name(path.name + ".stream.tmp")
+        with open(stream_tmp, "wb") as sh:
+            for j, keys, g in chunks:
+                if keys.size == 0:
+                    continue
+                n_distinct += int(np.count_nonzero(np.diff(keys))) + 1
+                block = (keys >> np.uint64(low_bits)).astype(np.int64)
+                vals = ((keys & np.uint64((1 << low_bits) - 1)) << np.uint64(gbits)) | g.astype(
+                    np.uint64
+                )
+                b0 = j << (top - c)
+                b1 = (j + 1) << (top - c)
+                starts, ends = _runs(block)
+                sizes = _block_sizes(block - b0, starts, ends, vals, b1 - b0, u_bits)
+                rel = np.concatenate(([0], np.cumsum(sizes)))
+                buf = np.zeros(int(rel[-1]) + 8, dtype=np.uint8)
+                _encode(block, starts, ends, vals, rel.astype(np.int64), b0, u_bits, buf)
+                offsets[b0 + 1 : b1 + 1] = written + rel[1:].astype(np.uint64)
+                offsets[b1 + 1 :] = written + rel[-1]
+                sh.write(buf[: int(rel[-1])].tobytes())
+                written += int(rel[-1])
+            sh.write(b"\0" * 8)
+        off_bytes = 4 if written < (1 << 32) else 8
+        fh.write(offsets.astype("<u4" if off_bytes == 4 else "<u8").tobytes())
+        with open(stream_tmp, "rb") as sh:
+            while True:
+                part = sh.read(1 << 24)
+                if not part:
+                    break
+                fh.write(part)
+        os.unlink(stream_tmp)
+        head = _HEADER.pack(
+            MAGIC, VERSION, key_bits, top, gbits, off_bytes,
+            songs.ids.size, n_postings, n_distinct, written,
+        )  # fmt: skip
+        fh.seek(0)
+        fh.write(head + struct.pack("<I", zlib.crc32(head)))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def checksum_digest(checksum: str) -> int:
+    """64-bit digest of a store checksum, kept per song in a segment."""
+    return int.from_bytes(
+        hashlib.blake2b(checksum.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
+def write_segment(
+    path: str | os.PathLike,
+    song_ids,
+    hashes_list,
+    frames_list,
+    checksums=None,
+    key_bits: int | None = None,
+) -> Path:
+    """Write the postings of songs (ids and per-song arrays) as a segment file.
+
+    ``checksums`` are the songs' content checksums in the store (their digests let a
+    reader tell a song from a later one that got the same id); ``key_bits`` is the width
+    of the hashes (the profile's; the widest hash's when None).
+    """
+    path = Path(path)
+    ids = np.asarray(song_ids, dtype=np.int64)
+    sums = np.array(
+        [checksum_digest(c) for c in checksums] if checksums is not None else np.zeros(ids.size),
+        dtype=np.int64,
+    )
+    order = np.argsort(ids, kind="stable")
+    counts = np.array([len(hashes_list[i]) for i in order], dtype=np.int64)
+    lengths = np.array(
+        [int(np.max(frames_list[i])) + 1 if len(frames_list[i]) else 0 for i in order],
+        dtype=np.int64,
+    )
+    keep = counts > 0
+    order, counts, lengths = order[keep], counts[keep], lengths[keep]
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    songs = SongTable(ids[order], starts, lengths, counts, sums[order])
+    n = int(counts.sum())
+    if n:
+        h = np.concatenate([np.asarray(hashes_list[i], dtype=np.uint64) for i in order])
+        g = np.concatenate(
+            [
+                np.asarray(frames_list[i], dtype=np.int64) + s
+                for i, s in zip(order, starts, strict=True)
+            ]
+        )
+    else:
+        h, g = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    top_key = int(h.max()) if n else 0
+    if key_bits is None:
+        key_bits = _bitlen(top_key)
+    if top_key >> key_bits:
+        raise SegmentError(f"{path}: hash {top_key} does not fit {key_bits} bits")
+    h = scramble(h, key_bits)
+    gbits = _bitlen(max(songs.total - 1, 0))
+    if key_bits + gbits <= 64:
+        combined = (h << np.uint64(gbits)) | g.astype(np.uint64)
+        combined.sort()
+        h = combined >> np.uint64(gbits)
+        g = (combined & np.uint64((1 << gbits) - 1)).astype(np.int64)
+        del combined
+    else:
+        o = np.lexsort((g, h))
+        h, g = h[o], g[o]
+    c = min(max(0, int(n // _CHUNK).bit_length()), key_bits)
+
+    def chunks():
+        bounds = np.searchsorted(
+            h, np.arange((1 << c) + 1, dtype=np.uint64) << np.uint64(key_bits - c)
+        )
+        for j in range(1 << c):
+            yield j, h[bounds[j] : bounds[j + 1]], g[bounds[j] : bounds[j + 1]]
+
+    _write(path, songs, key_bits, n, chunks(), c)
+    return path
+
+
+def merge_segments(
+    path: str | os.PathLike, segments: list[Segment], removed: list[set[int]] | None = None
+) -> Path:
+    """Merge ``segments`` into one new segment file, dropping the song ids ``removed[i]``
+    of ``segments[i]``.
+
+    Streams over the key space in chunks, so memory holds one chunk of postings at a time.
+    """
+    path = Path(path)
+    widths = {s.key_bits for s in segments}
+    if len(widths) > 1:
+        raise SegmentError(f"{path}: cannot merge segments of {sorted(widths)}-bit hashes")
+    key_bits = widths.pop() if widths else 1
+    rows = []  # (segment, row) of every live song
+    removed = removed or [set() for _ in segments]
+    for si, s in enumerate(segments):
+        for r, sid in enumerate(s.songs.ids.tolist()):
+            if sid not in removed[si]:
+                rows.append((sid, si, r))
+    rows.sort()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    lengths = np.array([segments[si].songs.lengths[r] for _, si, r in rows], dtype=np.int64)
+    counts = np.array([segments[si].songs.counts[r] for _, si, r in rows], dtype=np.int64)
+    sums = np.array([segments[si].songs.sums[r] for _, si, r in rows], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    songs = SongTable(ids, starts, lengths, counts, sums)
+    n = int(counts.sum())
+    # per input segment: new start of each of its rows (-1: dropped)
+    remap = [np.full(s.n_songs, -1, dtype=np.int64) for s in segments]
+    for k, (_, si, r) in enumerate(rows):
+        remap[si][r] = starts[k]
+    c = min(
+        min((s.top_bits for s in segments), default=0),
+        max(0, int(n // _CHUNK).bit_length()),
+        key_bits,
+    )
+
+    def chunks():
+        for j in range(1 << c):
+            ks, gs = [], []
+            for s, new_start in zip(segments, remap, strict=True):
+                keys, g = s.chunk(c, j)
+                if keys.size == 0:
+                    continue
+                row = np.searchsorted(s.songs.starts, g, side="right") - 1
+                ns = new_start[row]
+                live = ns >= 0
+                ks.append(keys[live])
+                gs.append(g[live] - s.songs.starts[row[live]] + ns[live])
+            if not ks:
+                yield j, np.zeros(0, np.uint64), np.zeros(0, np.int64)
+                continue
+            keys, g = np.concatenate(ks), np.concatenate(gs)
+            o = np.lexsort((g, keys))
+            yield j, keys[o], g[o]
+
+    _write(path, songs, key_bits, n, chunks(), c)
+    return path

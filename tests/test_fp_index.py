@@ -1,0 +1,207 @@
+"""The query index on disk: same answers as in memory, kept in step with the store, crash-safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, open_index
+from aares.fingerprint.match import match_signal
+from aares.fingerprint.segment import Segment, SegmentError, merge_segments, write_segment
+from aares.fingerprint.store import SongInfo, SQLiteStore
+from test_fp_engine import synth_song
+
+SR = 8000
+
+
+def _postings(index, qh):
+    out = index.lookup(np.asarray(qh, dtype=np.uint32))
+    return sorted(zip(*(a.tolist() for a in out), strict=True))
+
+
+def _random_songs(n, seed=0, bits=22):
+    rng = np.random.default_rng(seed)
+    hs, fs = [], []
+    for _ in range(n):
+        m = int(rng.integers(0, 4000))
+        # skewed like real hashes: a few common values, most rare
+        common = rng.integers(0, 50, m) * 977
+        h = np.where(rng.random(m) < 0.2, common, rng.integers(0, 1 << bits, m))
+        hs.append(h.astype(np.uint32))
+        fs.append(np.sort(rng.integers(0, 9000, m)))
+    return hs, fs
+
+
+def test_segment_lookup_equals_memory_and_merge_drops_removed(tmp_path):
+    hs, fs = _random_songs(40)
+    ids = [3 * i + 1 for i in range(40)]
+    write_segment(tmp_path / "a.aix", ids[:25], hs[:25], fs[:25], key_bits=22)
+    write_segment(tmp_path / "b.aix", ids[25:], hs[25:], fs[25:], key_bits=22)
+    a, b = Segment(tmp_path / "a.aix"), Segment(tmp_path / "b.aix")
+    disk = DiskIndex([a, b])
+    mem = Index.from_arrays(hs, fs, ids)
+    rng = np.random.default_rng(1)
+    q = np.concatenate([hs[3][:300], hs[30][:300], rng.integers(0, 1 << 22, 300)])
+    assert _postings(disk, q) == _postings(mem, q) and len(_postings(mem, q)) > 600
+    assert np.array_equal(disk.song_ids, mem.song_ids) and disk.total_frames == mem.total_frames
+    assert len(disk) == len(mem)
+    for stop in (False, True):  # the stop list counts a bucket over all segments
+        got = disk.lookup(q, stop_list=stop)[0].size
+        assert got == mem.lookup(q, stop_list=stop)[0].size
+    # a removed song is skipped at once and dropped by a merge
+    gone = ids[4]
+    keep = [i for i in range(40) if ids[i] != gone]
+    mem2 = Index.from_arrays([hs[i] for i in keep], [fs[i] for i in keep], [ids[i] for i in keep])
+    assert _postings(DiskIndex([a, b], [{gone}, set()]), q) == _postings(mem2, q)
+    merge_segments(tmp_path / "m.aix", [a, b], [{gone}, set()])
+    m = Segment(tmp_path / "m.aix")
+    assert _postings(DiskIndex([m]), q) == _postings(mem2, q)
+    assert m.n_distinct == len(np.unique(np.concatenate([hs[i] for i in keep])))
+    # compressed: under 4 bytes a posting for uniform random ones (12 in memory)
+    assert m.nbytes / len(mem2) < 4.0
+
+
+def test_segment_errors_name_the_file(tmp_path):
+    hs, fs = _random_songs(3)
+    path = write_segment(tmp_path / "s.aix", [1, 2, 3], hs, fs)
+    data = path.read_bytes()
+    (tmp_path / "cut.aix").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SegmentError, match=r"cut\.aix: index segment is .*\(truncated"):
+        Segment(tmp_path / "cut.aix")
+    (tmp_path / "foreign.aix").write_bytes(b"PK\x03\x04" + data[4:])
+    with pytest.raises(SegmentError, match=r"foreign\.aix: not an aares index segment"):
+        Segment(tmp_path / "foreign.aix")
+    bad = bytearray(data)
+    bad[20] ^= 0xFF
+    (tmp_path / "flip.aix").write_bytes(bytes(bad))
+    with pytest.raises(SegmentError, match=r"flip\.aix: .*corrupt"):
+        Segment(tmp_path / "flip.aix")
+
+
+def _store_with(tmp_path, n, seed=0):
+    st = SQLiteStore(tmp_path / "c.db", profile="default")
+    hs, fs = _random_songs(n, seed, bits=21)
+    for i, (h, f) in enumerate(zip(hs, fs, strict=True)):
+        st.add_song(SongInfo(f"s{i}.wav", f"s{i}", "", 60.0, f"sum{seed}-{i}"), h, f)
+    return st, hs
+
+
+def test_index_follows_the_store_adds_removes_and_reused_ids(tmp_path):
+    st, hs = _store_with(tmp_path, 12)
+    q = np.concatenate([h[:200] for h in hs])
+    folder = tmp_path / "c.db.index"
+    disk = open_index(st, key_bits=21)
+    assert folder.is_dir() and _postings(disk, q) == _postings(Index.from_store(st), q)
+    man = json.loads((folder / "manifest.json").read_text())
+    assert man["generation"] == st.generation() and man["key_bits"] == 21
+    # in step: the same files, nothing written
+    before = sorted(p.name for p in folder.iterdir())
+    assert _postings(open_index(st, key_bits=21), q) == _postings(disk, q)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    # songs added one at a time: new segments, merged LSM-style
+    h2, f2 = _random_songs(6, seed=5, bits=21)
+    for i, (h, f) in enumerate(zip(h2, f2, strict=True)):
+        st.add_song(SongInfo(f"t{i}.wav", f"t{i}", "", 60.0, f"new-{i}"), h, f)
+        disk = open_index(st, key_bits=21)
+    q = np.concatenate([q, *[h[:200] for h in h2]])
+    mem = Index.from_store(st)
+    assert _postings(disk, q) == _postings(mem, q)
+    assert disk.max_postings == mem.max_postings  # distinct hashes kept exactly on adds
+    assert len(disk.segments) < 6
+    # remove the song with the largest id, add another: SQLite gives it the same id
+    last = int(st.song_ids()[-1])
+    st.remove_song(last)
+    assert not np.isin(last, open_index(st, key_bits=21).lookup(q)[1]).any()
+    hn, fn = _random_songs(1, seed=9, bits=21)
+    assert st.add_song(SongInfo("u.wav", "u", "", 60.0, "other"), hn[0], fn[0]) == last
+    q = np.concatenate([q, hn[0][:300]])
+    assert _postings(open_index(st, key_bits=21), q) == _postings(Index.from_store(st), q)
+
+
+def test_catalog_on_disk_index_matches_the_memory_one(tmp_path):
+    songs = [synth_song(s, seconds=20.0) for s in range(5)]
+    cat = Catalog(tmp_path / "c.db", profile="default")
+    for i, x in enumerate(songs):
+        cat.add_signal(x, title=f"song{i}")
+    assert isinstance(cat.index, DiskIndex)
+    mem = Catalog(tmp_path / "c.db", index="memory")
+    assert isinstance(mem.index, Index)
+    rng = np.random.default_rng(3)
+    found = 0
+    for i, x in enumerate(songs):
+        a = int(rng.uniform(0, 12) * SR)
+        clip = x[a : a + 5 * SR] + 0.02 * rng.standard_normal(5 * SR).astype(np.float32)
+        got = match_signal(clip, cat.index, cat.profile, cat.settings)
+        want = match_signal(clip, mem.index, mem.profile, mem.settings)
+        assert [m.to_dict() for m in got] == [m.to_dict() for m in want]
+        found += bool(got) and got[0].song_id == i + 1
+    assert found == 5
+    # a damaged segment is reported by name, then rebuilt from the catalog
+    seg = next((tmp_path / "c.db.index").glob("seg-*.aix"))
+    seg.write_bytes(seg.read_bytes()[:100])
+    again = Catalog(tmp_path / "c.db")
+    with pytest.warns(UserWarning, match=rf"{seg.name}: index segment is .*rebuilding"):
+        idx = again.index
+    assert len(idx) == len(mem.index)
+    (tmp_path / "c.db.index" / "manifest.json").write_text('{"not": "ours"}')
+    with pytest.raises(IndexFolderError, match=r"manifest\.json: not an aares index"):
+        open_index(again.store, key_bits=again.profile.hash_bits)
+    with pytest.warns(UserWarning, match=r"manifest\.json: not an aares index"):
+        assert len(Catalog(tmp_path / "c.db").index) == len(mem.index)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from aares.fingerprint.index import compact, open_index
+    from aares.fingerprint.store import SongInfo, SQLiteStore
+    st = SQLiteStore(sys.argv[1], profile="default")
+    rng = np.random.default_rng(int(sys.argv[2]))
+    for i in range(400):
+        m = 30000
+        h = rng.integers(0, 1 << 21, m).astype(np.uint32)
+        f = np.sort(rng.integers(0, 20000, m))
+        st.add_song(SongInfo(f"{sys.argv[2]}-{i}", "t", "", 1.0, f"{sys.argv[2]}-{i}"), h, f)
+        open_index(st, key_bits=21)
+        if i % 3 == 2:
+            compact(st, key_bits=21)
+        print(i, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.2, 2.0])
+def test_killed_while_indexing_or_merging_stays_consistent(tmp_path, delay):
+    db = tmp_path / "c.db"
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db), "7"], stdout=subprocess.PIPE, env=env
+    )
+    proc.stdout.readline()  # the first song is in (and numba compiled)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    st = SQLiteStore(db)
+    n = len(st.song_ids())
+    assert n >= 1
+    disk = open_index(st, key_bits=21)  # repairs what lags
+    q = np.concatenate([st.postings(int(s))[0][:500] for s in st.song_ids()])
+    assert _postings(disk, q) == _postings(Index.from_store(st), q)
+    left = {p.name for p in (tmp_path / "c.db.index").iterdir()}
+    named = {
+        s["file"]
+        for s in json.loads((tmp_path / "c.db.index" / "manifest.json").read_text())["segments"]
+    }
+    assert left == named | {"manifest.json", "lock"}  # no stray temporary files
