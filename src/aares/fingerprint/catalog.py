@@ -325,10 +325,10 @@ class Catalog:
             with closing(results):
                 for res, job in results:
                     store_result(res, job)
+            if report.added:  # the query index in step: one new segment
+                self.index  # noqa: B018
         finally:
             self.store.checkpoint()  # a copy of the .db alone is then complete
-            if report.added:
-                self.index  # noqa: B018 (brings the query index in step: one new segment)
             report.wall_seconds = time.perf_counter() - start
             report.workers = where.get("workers", 0)
             report.where = where.get("where", "")

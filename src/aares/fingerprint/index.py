@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -271,7 +272,11 @@ def index_folder_for(store: Store) -> Path:
     if path is not None:
         return Path(str(path) + ".index")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "aares" / "index" / store.catalog_id()
+    name = store.catalog_id()
+    if not name:  # a backend without ids: its (password-free) location names the folder
+        where = str(getattr(store, "location", type(store).__name__)).encode()
+        name = hashlib.blake2b(where, digest_size=12).hexdigest()
+    return base / "aares" / "index" / name
 
 
 def _read_manifest(folder: Path) -> dict | None:
