@@ -19,6 +19,7 @@ from pathlib import Path
 
 import skops.io as sio
 
+from aares import modelcheck
 from aares.io import atomic_path
 
 __all__ = ["TRUSTED_TYPES", "save_model", "load_model"]
@@ -57,7 +58,9 @@ def save_model(model, path: str | os.PathLike, extra: dict[str, bytes] | None = 
     return path
 
 
-def load_model(path: str | os.PathLike, trusted: list[str] | None = None):
+def load_model(
+    path: str | os.PathLike, trusted: list[str] | None = None, *, kind: str = "classifier"
+):
     """Load a model saved by :func:`save_model`.
 
     Parameters
@@ -66,16 +69,20 @@ def load_model(path: str | os.PathLike, trusted: list[str] | None = None):
         The ``.skops`` file.
     trusted : list of str, optional
         Extra type names to trust on top of :data:`TRUSTED_TYPES`.
+    kind : {"classifier", "regressor"}
+        The kind of model the file must hold.
 
     Raises
     ------
     ValueError
-        when the file is missing, not a skops file, or holds a type that is not trusted.
+        when the file is missing, not a skops file, holds a type that is not trusted, or
+        fails :mod:`aares.modelcheck` (damaged trees, a zip bomb, the wrong kind of model).
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: model file not found (train one with `aares genre train`)")
     allowed = set(TRUSTED_TYPES) | set(trusted or [])
+    modelcheck.check_archive(path)  # bounded before skops reads anything
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # zip/JSON errors of a file that is not a skops archive
@@ -86,4 +93,7 @@ def load_model(path: str | os.PathLike, trusted: list[str] | None = None):
             f"{path}: refusing to load untrusted type(s) {refused}; only {sorted(allowed)} "
             "and numpy/scipy/scikit-learn types are loaded"
         )
-    return sio.load(path, trusted=[t for t in untrusted if t in allowed])
+    modelcheck.check_schema(path)  # LightGBM's text, before its C++ parser sees it
+    model = sio.load(path, trusted=[t for t in untrusted if t in allowed])
+    modelcheck.check_loaded(model, path, kind=kind)  # tree arrays, before predict walks them
+    return model

@@ -36,4 +36,4 @@ TRUSTED_TYPES = [
 
 def load_model(path: str | os.PathLike):
     """Load a popularity model saved by :func:`save_model`, trusting only known types."""
-    return _load(path, trusted=TRUSTED_TYPES)
+    return _load(path, trusted=TRUSTED_TYPES, kind="regressor")
