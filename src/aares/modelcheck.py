@@ -20,8 +20,8 @@ So a model file is checked in three steps, each before the code that could crash
    (same structural rules), the LightGBM wrappers against their boosters (feature and
    class counts), and the kind of object (an estimator with ``predict``).
 
-Every failure is a :class:`ModelFileError` (a ``ValueError``) naming the file and what
-is wrong.
+Every failure is a :class:`aares.modelcard.ModelFileError` (a ``ValueError``) naming the
+file and what is wrong.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from aares.modelcard import ModelFileError  # one error for every model-file problem
 
 __all__ = [
     "ModelFileError",
@@ -58,10 +60,6 @@ MAX_RATIO = 100
 MAX_MEMBERS = 200_000
 #: Largest ``schema.json`` (parsed as JSON in memory).
 MAX_SCHEMA_BYTES = 512 * 1024**2
-
-
-class ModelFileError(ValueError):
-    """A model file is damaged, too large, or not the kind of model expected."""
 
 
 def _fail(path, message: str) -> ModelFileError:
@@ -315,7 +313,7 @@ def check_lightgbm_text(text: str) -> LightGBMText:
     >>> check_lightgbm_text("tree")
     Traceback (most recent call last):
     ...
-    aares.modelcheck.ModelFileError: no 'version' line: not a LightGBM model text
+    aares.modelcard.ModelFileError: no 'version' line: not a LightGBM model text
     """
     if "\x00" in text or "\r" in text:
         # NUL ends the C string early (tree offsets then point past its end); \r splits lines
@@ -681,8 +679,7 @@ def _check_lightgbm_wrapper(model) -> None:
     n_features = getattr(model, "_n_features", None)
     if n_features is not None and booster.num_feature() != n_features:
         raise ModelFileError(
-            f"the LightGBM model takes {n_features} features, its booster "
-            f"{booster.num_feature()}"
+            f"the LightGBM model takes {n_features} features, its booster {booster.num_feature()}"
         )
     n_classes = getattr(model, "_n_classes", None)
     if n_classes is not None and hasattr(model, "_classes"):

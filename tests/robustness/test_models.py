@@ -53,8 +53,11 @@ def _fix_tree_sizes(text: str) -> str:
     trees, _, tail = ("Tree=0\n" + rest).partition("end of trees")
     blocks = [b for b in re.split(r"(?=^Tree=\d+\n)", trees, flags=re.M) if b]
     sizes = " ".join(str(len(b.encode())) for b in blocks)
-    return re.sub(r"tree_sizes=.*", "tree_sizes=" + sizes, head) + "\n" + "".join(blocks) + (
-        "end of trees" + tail
+    return (
+        re.sub(r"tree_sizes=.*", "tree_sizes=" + sizes, head)
+        + "\n"
+        + "".join(blocks)
+        + ("end of trees" + tail)
     )
 
 
@@ -140,13 +143,19 @@ def test_damaged_popularity_model_is_refused(lightgbm_model, tmp_path):
 
 GARBAGE = {
     # these loaded and predicted silently wrong genres before
-    "leaf_out_of_range": (replace_field("left_child", lambda v: " ".join(v[:-1] + ["-99"])), "leaf 98"),
+    "leaf_out_of_range": (
+        replace_field("left_child", lambda v: " ".join(v[:-1] + ["-99"])),
+        "leaf 98",
+    ),
     "feature_out_of_range": (
         replace_field("split_feature", lambda v: " ".join(v[:-1] + ["9999"])),
         "split_feature 9999",
     ),
     "threshold_nan": (replace_field("threshold", lambda v: " ".join(["nan"] + v[1:])), "finite"),
-    "leaf_value_inf": (replace_field("leaf_value", lambda v: " ".join(["1e999"] + v[1:])), "finite"),
+    "leaf_value_inf": (
+        replace_field("leaf_value", lambda v: " ".join(["1e999"] + v[1:])),
+        "finite",
+    ),
     "num_class": (lambda t: t.replace("num_class=3", "num_class=30", 1), "num_class"),
     "nul_byte": (lambda t: t.replace("Column_3", "Column\x003", 1), "NUL"),
     "unknown_header": (lambda t: t.replace("\nversion=v4", "\nversion=v4\nrun=rm -rf", 1), "run"),
