@@ -36,8 +36,8 @@ def make_feature_frame(
             "popularity": rng.integers(0, 100, n),
         }
     )
-    for f in AUDIO_FEATURES:
-        frame[f] = rng.random(n) + 0.5 * shift
+    for f in AUDIO_FEATURES:  # the 0-1 features stay in Spotify's documented range
+        frame[f] = (rng.random(n) + 0.5 * shift) / (1 + 0.5 * (len(genres) - 1))
     frame["key"] = rng.integers(0, 12, n)
     frame["mode"] = rng.integers(0, 2, n)
     frame["tempo"] = 60 + 120 * rng.random(n) + 10 * shift

@@ -22,8 +22,10 @@ Example
 from __future__ import annotations
 
 import ast
+import csv
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,8 @@ __all__ = [
     "SUBSET_FILE",
     "CATALOGUE_FILE",
     "DataError",
+    "DataWarning",
+    "VALUE_RANGES",
     "Column",
     "data_dir",
     "data_file",
@@ -77,6 +81,46 @@ CONTINUOUS_FEATURES = [f for f in AUDIO_FEATURES if f not in ("key", "mode", "du
 
 class DataError(ValueError):
     """A data file does not have the shape or the types aares expects."""
+
+
+class DataWarning(UserWarning):
+    """A value is possible but far outside what the feature usually holds."""
+
+
+#: Documented ranges of Spotify's features (Web API "audio features"): name -> (low, high,
+#: what happens outside). "refuse" where a value outside cannot be a measurement (the
+#: 0-1 confidences, key -1..11, mode 0/1, popularity 0-100, a duration or tempo below 0):
+#: it is a shifted column or another scale (danceability 57 is a percentage), and a model
+#: would silently extrapolate. "warn" where rare values are real (loudness is "typically"
+#: -60..0 dB and the course files reach +3.7; tempo above 300 BPM; songs over 3 hours).
+VALUE_RANGES: dict[str, tuple[float, float, str]] = {
+    **{
+        f: (0.0, 1.0, "refuse")
+        for f in (
+            "danceability",
+            "energy",
+            "speechiness",
+            "acousticness",
+            "instrumentalness",
+            "liveness",
+            "valence",
+        )
+    },  # fmt: skip
+    "key": (-1, 11, "refuse"),
+    "mode": (0, 1, "refuse"),
+    "popularity": (0, 100, "refuse"),
+    "time_signature": (0, 7, "refuse"),
+    "duration_ms": (1, np.inf, "refuse"),
+    "tempo": (0.0, np.inf, "refuse"),
+}
+#: Softer bounds, checked after VALUE_RANGES: outside them a value is kept with a warning.
+USUAL_RANGES: dict[str, tuple[float, float]] = {
+    "loudness": (-60.0, 5.0),
+    "tempo": (0.0, 300.0),
+    "duration_ms": (1, 3 * 3600 * 1000),
+}
+#: Longest cell quoted in an error message (a whole 400 kB cell made unreadable errors).
+MAX_QUOTED = 80
 
 
 @dataclass(frozen=True)
@@ -149,10 +193,40 @@ _TRUE = {"true", "1", "1.0", "t", "yes"}
 _FALSE = {"false", "0", "0.0", "f", "no"}
 
 
+def _quote(value) -> str:
+    """``repr`` of a cell, cut to :data:`MAX_QUOTED` characters."""
+    text = repr(value)
+    if len(text) <= MAX_QUOTED:
+        return text
+    return f"{text[: MAX_QUOTED - 3]}... ({len(str(value)):,} characters)"
+
+
+def _line_of(file: str, row: int) -> int | None:
+    """The line of ``file`` where data row ``row`` (0-based) starts, header = line 1.
+
+    A quoted cell may span lines, so this re-reads the file with the csv module; only
+    called for an error message. ``None`` when the file cannot be read as CSV.
+    """
+    try:
+        with open(file, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            end, record = 0, -1
+            for cells in reader:
+                if cells:  # pandas skips blank lines too
+                    record += 1
+                    if record == row + 1:
+                        return end + 1
+                end = reader.line_num
+    except (OSError, csv.Error):
+        return None
+    return None
+
+
 def _where(file: str, column: str, index: pd.Index | int) -> str:
-    # Line numbers count the header as line 1, so row i of the frame is line i + 2.
     row = int(index) if isinstance(index, (int, np.integer)) else int(index[0])
-    return f"{file}: column {column!r}, row {row + 1} (line {row + 2})"
+    line = _line_of(file, row) if os.path.isfile(file) else None
+    # without the file (a frame in memory) the header is line 1 and row i is line i + 2
+    return f"{file}: column {column!r}, row {row + 1} (line {line or row + 2})"
 
 
 def _bad(file: str, column: str, raw: pd.Series, mask: np.ndarray, expected: str) -> DataError:
@@ -160,8 +234,32 @@ def _bad(file: str, column: str, raw: pd.Series, mask: np.ndarray, expected: str
     first = idx[0]
     more = f" ({len(idx) - 1} more such rows)" if len(idx) > 1 else ""
     return DataError(
-        f"{_where(file, column, int(first))}: expected {expected}, got {raw.iloc[first]!r}{more}"
+        f"{_where(file, column, int(first))}: expected {expected}, "
+        f"got {_quote(raw.iloc[first])}{more}"
     )
+
+
+def _check_range(values: pd.Series, raw: pd.Series, col: Column, file: str) -> None:
+    name = col.name.strip().lower()
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    if name in VALUE_RANGES:
+        lo, hi, _ = VALUE_RANGES[name]
+        outside = (v < lo) | (v > hi)
+        if outside.any():
+            span = f"from {lo:g} to {hi:g}" if np.isfinite(hi) else f"of at least {lo:g}"
+            raise _bad(file, col.name, raw, outside, f"a {name} value {span}")
+    if name in USUAL_RANGES:
+        lo, hi = USUAL_RANGES[name]
+        unusual = (v < lo) | (v > hi)
+        if unusual.any():
+            idx = np.flatnonzero(unusual)
+            more = f" and {len(idx) - 1} more rows" if len(idx) > 1 else ""
+            warnings.warn(
+                f"{_where(file, col.name, int(idx[0]))}: {_quote(raw.iloc[idx[0]])} is outside "
+                f"the usual {lo:g} to {hi:g}{more}; kept",
+                DataWarning,
+                stacklevel=4,
+            )
 
 
 def _parse_column(raw: pd.Series, col: Column, file: str) -> pd.Series:
@@ -174,6 +272,10 @@ def _parse_column(raw: pd.Series, col: Column, file: str) -> pd.Series:
         bad = values.isna().to_numpy() & ~empty
         if bad.any():
             raise _bad(file, col.name, raw, bad, "a number")
+        infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
+            raise _bad(file, col.name, raw, infinite, "a finite number")
+        _check_range(values, raw, col, file)
         if col.kind == "int":
             frac = (values.to_numpy() % 1 != 0) & ~empty
             if frac.any():
@@ -225,7 +327,7 @@ def parse_str_list(values: pd.Series, *, file: str = "<data>", column: str = "?"
         if not isinstance(parsed, (list, tuple)) or not all(isinstance(s, str) for s in parsed):
             raise DataError(
                 f"{_where(file, column, i)}: expected a list of strings such as "
-                f"\"['pop', 'rock']\", got {cell!r}"
+                f"\"['pop', 'rock']\", got {_quote(cell)}"
             )
         out.append([s.strip() for s in parsed])
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
