@@ -2,7 +2,21 @@
 
 Every writer goes through :func:`atomic_path`: the content is written to a temporary
 file in the same folder, flushed, then renamed over the target, so a crash leaves either
-the old file or the new one, never half of one.
+the old file or the new one, never half of one. The new file gets the mode an ordinary
+``open`` would give it (``0666`` less the umask; an existing file keeps its own), not the
+``0600`` of a temporary file.
+
+A writer killed before its rename leaves its hidden temporary file behind: temporary
+names carry the writer's process id (``.NAME.aares-tmp-PID-XXXX``), and the next write
+into the folder removes those whose process is gone.
+
+Files that must change together (the challenge answer pair) go through
+:func:`atomic_files`: all are staged in a hidden folder, then a marker naming them is
+written, then they are renamed in place and the marker removed. A kill between the
+renames leaves the marker, and the next write into that folder (or :func:`recover`)
+finishes the renames, so the pair ends both new; a kill before the marker leaves both
+old. (POSIX has no rename of two files at once; one directory rename would move the
+answers out of the folder the course expects them in.)
 """
 
 from __future__ import annotations
@@ -10,12 +24,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "read_json", "ensure_dir"]
+__all__ = [
+    "atomic_path",
+    "atomic_files",
+    "recover",
+    "write_text",
+    "write_json",
+    "write_csv",
+    "read_json",
+    "ensure_dir",
+]
+
+#: Marks the temporary files and staging folders of this module (with the writer's pid).
+TMP_TAG = ".aares-tmp-"
+_PAIR_MARKER = ".aares-pair-"
 
 
 def ensure_dir(path: str | os.PathLike) -> Path:
@@ -40,16 +69,154 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     ensure_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    recover(target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}{TMP_TAG}{os.getpid()}-", suffix=target.suffix, dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        _finish(tmp_path, target)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _finish(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the mode ``target`` should have and flush it to disk."""
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _umask() -> int:
+    # read without changing it where Linux shows it (setting it back races with threads)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def _writer_pid(name: str) -> int | None:
+    try:
+        return int(name.split(TMP_TAG, 1)[1].split("-", 1)[0].split(".", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def recover(folder: str | os.PathLike) -> None:
+    """Finish or undo what killed writers left in ``folder``.
+
+    An answer pair whose marker survived is renamed into place (both files new); staged
+    folders without a marker and temporary files of writers that are gone are removed.
+    Called by every write into the folder.
+    """
+    folder = Path(folder)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(_PAIR_MARKER) and name.endswith(".json"):
+            pid = _writer_pid(name)
+            if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+                _roll_forward(folder, folder / name)
+    for name in os.listdir(folder):
+        pid = _writer_pid(name) if TMP_TAG in name else None
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _roll_forward(folder: Path, marker: Path) -> None:
+    try:
+        plan = json.loads(marker.read_text(encoding="utf-8"))
+        staged = folder / plan["staged"]
+        names = [str(n) for n in plan["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        marker.unlink(missing_ok=True)  # unreadable: written before any rename began
+        return
+    for name in names:
+        if "/" not in name and (staged / name).exists():
+            os.replace(staged / name, folder / name)
+    marker.unlink(missing_ok=True)
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_files(targets: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Yield one temporary path per target (all in one folder); on success all targets
+    are replaced so that a kill leaves all old or (after :func:`recover`) all new.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_files([out / "a.csv", out / "b.csv"]) as (a, b):
+    ...     _ = a.write_text("1"), b.write_text("2")
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.csv', 'b.csv']
+    """
+    targets = [Path(t) for t in targets]
+    folder = targets[0].parent
+    if any(t.parent != folder for t in targets) or len({t.name for t in targets}) < len(targets):
+        raise ValueError("atomic_files: the targets must be distinct files of one folder")
+    ensure_dir(folder)
+    recover(folder)
+    staged = Path(tempfile.mkdtemp(prefix=f".pair{TMP_TAG}{os.getpid()}-", dir=folder))
+    marker = folder / f"{_PAIR_MARKER}{TMP_TAG}{os.getpid()}-{staged.name[-8:]}.json"
+    try:
+        paths = [staged / t.name for t in targets]
+        yield paths
+        for tmp, target in zip(paths, targets, strict=True):
+            _finish(tmp, target)
+        plan = {"staged": staged.name, "files": [t.name for t in targets]}
+        with atomic_path(marker) as tmp:
+            tmp.write_text(json.dumps(plan), encoding="utf-8")
+        for tmp, target in zip(paths, targets, strict=True):
+            os.replace(tmp, target)
+        _fsync_dir(folder)
+        marker.unlink()
+    finally:
+        if not marker.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(target: str | os.PathLike, text: str) -> Path:
