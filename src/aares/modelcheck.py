@@ -682,7 +682,7 @@ def _check_lightgbm_wrapper(model) -> None:
             f"the LightGBM model takes {n_features} features, its booster {booster.num_feature()}"
         )
     n_classes = getattr(model, "_n_classes", None)
-    if n_classes is not None and hasattr(model, "_classes"):
+    if n_classes is not None and getattr(model, "_classes", None) is not None:  # a classifier
         if len(model._classes) != n_classes:
             raise ModelFileError(f"LightGBM lists {len(model._classes)} classes, not {n_classes}")
         want = n_classes if n_classes > 2 else 1
