@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from aares.data import CATALOGUE_FILE, TRAIN_FILE, data_file, load_train
-from aares.recommend import markdown_table
+from aares.markdown import markdown_table
 from aares.recommend.catalog import load_catalogue_cached
 from aares.recommend.playlist import PlaylistRecommender
 
