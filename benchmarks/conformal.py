@@ -27,8 +27,8 @@ from aares.conformal.analysis import (
     set_metrics,
     worst_class_noise,
 )
-from aares.conformal.cli import course_features
 from aares.conformal.course import ConformalPrediction
+from aares.conformal.jobs import course_features
 from aares.conformal.reference import reference_p_values, walk_score
 from aares.data import TRAIN_FILE, data_file, load_train, parse_release_date
 from aares.markdown import markdown_table

@@ -1,9 +1,10 @@
 """Fingerprint engine benchmark: `python -m benchmarks fingerprint --data DIR` (``--quick``).
 
 Runs ``aares fp bench`` on the course songs and the Singularity soundtrack of the data folder
-(default and course profiles side by side, the course's plain pipeline for reference) and
-writes the "fingerprint" section of BENCHMARKS.md. Set ``AARES_FP_QUICK=1`` for a quick run
-(1 excerpt per song and length, no slow variant, growth 10x only) while iterating.
+(default and course profiles side by side), plus the figures of :mod:`benchmarks.fp_harness`
+(decoding and analysis speed, catalog growth, the course's plain pipeline), and writes the
+"fingerprint" section of BENCHMARKS.md. Set ``AARES_FP_QUICK=1`` for a quick run (1 excerpt
+per song and length, no slow variant, growth 10x only) while iterating.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 import time
 from pathlib import Path
 
-from aares.fingerprint.bench import BenchConfig, run_bench
 from aares.fingerprint.catalog import audio_files
+from aares.fingerprint.evaluate import BenchConfig
 from benchmarks._common import stamp, write_section
+from benchmarks.fp_harness import run
 
 
 def main(data_dir: Path) -> None:
@@ -27,7 +29,7 @@ def main(data_dir: Path) -> None:
     quick = os.environ.get("AARES_FP_QUICK") == "1"
     out = Path(os.environ.get("AARES_FP_BENCH_DIR", "/tmp/aares-fp-bench"))
     t0 = time.perf_counter()
-    result = run_bench(files, out, profiles=("default", "course"), config=BenchConfig(quick=quick))
+    result = run(files, out, profiles=("default", "course"), config=BenchConfig(quick=quick))
     minutes = (time.perf_counter() - t0) / 60
     cmd = "aares fp bench DATA/songs DATA/music/singularity --out /tmp/aares-fp-bench"
     if quick:

@@ -13,8 +13,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from aares.markdown import markdown_table
-from aares.popularity.cli import _subset, compare_encodings, run_compare
 from aares.popularity.compare import cross_validate_models
+from aares.popularity.jobs import compare_encodings, load_songs, run_compare
 from aares.popularity.models import BEST_MODEL, MODEL_NAMES, ladder_models
 from benchmarks._common import stamp, write_section
 
@@ -30,27 +30,27 @@ DESCRIPTIONS = {
 
 
 def _models_kfold(data_dir: Path, out: Path):
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     t0 = time.perf_counter()
     table = run_compare(frame, out, MODEL_NAMES, folds=5, seed=0, by_artist=False, importance=False)
     return table, time.perf_counter() - t0
 
 
 def _models_by_artist(data_dir: Path):
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     t0 = time.perf_counter()
     table, _ = cross_validate_models(frame, MODEL_NAMES, n_splits=5, seed=0, by_artist=True)
     return table, time.perf_counter() - t0
 
 
 def _encodings(data_dir: Path):
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     t0 = time.perf_counter()
     return compare_encodings(frame, folds=5, seed=0), time.perf_counter() - t0
 
 
 def _ladder(data_dir: Path):
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     t0 = time.perf_counter()
     models = ladder_models(seed=0)
     table, _ = cross_validate_models(frame, list(models), models=models, n_splits=5, seed=0)
@@ -122,7 +122,7 @@ fit one fold, features included, one thread (noisy: shared machine). Target: R2 
 
 def main(data_dir: Path) -> None:
     out = Path(os.environ.get("AARES_BENCH_OUT", "/tmp/aares-bench")) / "popularity"
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     # Four independent runs, two processes at a time (single-threaded models each); the
     # section is rewritten as each run finishes, so a long run shows its results early.
     res: dict = {}

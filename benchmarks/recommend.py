@@ -19,9 +19,9 @@ from threadpoolctl import threadpool_limits
 from aares.data import CATALOGUE_FILE, TRAIN_FILE, data_file, load_catalogue, load_train
 from aares.markdown import markdown_table
 from aares.recommend.catalog import load_catalogue_cached
-from aares.recommend.cli import DEFAULT_SETTING, playlist_table
 from aares.recommend.collaborative import load_lastfm
 from aares.recommend.evaluate import evaluate_collaborative
+from aares.recommend.jobs import DEFAULT_SETTING, playlist_table
 from aares.recommend.playlist import ExactIndex, HNSWIndex, PlaylistRecommender
 
 from ._common import stamp, write_section

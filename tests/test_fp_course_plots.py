@@ -8,7 +8,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from aares.fingerprint import course
-from aares.fingerprint.plots import plot_app
+from aares.fingerprint.cli import plot_app
 
 runner = CliRunner()
 

@@ -110,7 +110,7 @@ def test_cli_end_to_end_on_real_sample(sample_dir, tmp_path):
 
 
 def test_run_all_step_and_report_section(sample_dir, tmp_path):
-    from aares.genre.cli import run_all_step
+    from aares.genre.jobs import run_all_step
     from aares.genre.report import report_section
     from aares.report.section import Figure, Table
 

@@ -304,13 +304,13 @@ def test_cli_bad_file_is_one_clear_error(tmp_path):
 
 
 def test_report_section_on_a_small_sample(data_dir, tmp_path, monkeypatch):
-    from aares.popularity import report
+    from aares.popularity import jobs, report
 
     small = tmp_path / "data"
     small.mkdir()
     sample = pd.read_csv(data_dir / "spotify_dataset_subset.csv").sample(300, random_state=0)
     sample.to_csv(small / "spotify_dataset_subset.csv", index=False)
-    monkeypatch.setattr(report, "REPORT_MODELS", ["mean", "ridge"])
+    monkeypatch.setattr(jobs, "REPORT_MODELS", ["mean", "ridge"])
     section = report.report_section(small, tmp_path / "out")
     assert section.title.startswith("Exercise 2")
     assert len(section.figures()) >= 4 and all(f.path.is_file() for f in section.figures())

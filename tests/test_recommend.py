@@ -398,7 +398,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 @pytest.mark.data
 def test_real_catalogue_playlists(data_dir, tmp_path):
-    from aares.recommend.cli import build_playlist_recommender
+    from aares.recommend.jobs import build_playlist_recommender
 
     rec = build_playlist_recommender(data_dir, tmp_path / "cache")
     with pytest.raises(AmbiguousSeed, match="Queen"):

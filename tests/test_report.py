@@ -176,7 +176,7 @@ def test_registry_order_and_report_is_the_last_run_all_step() -> None:
     modules = [t.split(".")[1] for _, t in REGISTRY]
     assert modules == ["genre", "explore", "popularity", "recommend", "conformal"]
     assert len({t for _, t in REGISTRY}) == len(REGISTRY)
-    assert RUN_ALL_STEPS[-1] == ("Report", "aares.report.cli:run_all_step")
+    assert RUN_ALL_STEPS[-1] == ("Report", "aares.report.jobs:run_all_step")
 
 
 def test_every_landed_provider_resolves() -> None:

@@ -14,7 +14,7 @@ import typer
 
 from aares import __version__
 from aares.console import console
-from aares.data import DataError
+from aares.errors import DataError
 
 app = typer.Typer(
     name="aares",
@@ -39,13 +39,13 @@ SUBCOMMANDS: list[tuple[str, str]] = [
 # The main job, `aares run-all`: (title, "module:function"), each called as f(data_dir, out_dir).
 RUN_ALL_STEPS: list[tuple[str, str]] = [
     # capabilities add their step here, in the order they should run
-    ("Genre classification (Exercise 1)", "aares.genre.cli:run_all_step"),
-    ("Tour of the data", "aares.explore.cli:run_all_step"),
-    ("Popularity (Exercise 2)", "aares.popularity.cli:run_all_step"),
-    ("Audio fingerprints", "aares.fingerprint.cli:run_all_step"),
-    ("Song recommendation (Exercise 3)", "aares.recommend.cli:run_all_step"),
-    ("Conformal prediction (bonus)", "aares.conformal.cli:run_all_step"),
-    ("Report", "aares.report.cli:run_all_step"),  # keep last: it reuses the steps' outputs
+    ("Genre classification (Exercise 1)", "aares.genre.jobs:run_all_step"),
+    ("Tour of the data", "aares.explore.jobs:run_all_step"),
+    ("Popularity (Exercise 2)", "aares.popularity.jobs:run_all_step"),
+    ("Audio fingerprints", "aares.fingerprint.jobs:run_all_step"),
+    ("Song recommendation (Exercise 3)", "aares.recommend.jobs:run_all_step"),
+    ("Conformal prediction (bonus)", "aares.conformal.jobs:run_all_step"),
+    ("Report", "aares.report.jobs:run_all_step"),  # keep last: it reuses the steps' outputs
 ]
 
 
@@ -82,6 +82,8 @@ def run_all(
     if not data.is_dir():
         console.print(f"[red]error:[/] data folder {data} not found (set --data or AARES_DATA)")
         raise typer.Exit(2)
+    from aares.report.jobs import ReportFailed
+
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for title, target in RUN_ALL_STEPS:
@@ -89,7 +91,7 @@ def run_all(
         t0 = time.perf_counter()
         try:
             _load(target)(data, out)
-        except DataError as exc:
+        except (DataError, ReportFailed) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
         console.print(f"[green]{title}[/] done in {time.perf_counter() - t0:.1f} s")

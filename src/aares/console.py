@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+
+if TYPE_CHECKING:  # pandas and the progress bars are loaded when first used
+    import pandas as pd
+    from rich.progress import Progress
 
 __all__ = ["console", "progress", "print_frame"]
 
@@ -26,6 +19,16 @@ console = Console(stderr=True)
 
 def progress(*extra_columns: Any, transient: bool = False) -> Progress:
     """A progress bar with count, elapsed and remaining time (plus any extra columns)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -47,6 +50,9 @@ def print_frame(
     out: Console | None = None,
 ) -> None:
     """Print a DataFrame as a Rich table (index included when it is named)."""
+    import pandas as pd
+    from rich.table import Table
+
     table = Table(title=title, header_style="bold")
     show_index = frame.index.name is not None
     cols: Iterable[str] = columns or [str(c) for c in frame.columns]

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aares.errors import DataError
+
 __all__ = [
     "AUDIO_FEATURES",
     "TRAIN_FILE",
@@ -77,10 +79,6 @@ AUDIO_FEATURES = [
 
 #: The continuous audio features (no ``key``/``mode``, which are categorical, nor duration).
 CONTINUOUS_FEATURES = [f for f in AUDIO_FEATURES if f not in ("key", "mode", "duration_ms")]
-
-
-class DataError(ValueError):
-    """A data file does not have the shape or the types aares expects."""
 
 
 class DataWarning(UserWarning):

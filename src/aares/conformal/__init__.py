@@ -7,6 +7,9 @@
 - :mod:`aares.conformal.analysis`: coverage, set sizes and co-occurrence on held-out songs.
 """
 
-from aares.conformal.course import ConformalPrediction
+from aares._lazy import lazy_exports
 
 __all__ = ["ConformalPrediction"]
+
+# loaded on first use: importing the package does not load scikit-learn
+__getattr__, __dir__ = lazy_exports(__name__, {"ConformalPrediction": "aares.conformal.course"})

@@ -5,13 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import typer
 
 from aares.console import console, print_frame
-from aares.data import TEST_FILE, TRAIN_FILE, DataError, data_file, load_test, load_train
-from aares.io import ensure_dir
+from aares.errors import DataError
 
 app = typer.Typer(
     help="Conformal prediction (bonus exercise): genre prediction sets that hold the true genre "
@@ -95,7 +92,10 @@ def analyse(
     figures and summary.json to --out; fitted probabilities are kept in --out/cache and
     reused by the next run.
     """
+    import pandas as pd
+
     from aares.conformal.analysis import write_analysis
+    from aares.data import TRAIN_FILE, data_file, load_train
 
     try:
         _check_cv(cv)
@@ -151,10 +151,15 @@ def predict(
     row per challenge song: the most likely genre, the set at --eps, its size, credibility
     (largest p-value) and confidence (1 - second largest).
     """
+    import numpy as np
+    import pandas as pd
+
     from aares.conformal.analysis import METHODS, limit_threads
     from aares.conformal.course import confidence, credibility
     from aares.conformal.split import SplitConformalClassifier
+    from aares.data import TEST_FILE, TRAIN_FILE, data_file, load_test, load_train
     from aares.genre.models import make_model
+    from aares.io import ensure_dir, write_csv
 
     try:
         _check_cv(cv)
@@ -184,8 +189,6 @@ def predict(
         }
     )
     ensure_dir(out.parent)
-    from aares.io import write_csv
-
     write_csv(out, frame, index_label="row")
     console.print(
         f"wrote {out}: {len(frame)} songs, mean set size {frame.set_size.mean():.2f} at "
@@ -207,9 +210,12 @@ def course(
     Full (transductive) conformal prediction with the course's kNN score on scaled numeric
     features: coverage, mean set size, and milliseconds per song.
     """
+    import numpy as np
     from sklearn.neighbors import KNeighborsClassifier
 
     from aares.conformal.course import ConformalPrediction
+    from aares.conformal.jobs import course_features
+    from aares.data import TRAIN_FILE, data_file, load_train
 
     try:
         train = load_train(data_file(TRAIN_FILE, data))
@@ -235,29 +241,3 @@ def course(
         f"coverage {hit:.3f}, mean set size {size:.2f} at eps = {eps:g}; "
         f"set-up {t1 - t0:.2f} s, {1000 * (t2 - t1) / n_test:.2f} ms per song"
     )
-
-
-def course_features(train: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised numeric columns of the training file and the genres (the course's kNN)."""
-    num = train.drop(columns=["genre", "release_date"]).astype(float)
-    X = ((num - num.mean()) / num.std(ddof=0).replace(0, 1)).to_numpy()
-    return X, train["genre"].to_numpy()
-
-
-def run_all_step(data_dir: Path, out_dir: Path) -> None:
-    """Part of `aares run-all`: the analysis with a quick model, into out_dir/conformal."""
-    from aares.conformal.analysis import write_analysis
-
-    train = load_train(data_file(TRAIN_FILE, data_dir))
-    summary = write_analysis(
-        train, Path(out_dir) / "conformal", model=RUN_ALL_MODEL, cv="split", deals=20
-    )
-    m = summary["methods"][summary["marginal_method"]]
-    console.print(
-        f"conformal ({summary['model']}): coverage {m['coverage']:.3f}, mean set size "
-        f"{m['mean_size']:.2f} at eps = {summary['eps']:g}"
-    )
-
-
-#: The model of the run-all step (fitted once; the full analysis uses `--model best`).
-RUN_ALL_MODEL = "lightgbm"

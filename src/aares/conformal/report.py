@@ -52,7 +52,7 @@ def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> S
     """Section "Conformal prediction": reuses ``out_dir/conformal`` or runs the analysis."""
     folder = Path(out_dir) / "conformal"
     if not (folder / "summary.json").exists():
-        from aares.conformal.cli import run_all_step
+        from aares.conformal.jobs import run_all_step
 
         run_all_step(Path(data_dir), Path(out_dir))
     s = read_json(folder / "summary.json")

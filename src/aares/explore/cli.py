@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 
 from aares.console import console
-from aares.data import DataError
-from aares.explore.analysis import TourSettings, run_tour
+from aares.errors import DataError
 
 app = typer.Typer(
     invoke_without_command=True,
@@ -44,6 +43,8 @@ def explore(
     spotify_dataset_train.csv (Exercise 1) from the data folder. Also writes
     OUT/explore/tour.json, which `aares report` reuses.
     """
+    from aares.explore.analysis import TourSettings, run_tour
+
     try:
         settings = TourSettings(map_method=map_method, map_sample=sample, seed=seed)
         tour = run_tour(data, out, settings)
@@ -55,9 +56,3 @@ def explore(
         console.print(f.text)
         console.print(f"[dim]{f.figure}[/]")
     console.print(f"{len(tour.findings)} figures in {Path(out) / 'explore'}/")
-
-
-def run_all_step(data_dir: Path, out_dir: Path) -> None:
-    """The tour as a step of `aares run-all` (the report then reuses it)."""
-    tour = run_tour(data_dir, out_dir, TourSettings())
-    console.print(f"{len(tour.findings)} figures in {Path(out_dir) / 'explore'}/")

@@ -12,22 +12,27 @@ Shared core (one decoding, spectrogram and peak code for the course and the engi
   :func:`find_peaks` (the engine's fast picker);
 - :mod:`aares.fingerprint.course`: the handout's functions (Exercises 4-5);
 - :mod:`aares.fingerprint.plots`: the handout's Figures 1 and 2.
+
+The engine: :class:`Catalog` (index songs, identify excerpts) answering :class:`Match` es,
+with the songs as :class:`SongInfo` and the analysis settings as a :class:`Profile`. These
+names and :mod:`~aares.fingerprint.course` load on first use, so that importing the package
+stays fast.
 """
 
 from __future__ import annotations
 
-from aares.fingerprint.audio import AudioError, load_audio
-from aares.fingerprint.peaks import course_maxima, find_peaks
-from aares.fingerprint.spectrogram import power_spectrogram
+from aares._lazy import lazy_exports
 
-__all__ = ["AudioError", "load_audio", "power_spectrogram", "course_maxima", "find_peaks"]
+__all__ = ["AudioError", "Catalog", "Match", "Profile", "SongInfo", "course"]
 
-
-def __getattr__(name: str):
-    # The engine's Catalog lives in catalog.py; imported on first use so that the light
-    # course functions do not pull in the store.
-    if name == "Catalog":
-        from aares.fingerprint.catalog import Catalog
-
-        return Catalog
-    raise AttributeError(f"module 'aares.fingerprint' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AudioError": "aares.fingerprint.audio",
+        "Catalog": "aares.fingerprint.catalog",
+        "Match": "aares.fingerprint.match",
+        "Profile": "aares.fingerprint.landmarks",
+        "SongInfo": "aares.fingerprint.store",
+        "course": "aares.fingerprint.course",
+    },
+)

@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AudioError", "load_audio", "resample", "audio_info", "AUDIO_EXTENSIONS"]
+__all__ = ["AudioError", "load_audio", "resample", "AUDIO_EXTENSIONS"]
 
 #: File name endings treated as audio when a folder is scanned.
 AUDIO_EXTENSIONS = (
@@ -140,21 +140,6 @@ def load_audio(
         data = resample(data, file_sr, sr, quality=quality)
         file_sr = sr
     return np.ascontiguousarray(data, dtype=np.float32), int(file_sr)
-
-
-def audio_info(path: str | os.PathLike) -> dict:
-    """Sample rate, channels, frames and duration (s) of a file soundfile can open."""
-    path = Path(path)
-    try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError) as exc:
-        raise AudioError(f"{path}: cannot read audio header ({_short(exc)})") from None
-    return {
-        "samplerate": int(info.samplerate),
-        "channels": int(info.channels),
-        "frames": int(info.frames),
-        "duration": float(info.duration),
-    }
 
 
 def _mix_to_mono(data: np.ndarray) -> np.ndarray:

@@ -65,7 +65,6 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from aares.fingerprint.audio import load_audio
 from aares.fingerprint.peaks import course_maxima, find_peaks
 from aares.fingerprint.spectrogram import power_spectrogram
 
@@ -81,7 +80,6 @@ __all__ = [
     "landmark_hashes",
     "unpack_hash",
     "fingerprint",
-    "fingerprint_file",
 ]
 
 
@@ -453,13 +451,3 @@ def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray
     pairs = pair_peaks(points, profile, strength)
     h, t = landmark_hashes(points, pairs, profile)
     return h, np.rint(t).astype(np.uint32)
-
-
-def fingerprint_file(path, profile: Profile) -> tuple[np.ndarray, np.ndarray, float]:
-    """Decode ``path`` and fingerprint it: ``(hashes, frames, duration in seconds)``.
-
-    Raises :class:`aares.fingerprint.audio.AudioError` for files that cannot be decoded.
-    """
-    x, sr = load_audio(path, sr=profile.sr, quality=profile.resample_quality)
-    h, t = fingerprint(x, profile)
-    return h, t, x.size / sr

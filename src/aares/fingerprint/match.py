@@ -8,7 +8,7 @@ is its tallest bar. A query landmark repeated with the same hash and frame (the 
 shifted analyses repeat most of them) votes once. The vote is one sort of the hits' keys and
 one linear pass (numba), whatever the number of songs.
 
-Speed changes are searched on the query's peaks: :func:`match_peaks` first tries speed 1; when
+Speed changes are searched on the query's peaks: :func:`match_pairs` first tries speed 1; when
 that gives no confident answer it retries a grid of factors (0.94 ... 1.06), rescaling the
 peak frequencies and times (:func:`aares.fingerprint.landmarks.landmark_hashes`), all factors
 in one vectorised lookup. A match reports the factor it was found at.
@@ -38,12 +38,11 @@ import numpy as np
 from scipy.special import gammainc
 
 from aares.fingerprint.index import Index
-from aares.fingerprint.landmarks import Profile, analyse_query, landmark_hashes, pair_peaks
+from aares.fingerprint.landmarks import Profile, analyse_query, landmark_hashes
 
 __all__ = [
     "Index",
     "Match",
-    "match_peaks",
     "match_pairs",
     "match_signal",
     "speed_grid",
@@ -267,24 +266,6 @@ def significance(
     return np.minimum(-(logp + np.log10(max(trials, 1.0))), 99.0)
 
 
-def match_peaks(
-    points: np.ndarray,
-    strength: np.ndarray,
-    index: Index,
-    profile: Profile,
-    settings: MatchSettings | None = None,
-) -> list[Match]:
-    """Ranked matches for a query given as peaks (:func:`aares.fingerprint.landmarks.analyse`).
-
-    Returns an empty list for "no match". Matches carry the song id only; the catalog
-    fills in the title, artist and path.
-    """
-    settings = settings or MatchSettings()
-    slack = settings.slack if settings.speeds else 1.0
-    pairs = pair_peaks(points, profile, strength, fan_out=profile.query_fan_out, slack=slack)
-    return match_pairs(points, pairs, index, profile, settings)
-
-
 def match_pairs(
     points: np.ndarray,
     pairs: np.ndarray,
@@ -293,7 +274,8 @@ def match_pairs(
     settings: MatchSettings | None = None,
     grid_pairs: np.ndarray | None = None,
 ) -> list[Match]:
-    """Ranked matches for a query given as peaks and their pairs (see :func:`match_peaks`).
+    """Ranked matches for a query given as peaks and their pairs
+    (:func:`aares.fingerprint.landmarks.pair_peaks`).
 
     Tries speed 1, then (when that gives no answer of ``accept_score`` votes) the grid of
     ``settings.speeds`` with ``grid_pairs`` (``pairs`` when None).

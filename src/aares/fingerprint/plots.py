@@ -7,8 +7,8 @@
   histogram of offsets ``t_song - t_excerpt`` (one bin per frame) under each: the true song
   shows a diagonal line of matches and one tall bar, a wrong song scattered points.
 
-``plot_app`` is a Typer app (``spectrogram``, ``match``); the engine's ``aares fp`` command
-mounts it as ``aares fp plot``.
+The ``aares fp plot spectrogram`` / ``match`` commands (in :mod:`aares.fingerprint.cli`)
+draw them.
 
 Example
 -------
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import typer
 
 from aares.fingerprint import course
 from aares.fingerprint.audio import load_audio
@@ -35,7 +34,6 @@ __all__ = [
     "plot_match_figure",
     "SongMatch",
     "course_matches",
-    "plot_app",
 ]
 
 FRAME_S = course.HOP_LENGTH / course.SR
@@ -282,79 +280,3 @@ def _draw_match(
     fig.suptitle(f"Excerpt {title} ({how})", fontweight="bold")
     fig.tight_layout()
     return save_figure(fig, out_png)
-
-
-# --- CLI -------------------------------------------------------------------------------------
-
-plot_app = typer.Typer(
-    help="The handout's fingerprint figures as PNG files (Figure 1: spectrogram and target "
-    "zone; Figure 2: matches of an excerpt).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _fail(exc: Exception) -> None:
-    from aares.console import console
-
-    console.print(f"[red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(1)
-
-
-# One paragraph per line: Rich keeps a docstring's line breaks in --help.
-_SPECTROGRAM_HELP = (
-    "Figure 1: a song's spectrogram, its maxima, one anchor and its target zone.\n\n"
-    "The spectrogram uses the course's parameters (3 kHz, n_fft 2048, window 1024, hop 512); "
-    "the maxima are get_maxima's; the zoom shows one anchor, its target zone (300 frames, "
-    "+-10 bins) and the 10 strongest maxima in it, each pair one hash."
-)
-_MATCH_HELP = (
-    "Figure 2: where an excerpt's hashes fall in the best song and in a wrong one.\n\n"
-    "For each hash the excerpt shares with a song: its time in the excerpt against its time "
-    "in the song (a line for the right song), and under it the histogram of offsets with one "
-    "bin per frame (one tall bar for the right song)."
-)
-
-
-@plot_app.command("spectrogram", help=_SPECTROGRAM_HELP)
-def spectrogram_cmd(
-    song: Path = typer.Argument(..., help="An audio file (MP3, FLAC, WAV, Ogg, ...)."),
-    out: Path = typer.Option(
-        None, "-o", "--out", help="PNG to write (default: <song name>.spectrogram.png here)."
-    ),
-) -> None:
-    """Figure 1 (the help text is _SPECTROGRAM_HELP)."""
-    from aares.console import console
-
-    out = out or Path(f"{song.stem}.spectrogram.png")
-    try:
-        path = plot_spectrogram_figure(song, out)
-    except ValueError as exc:
-        _fail(exc)
-    console.print(f"wrote {path}")
-
-
-@plot_app.command("match", help=_MATCH_HELP)
-def match_cmd(
-    excerpt: Path = typer.Argument(..., help="The audio excerpt to look up."),
-    db: Path = typer.Option(
-        ...,
-        "--db",
-        help="The database: a catalog from `aares fp index` (SQLite), a course dataset "
-        "(.npz/.json written by aares.fingerprint.course.save_dataset) or a folder of songs "
-        "(hashed on the fly with the course functions).",
-    ),
-    out: Path = typer.Option(
-        None, "-o", "--out", help="PNG to write (default: <excerpt name>.match.png here)."
-    ),
-) -> None:
-    """Figure 2 (the help text is _MATCH_HELP)."""
-    from aares.console import console
-
-    out = out or Path(f"{excerpt.stem}.match.png")
-    try:
-        path = plot_match_figure(excerpt, db, out)
-    except ValueError as exc:
-        _fail(exc)
-    console.print(f"wrote {path}")

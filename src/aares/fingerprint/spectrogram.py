@@ -29,7 +29,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-__all__ = ["power_spectrogram", "log_spectrogram", "frame_times", "bin_frequencies"]
+__all__ = ["power_spectrogram", "bin_frequencies"]
 
 
 @lru_cache(maxsize=16)
@@ -101,19 +101,6 @@ def power_spectrogram(
     np.multiply(spec.real, spec.real, out=power)
     power += spec.imag * spec.imag
     return np.ascontiguousarray(power.T)
-
-
-def log_spectrogram(S: np.ndarray, floor_db: float = -100.0) -> np.ndarray:
-    """``10 * log10(S)`` in dB (float32), values below ``floor_db`` raised to it."""
-    out = np.maximum(np.asarray(S, dtype=np.float32), np.float32(10.0 ** (floor_db / 10.0)))
-    np.log10(out, out=out)
-    out *= 10.0
-    return out
-
-
-def frame_times(n_frames: int, sr: int, hop_length: int) -> np.ndarray:
-    """Centre time (s) of each frame of a ``center=True`` spectrogram."""
-    return np.arange(n_frames) * (hop_length / sr)
 
 
 def bin_frequencies(n_fft: int, sr: int) -> np.ndarray:

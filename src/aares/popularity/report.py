@@ -14,58 +14,15 @@ import pandas as pd
 from aares.io import read_json
 from aares.report.section import Figure, Heading, Note, Section, Table, Text
 
-__all__ = ["report_section", "write_outputs", "REPORT_MODELS"]
-
-#: Models the report computes when no comparison is saved (the run-all set).
-REPORT_MODELS = ["mean", "ridge", "lightgbm_audio", "hurdle"]
-
-
-def _current(path: Path, fp: str) -> bool:
-    try:
-        return path.is_file() and read_json(path).get("fingerprint") == fp
-    except (ValueError, OSError):
-        return False
-
-
-def write_outputs(
-    frame: pd.DataFrame, data_dir: Path, out_dir: Path, *, reuse: bool = True
-) -> pd.DataFrame | None:
-    """Compare :data:`REPORT_MODELS` and map the micro-genres into ``out_dir/popularity``.
-
-    With ``reuse``, each output already computed from the same songs is kept. The genre
-    mapping is by words, plus the Exercise 1 model the genre step saved, if any. Returns
-    the comparison table when it was computed, else None.
-    """
-    from aares.popularity.cli import fingerprint, run_compare, run_genres
-
-    out, fp, table = Path(out_dir) / "popularity", fingerprint(frame), None
-    if not (
-        reuse and _current(out / "cv_settings.json", fp) and (out / "cv_results.csv").is_file()
-    ):
-        table = run_compare(
-            frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2
-        )
-    if not (
-        reuse and _current(out / "genre_summary.json", fp) and (out / "genre_mapping.csv").is_file()
-    ):
-        saved = Path(out_dir) / "genre" / "model.skops"
-        run_genres(
-            frame,
-            out,
-            data=data_dir,
-            classifier="none",
-            genre_model=saved if saved.is_file() else None,
-            encodings=False,
-        )
-    return table
+__all__ = ["report_section"]
 
 
 def report_section(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Section:
     """The Exercise 2 section: model table and figures, genre counts, encodings, mapping."""
-    from aares.popularity.cli import _subset
+    from aares.popularity.jobs import load_songs, write_outputs
 
     data_dir, out = Path(data_dir), Path(out_dir) / "popularity"
-    frame = _subset(data_dir)
+    frame = load_songs(data_dir)
     write_outputs(frame, data_dir, Path(out_dir))
     settings = read_json(out / "cv_settings.json")
     summary = read_json(out / "genre_summary.json")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from aares.console import console, print_frame
-from aares.data import CATALOGUE_FILE, SUBSET_FILE, TRAIN_FILE, DataError, data_file, load_train
-from aares.io import ensure_dir, write_json, write_text
-from aares.markdown import markdown_table
+from aares.errors import DataError
+from aares.io import ensure_dir, write_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="Song recommendation: playlists from seed songs (audio-feature space), "
@@ -25,7 +27,6 @@ CACHE_OPT = typer.Option(
     "--cache",
     help="Folder for the parsed catalogue (Parquet, rebuilt when the CSV changes).",
 )
-PLAYLIST_COLUMNS = ["rank", "name", "artists", "year", "similarity", "why"]
 
 
 def _fail(exc: Exception) -> None:
@@ -33,21 +34,9 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-def build_playlist_recommender(data: Path, cache: Path | None, **params):
-    """Load the catalogue (cached) and the labelled songs, and fit a PlaylistRecommender."""
-    from aares.recommend.catalog import load_catalogue_cached
-    from aares.recommend.playlist import PlaylistRecommender
-
-    catalogue = load_catalogue_cached(data_file(CATALOGUE_FILE, data), cache)
-    try:
-        train = load_train(data_file(TRAIN_FILE, data))
-        genres = train["genre"]
-    except DataError:
-        train, genres = None, None  # the space works without the labelled songs
-    return PlaylistRecommender(**params).fit(catalogue, genres, train)
-
-
 def _show(playlist: pd.DataFrame, title: str, out_json: Path | None) -> None:
+    from aares.recommend.jobs import PLAYLIST_COLUMNS
+
     print_frame(playlist[[c for c in PLAYLIST_COLUMNS if c in playlist]], title)
     if out_json is not None:
         write_json(out_json, playlist.to_dict(orient="records"))
@@ -76,6 +65,7 @@ def playlist_cmd(
     aares recommend playlist "Bohemian Rhapsody" --artist Queen -n 10 --diversity 0.2
     """
     from aares.recommend.catalog import AmbiguousSeed, SeedNotFound
+    from aares.recommend.jobs import build_playlist_recommender
 
     try:
         t0 = time.perf_counter()
@@ -121,6 +111,7 @@ def user_cmd(
     from aares.recommend.catalog import AmbiguousSeed, SeedNotFound
     from aares.recommend.collaborative import load_lastfm
     from aares.recommend.hybrid import HybridRecommender
+    from aares.recommend.jobs import build_playlist_recommender
 
     if user_id is None and not like:
         _fail(ValueError("give a Last.fm user id or at least one --like song"))
@@ -159,6 +150,10 @@ def song_cmd(
     cache: Path = CACHE_OPT,
 ) -> None:
     """A playlist around a new song known only by its features (others: catalogue median)."""
+    import pandas as pd
+
+    from aares.recommend.jobs import build_playlist_recommender
+
     try:
         rec = build_playlist_recommender(data, cache)
         cols = rec.space_.columns
@@ -192,6 +187,8 @@ def evaluate_cmd(
     """
     if what not in ("playlists", "collaborative", "all"):
         _fail(ValueError(f"--what must be playlists, collaborative or all, got {what!r}"))
+    from aares.recommend.jobs import playlist_table
+
     folder = ensure_dir(out / "recommend")
 
     def say(message: str) -> None:
@@ -212,76 +209,3 @@ def evaluate_cmd(
             write_json(folder / "collaborative.json", table.to_dict(orient="records"))
     except (DataError, ValueError) as exc:
         _fail(exc)
-
-
-#: the playlist settings compared on the proxy (the first one is the default recommender)
-PLAYLIST_CONFIGS = {
-    "aares default (artist 0.7, LDA 0.5)": {},
-    "aares, diversity 0.3": {"diversity": 0.3},
-    "aares without artist sound": {"artist_weight": 0.0},
-    "aares without LDA": {"space": {"lda_weight": 0.0}},
-    "aares without year": {"space": {"use_year": False}},
-}
-#: the default recommender's name in the proxy tables
-DEFAULT_SETTING = next(iter(PLAYLIST_CONFIGS))
-
-
-def playlist_table(
-    data: Path,
-    configs: dict | None = None,
-    halves=("report",),
-    cache: Path | None = None,
-    progress=None,
-) -> pd.DataFrame:
-    """The proxy measures of :data:`PLAYLIST_CONFIGS` and the baselines (see
-    :func:`aares.recommend.evaluate.evaluate_playlists`) on the course data."""
-    from aares.data import load_subset
-    from aares.recommend.catalog import load_catalogue_cached
-    from aares.recommend.evaluate import evaluate_playlists, micro_genre_pool
-
-    catalogue = load_catalogue_cached(data_file(CATALOGUE_FILE, data), cache)
-    genres = micro_genre_pool(catalogue, load_subset(data_file(SUBSET_FILE, data)))
-    train = load_train(data_file(TRAIN_FILE, data))
-    return evaluate_playlists(
-        catalogue, genres, configs or PLAYLIST_CONFIGS, train, halves=halves, progress=progress
-    )
-
-
-def default_playlist_table(data: Path, cache: Path | None = None) -> pd.DataFrame:
-    """The proxy measures of the default recommender (:data:`DEFAULT_SETTING`) and the
-    baselines, as the main job and the report show them."""
-    return playlist_table(data, {DEFAULT_SETTING: PLAYLIST_CONFIGS[DEFAULT_SETTING]}, cache=cache)
-
-
-def run_all_step(data_dir: Path, out_dir: Path) -> None:
-    """Main-job step: build the index, write example playlists and the playlist proxy
-    measures (default settings against the baselines) under ``out_dir/recommend/``."""
-    folder = ensure_dir(Path(out_dir) / "recommend")
-    t0 = time.perf_counter()
-    rec = build_playlist_recommender(Path(data_dir), folder / "cache")
-    build_s = time.perf_counter() - t0
-    examples = [("Bohemian Rhapsody", "Queen"), ("Yesterday", "The Beatles"), ("Hello", "Adele")]
-    lines = [
-        f"# Example playlists\n\nIndex of {len(rec.vectors_):,} songs built in {build_s:.1f} s.\n"
-    ]
-    records = []
-    for title, artist in examples:
-        try:
-            seed = rec.find(title, artist)
-        except LookupError as exc:
-            lines.append(f"\n{title} ({artist}): {exc}\n")
-            continue
-        pl = rec.recommend([seed], n=10)
-        lines.append(f"\n## {rec.seed_index_.label(seed)}\n\n")
-        lines.append(markdown_table(pl[PLAYLIST_COLUMNS], "{:.3f}") + "\n")
-        records.append({"seed": rec.seed_index_.label(seed), "playlist": pl.to_dict("records")})
-    write_text(folder / "example_playlists.md", "".join(lines))
-    write_json(folder / "example_playlists.json", records)
-    console.print(f"example playlists in {folder / 'example_playlists.md'}")
-    table = default_playlist_table(Path(data_dir), cache=folder / "cache")
-    write_json(folder / "playlist_measures.json", table.to_dict(orient="records"))
-    agree = table.set_index("setting")["genre_agreement"]
-    console.print(
-        f"playlist proxy: genre agreement {agree[DEFAULT_SETTING]:.1%} "
-        f"(random {agree['random picks']:.1%})"
-    )

@@ -26,7 +26,7 @@ def _playlist_measures(data_dir: Path, folder: Path) -> tuple[pd.DataFrame, str]
         table = pd.DataFrame(read_json(cached))
         origin = f"from {cached.name} (aares recommend evaluate)"
     else:
-        from aares.recommend.cli import default_playlist_table
+        from aares.recommend.jobs import default_playlist_table
 
         table = default_playlist_table(data_dir, cache=folder / "cache")
         origin = "measured in this run"

@@ -8,42 +8,17 @@ import typer
 from rich.markup import escape
 
 from aares.console import console
-from aares.data import DataError
-from aares.report.build import SectionOutcome, build_report
-
-_STYLE = {"ok": "green", "missing": "yellow", "error": "red"}
-
-
-def _show(outcome: SectionOutcome) -> None:
-    style = _STYLE[outcome.status]
-    console.print(
-        f"[{style}]{outcome.status:>7}[/] {outcome.section.title} [dim]({outcome.seconds:.1f} s)[/]"
-    )
-    if outcome.error:
-        console.print(f"[red]        {escape(outcome.error.splitlines()[0])}[/]")
+from aares.errors import DataError
 
 
 def _build(data: Path, out: Path, strict: bool, pdf: bool) -> None:
+    from aares.report.jobs import ReportFailed, build
+
     try:
-        result = build_report(
-            data,
-            out,
-            strict=strict,
-            formats=("html", "pdf") if pdf else ("html",),
-            on_section=_show,
-        )
-    except (DataError, ValueError) as exc:
+        build(data, out, strict=strict, pdf=pdf)
+    except (DataError, ValueError, ReportFailed) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    for kind, path in result.paths.items():
-        console.print(f"{kind.upper()}: {path}")
-    failed = result.report.failed
-    if failed:
-        names = escape(", ".join(o.section.title for o in failed))
-        console.print(
-            f"[red]error:[/] {len(failed)} section(s) failed and show an error box: {names}"
-        )
-        raise typer.Exit(1)
 
 
 def report(
@@ -73,8 +48,3 @@ def report(
     box, the rest is still written, and the command exits with code 1.
     """
     _build(data, out, strict, pdf)
-
-
-def run_all_step(data_dir: Path, out_dir: Path) -> None:
-    """The report as the last step of `aares run-all`."""
-    _build(Path(data_dir), Path(out_dir), strict=False, pdf=True)

@@ -1,0 +1,88 @@
+"""Genre jobs: the steps that read the data folder and write the outputs of Exercise 1.
+
+The ``aares genre`` commands and ``aares run-all`` call these; the models, the evaluation
+and the challenge files are in the library modules (:mod:`aares.genre.models`,
+:mod:`aares.genre.evaluate`, :mod:`aares.genre.challenge`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from aares.console import console, print_frame, progress
+from aares.data import TRAIN_FILE, data_file, load_train
+from aares.io import ensure_dir, write_json
+
+__all__ = ["RUN_ALL_COMPARE", "load_train_sample", "run_all_step", "run_compare"]
+
+
+def run_compare(train: pd.DataFrame, names, out: Path, *, folds: int, seed: int, balanced, cache):
+    """Cross-validate ``names`` with a progress bar, write the results, print the scores."""
+    from aares.genre.evaluate import fits_needed, write_comparison
+
+    X, y = train.drop(columns="genre"), train["genre"].to_numpy()
+    with progress() as bar:
+        total = folds * len(fits_needed(names, balanced))
+        task = bar.add_task("cross-validating (model folds)", total=total)
+        result = write_comparison(
+            X, y, names, out, folds=folds, seed=seed, balanced=balanced, cache_dir=cache,
+            on_fold=lambda: bar.advance(task),
+        )  # fmt: skip
+    print_frame(result.scores, title=f"{folds}-fold CV on {len(y):,} songs (seed {seed})")
+    return result
+
+
+def load_train_sample(data: Path, sample: int = 0, seed: int = 0) -> pd.DataFrame:
+    """The training file, or a stratified sample of ``sample`` songs of it (0 = all)."""
+    train = load_train(data_file(TRAIN_FILE, data))
+    if sample and sample < len(train):
+        from sklearn.model_selection import train_test_split
+
+        train, _ = train_test_split(
+            train, train_size=sample, stratify=train["genre"], random_state=seed
+        )
+        train = train.reset_index(drop=True)
+    return train
+
+
+#: Models the main job cross-validates for the report (`aares genre compare` runs them all):
+#: the baseline, a linear model, and the best model with its members.
+RUN_ALL_COMPARE = ["majority", "logreg", "lightgbm", "extra_trees", "mlp", "ensemble"]
+
+
+def run_all_step(data_dir: Path, out_dir: Path) -> None:
+    """Main-job step: key figures, train the best model, write the challenge files, then
+    cross-validate a few models (scores, per-genre tables, confusion matrix) for the report."""
+    from aares.genre.challenge import predict_challenge, train_model
+    from aares.genre.describe import write_description
+    from aares.genre.models import BEST_MODEL
+    from aares.genre.persist import save_model
+
+    out = ensure_dir(Path(out_dir) / "genre")
+    summary = write_description(data_dir, out / "describe")
+    console.print(summary.text())
+    trainset = load_train(data_file(TRAIN_FILE, data_dir))
+    t0 = time.perf_counter()
+    with console.status(f"training {BEST_MODEL}"):
+        model = train_model(data_dir, "best", train=trainset)
+    fit_s = time.perf_counter() - t0
+    save_model(model, out / "model.skops")
+    challenge, genre_only, genres = predict_challenge(model, data_dir, out)
+    info = {
+        "model": BEST_MODEL,
+        "fit_seconds": round(fit_s, 2),
+        "predicted": int(len(genres)),
+        "predicted_counts": {str(k): int(v) for k, v in pd.Series(genres).value_counts().items()},
+    }
+    write_json(out / "model.json", info)
+    console.print(json.dumps(info["predicted_counts"]))
+    console.print(f"Trained {BEST_MODEL} in {fit_s:.1f} s; wrote {challenge} and {genre_only}")
+
+    run_compare(
+        trainset, RUN_ALL_COMPARE, out / "compare", folds=5, seed=0, balanced=[BEST_MODEL],
+        cache=out / "cv-cache",
+    )  # fmt: skip

@@ -1,0 +1,113 @@
+"""The package's layers: nothing imports an interface (`cli.py`) except `aares/cli.py`, and
+every module imports on its own (no import cycle, no module that only works after another)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "aares"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+# `aares.__main__` runs the command line when imported, so it is left out.
+MODULES = sorted(_module_name(p) for p in SRC.rglob("*.py") if p.name != "__main__.py")
+
+
+def _imported(path: Path, module: str | None = None) -> list[tuple[int, str]]:
+    """(line, module) of every import in the file (``module`` its dotted name), relative
+    imports resolved."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = (module or _module_name(path)).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    return found
+
+
+def _cli_imports(path: Path, module: str | None = None) -> list[str]:
+    own = module or _module_name(path)
+    return [
+        f"{path}:{line} imports {name}"
+        for line, name in _imported(path, module)
+        if name.startswith("aares") and name.split(".")[-1] == "cli" and name != own
+    ]
+
+
+def test_only_the_top_level_cli_imports_a_cli_module():
+    offenders = [
+        hit
+        for path in SRC.rglob("*.py")
+        if path not in (SRC / "cli.py", SRC / "__main__.py")
+        for hit in _cli_imports(path)
+    ]
+    assert not offenders, "interfaces imported outside aares/cli.py:\n" + "\n".join(offenders)
+
+
+def test_the_checker_sees_each_spelling_of_a_cli_import(tmp_path):
+    probe = tmp_path / "jobs.py"
+    probe.write_text(
+        "from aares.popularity.cli import app\nfrom . import cli\n"
+        "def f():\n    import aares.recommend.cli\n"
+    )
+    assert len(_cli_imports(probe, "aares.genre.jobs")) == 3
+
+
+def test_every_module_imports_on_its_own():
+    # In a fresh interpreter, each module is imported with no aares module loaded before it:
+    # an import cycle or a hidden order dependency fails here (third-party modules stay
+    # loaded between the imports, which keeps this to a few seconds).
+    code = (
+        "import importlib, sys, traceback\n"
+        f"failed = []\nfor m in {MODULES!r}:\n"
+        "    for k in [k for k in sys.modules if k == 'aares' or k.startswith('aares.')]:\n"
+        "        del sys.modules[k]\n"
+        "    try:\n        importlib.import_module(m)\n"
+        "    except Exception as e:\n        failed.append(f'{m}: {e!r}')\n"
+        "print('\\n'.join(failed)); sys.exit(1 if failed else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+
+
+#: What showing the help must not load (the commands load them when they run).
+HEAVY = ("pandas", "matplotlib", "numba", "sklearn", "scipy", "lightgbm")
+
+
+def test_help_of_every_group_loads_no_heavy_library():
+    # In a fresh interpreter: the CLI module graph, then each group's --help.
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from aares.cli import SUBCOMMANDS, app\n"
+        "runner = CliRunner()\n"
+        "for args in [[], *[[name] for name, _ in SUBCOMMANDS], ['fp', 'plot'], ['report']]:\n"
+        "    res = runner.invoke(app, [*args, '--help'])\n"
+        "    assert res.exit_code == 0, (args, res.output)\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == [], f"--help loaded {res.stdout.strip()}"
+
+
+def test_the_profile_names_of_the_help_are_the_engines():
+    from aares.fingerprint.cli import PROFILE_NAMES
+    from aares.fingerprint.landmarks import PROFILES
+
+    assert tuple(PROFILES) == PROFILE_NAMES
