@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.store import open_store
 from pgserver import PostgresServer, free_port, postgres_bin
 from test_fp_engine import SR, _write_songs, synth_song
-from test_fp_store import _alive, _children, _cli, _one_line_error
+from test_fp_store import _cli, _one_line_error, signal_when_workers_run
 
 
 @pytest.fixture(scope="session")
@@ -226,24 +225,9 @@ def test_bad_urls_and_servers_that_are_down_name_the_server_and_write_nothing(tm
 def test_local_cluster_workers_end_with_their_parent(tmp_path):
     folder = tmp_path / "long"
     _write_songs(folder, [synth_song(60 + s, seconds=90.0) for s in range(4)])
-    db = tmp_path / "c.db"
-    cmd = [sys.executable, "-m", "aares", "fp", "index", str(folder), "--db", str(db)]
-    proc = subprocess.Popen([*cmd, "--cluster", "local:2"], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 90
-    kids: list[int] = []
-    while time.monotonic() < deadline and len(kids) < 2:
-        time.sleep(0.3)
-        kids = _children(proc.pid)
-    assert len(kids) >= 2, "the cluster never started"
-    time.sleep(2.0)
-    kids = _children(proc.pid)
-    proc.kill()
-    proc.wait(30)
-    deadline = time.monotonic() + 20
-    while _alive(kids) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert _alive(kids) == [], "Dask worker processes left running after kill -9"
+    cmd = [sys.executable, "-m", "aares", "fp", "index", str(folder), "--db", str(tmp_path / "c")]
+    _, _, left = signal_when_workers_run([*cmd, "--cluster", "local:2"], signal.SIGKILL, 2.0)
+    assert left == [], "Dask worker processes left running after kill -9"
 
 
 def test_postgres_store_is_the_same_store(pg_url):

@@ -267,6 +267,30 @@ def _alive(pids: list[int]) -> list[int]:
     return out
 
 
+def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 1.0):
+    """Start ``cmd``, wait for two child processes, send ``sig`` to the parent alone; return
+    ``(exit code, output, children still alive 20 s later)``."""
+    env = dict(os.environ, COLUMNS="200")
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    kids: list[int] = []
+    while time.monotonic() < deadline and len(kids) < 2:
+        time.sleep(0.2)
+        kids = _children(proc.pid)
+    assert len(kids) >= 2, "the workers never started"
+    time.sleep(settle)
+    kids = _children(proc.pid)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while _alive(kids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return proc.returncode, out, _alive(kids)
+
+
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("long")
@@ -276,29 +300,13 @@ def long_folder(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
 def test_workers_end_with_their_parent(tmp_path, long_folder, how):
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     db = tmp_path / "c.db"
     cmd = [sys.executable, "-m", "aares", "fp", "index", str(long_folder), "--db", str(db)]
-    proc = subprocess.Popen(
-        [*cmd, "--jobs", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 60
-    kids: list[int] = []
-    while time.monotonic() < deadline and len(kids) < 2:
-        time.sleep(0.2)
-        kids = _children(proc.pid)
-    assert len(kids) >= 2, "the workers never started"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while _alive(kids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _alive(kids) == [], f"workers left running after {how}"
+    sig = signal.SIGKILL if how == "kill -9" else signal.SIGTERM
+    code, out, left = signal_when_workers_run([*cmd, "--jobs", "2"], sig)
+    assert left == [], f"workers left running after {how}"
     if how == "SIGTERM":
-        assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out, out
+        assert code == 130 and "interrupted" in out and "Traceback" not in out, out
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
