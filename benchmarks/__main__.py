@@ -16,6 +16,7 @@ ALL = [
     "genre",
     "conformal",
     "fingerprint",
+    "fingerprint-cluster",
     "popularity",
     "recommend",
     "catalogue",
@@ -32,7 +33,7 @@ def main() -> None:
         if name not in ALL:
             parser.error(f"unknown benchmark {name!r}; choose from {ALL}")
         print(f"== benchmark {name}", flush=True)
-        importlib.import_module(f"benchmarks.{name}").main(args.data)
+        importlib.import_module(f"benchmarks.{name.replace('-', '_')}").main(args.data)
 
 
 if __name__ == "__main__":

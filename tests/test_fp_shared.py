@@ -257,3 +257,21 @@ def test_postgres_store_is_the_same_store(pg_url):
         con.execute("UPDATE aares.meta SET value = %s WHERE key = 'format'", (str(FORMAT_VERSION),))
     with pytest.raises(StoreError, match="corrupt postings"):
         list(open_store(pg_url).all_postings())
+
+
+def test_a_select_only_role_reads_the_catalog_and_cannot_change_it(pg_url):
+    import psycopg
+
+    from aares.fingerprint.store import SongInfo, StoreError
+
+    with open_store(pg_url, profile="default") as st:
+        st.add_song(SongInfo("a.wav", "A", "", 1.0, "sum1"), np.arange(3, dtype=np.uint32),
+                    np.arange(3, dtype=np.uint32))  # fmt: skip
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE ROLE reader LOGIN")
+        con.execute("GRANT USAGE ON SCHEMA aares TO reader")
+        con.execute("GRANT SELECT ON ALL TABLES IN SCHEMA aares TO reader")
+    with open_store(pg_url.replace("aares@", "reader@")) as ro:
+        assert ro.readonly and [s.title for s in ro.songs()] == ["A"]
+        with pytest.raises(StoreError, match="read-only"):
+            ro.remove_song(1)

@@ -78,6 +78,7 @@ def index_cmd(
     from rich.progress import TextColumn
 
     from aares.fingerprint.catalog import audio_files
+    from aares.fingerprint.landmarks import get_profile
     from aares.fingerprint.parallel import (
         ClusterError,
         check_cluster,
@@ -87,10 +88,12 @@ def index_cmd(
     from aares.fingerprint.store import StoreError
 
     workers = cluster
-    try:
+    try:  # the cheap checks first: the options, then the scheduler, then the files
+        if profile is not None:
+            get_profile(profile)
         if cluster is not None and not check_cluster(cluster).startswith("local:"):
             workers = connect_scheduler(cluster)  # before any catalog is created
-    except ClusterError as exc:
+    except ValueError as exc:  # ClusterError too
         _fail(str(exc), 2)
     files = audio_files(paths)
     if not files:
