@@ -203,10 +203,10 @@ class DiskIndex:
         """Length in frames of each of ``songs`` (ids)."""
         return self.song_frames[np.searchsorted(self.song_ids, songs)]
 
-    def _postings(self, qh: np.ndarray):
+    def _postings(self, qh: np.ndarray, skip: np.ndarray | None = None):
         qs, ss, fs, ps = [], [], [], []
         for k, (seg, alive) in enumerate(zip(self.segments, self.alive, strict=True)):
-            qi, row, frame, pos = seg.lookup(qh)
+            qi, row, frame, pos = seg.lookup(qh, skip)
             if not alive.all():
                 keep = alive[row]
                 qi, row, frame, pos = qi[keep], row[keep], frame[keep], pos[keep]
@@ -221,17 +221,24 @@ class DiskIndex:
             return qs[0], ss[0], fs[0], ps[0]
         qi = np.concatenate(qs)
         order = np.argsort(qi, kind="stable")
-        return (
-            qi[order],
-            np.concatenate(ss)[order],
-            np.concatenate(fs)[order],
-            np.concatenate(ps)[order],
-        )
+        ss, fs, ps = np.concatenate(ss), np.concatenate(fs), np.concatenate(ps)
+        return qi[order], ss[order], fs[order], ps[order]
+
+    def counts(self, qh: np.ndarray) -> np.ndarray:
+        """Live postings of each query hash (read from block headers where they say it)."""
+        qh = np.asarray(qh, dtype=np.uint32)
+        total = np.zeros(qh.size, dtype=np.int64)
+        for seg, alive in zip(self.segments, self.alive, strict=True):
+            if alive.all():
+                total += seg.counts(qh)
+            else:  # dead songs' postings must not count: decode
+                qi, row = seg.lookup(qh)[:2]
+                total += np.bincount(qi[alive[row]], minlength=qh.size)
+        return total
 
     def ranges(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(lo, hi)`` with ``hi - lo`` the number of postings of each query hash."""
-        qh = np.asarray(qh, dtype=np.uint32)
-        counts = np.bincount(self._postings(qh)[0], minlength=qh.size)
+        counts = self.counts(qh)
         hi = np.cumsum(counts)
         return hi - counts, hi
 
@@ -242,12 +249,9 @@ class DiskIndex:
         :meth:`Index.lookup`; the fourth array of ``with_postings`` identifies a posting
         by segment and place)."""
         qh = np.asarray(qh, dtype=np.uint32)
-        qi, song, frame, pos = self._postings(qh)
-        if stop_list and qi.size:
-            counts = np.bincount(qi, minlength=qh.size)
-            keep = counts[qi] <= self.max_postings
-            qi, song, frame, pos = qi[keep], song[keep], frame[keep], pos[keep]
-        out = (qi, song, frame, pos)
+        # the stop list skips buckets over max_postings without decoding them
+        skip = self.counts(qh) > self.max_postings if stop_list else None
+        out = self._postings(qh, skip)
         return out if with_postings else out[:3]
 
 

@@ -226,8 +226,36 @@ def _decode_block(buf, start, u_bits, vals):  # pragma: no cover (numba)
 
 
 @numba.njit(cache=True)
-def _lookup(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
-    # postings of each query key (top, low): (query index, g, bit position)
+def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
+    # postings of each query key; a block of one key (low_bits 0) says it in its header
+    out = np.zeros(qtop.size, dtype=np.int64)
+    for i in range(qtop.size):
+        b = qtop[i]
+        start = np.int64(offsets[b])
+        if start == np.int64(offsets[b + 1]):
+            continue
+        cnt, pos = _varint(buf, start)
+        if u_bits == gbits:
+            out[i] = cnt
+            continue
+        k = _rice_k(u_bits, cnt)
+        bitpos = np.int64(pos) * 8
+        v = np.uint64(0)
+        want = np.uint64(qlow[i])
+        for _ in range(cnt):
+            d, bitpos = _next(buf, bitpos, k)
+            v += d
+            low = v >> np.uint64(gbits)
+            if low > want:
+                break
+            if low == want:
+                out[i] += 1
+    return out
+
+
+@numba.njit(cache=True)
+def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip):  # pragma: no cover (numba)
+    # postings of each query key (top, low) but those with skip[i]: (query, g, bit position)
     cap = 1024
     qi = np.empty(cap, dtype=np.int64)
     gs = np.empty(cap, dtype=np.int64)
@@ -237,7 +265,7 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba
     for i in range(qtop.size):
         b = qtop[i]
         start = np.int64(offsets[b])
-        if start == np.int64(offsets[b + 1]):
+        if skip[i] or start == np.int64(offsets[b + 1]):
             continue
         cnt, pos = _varint(buf, start)
         k = _rice_k(u_bits, cnt)
@@ -357,15 +385,28 @@ class Segment:
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
 
-    def lookup(self, qh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(query index, song row, frame, bit position)`` of every posting of ``qh``."""
+    def _keys(self, qh: np.ndarray):
         qh = np.asarray(qh, dtype=np.uint64)
-        inside = qh < (np.uint64(1) << np.uint64(self.key_bits))
-        idx = np.flatnonzero(inside)
+        idx = np.flatnonzero(qh < (np.uint64(1) << np.uint64(self.key_bits)))
         q = scramble(qh[idx], self.key_bits)
         top = (q >> np.uint64(self.low_bits)).astype(np.int64)
-        low = (q & np.uint64((1 << self.low_bits) - 1)).astype(np.int64)
-        qi, g, pos = _lookup(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+        return idx, top, (q & np.uint64((1 << self.low_bits) - 1)).astype(np.int64)
+
+    def counts(self, qh: np.ndarray) -> np.ndarray:
+        """Postings of each of ``qh`` in this segment (dead songs included)."""
+        out = np.zeros(len(qh), dtype=np.int64)
+        idx, top, low = self._keys(qh)
+        out[idx] = _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+        return out
+
+    def lookup(
+        self, qh: np.ndarray, skip: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(query index, song row, frame, bit position)`` of every posting of ``qh``
+        (but those of the query hashes where ``skip`` is true)."""
+        idx, top, low = self._keys(qh)
+        sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
+        qi, g, pos = _lookup(self.stream, self.offsets, top, low, self.u_bits, self.gbits, sk)
         row = np.searchsorted(self.songs.starts, g, side="right") - 1
         return idx[qi], row, g - self.songs.starts[row], pos
 
