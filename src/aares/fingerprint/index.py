@@ -249,9 +249,16 @@ class DiskIndex:
         :meth:`Index.lookup`; the fourth array of ``with_postings`` identifies a posting
         by segment and place)."""
         qh = np.asarray(qh, dtype=np.uint32)
-        # the stop list skips buckets over max_postings without decoding them
-        skip = self.counts(qh) > self.max_postings if stop_list else None
-        out = self._postings(qh, skip)
+        if stop_list and len(self.segments) == 1 and self.alive[0].all():
+            # one pass: a bucket over max_postings is dropped as it is read (or skipped
+            # from its block's header)
+            seg = self.segments[0]
+            qi, row, frame, pos = seg.lookup(qh, cap=self.max_postings)
+            out = (qi, seg.songs.ids[row], frame, pos)
+        else:
+            # buckets counted over every segment first, overfull ones skipped
+            skip = self.counts(qh) > self.max_postings if stop_list else None
+            out = self._postings(qh, skip)
         return out if with_postings else out[:3]
 
 
@@ -263,6 +270,8 @@ FOLDER_FORMAT = 1
 MERGE_RATIO = 4
 #: segments a writer merges in passing; bigger merges wait for :func:`compact`
 MERGE_LIMIT = 16_000_000
+#: postings of new songs written per segment when indexing (bounds the memory of a sync)
+BATCH = 1 << 25
 
 
 class IndexFolderError(ValueError):
@@ -471,29 +480,45 @@ def sync(
     empty = {i: d for i, d in empty.items() if i in live_set}
     new = sorted(live_set - set(held) - set(empty))
     old_index = DiskIndex(segs, [set(e["dead"]) for e in man["segments"]], man["n_distinct"])
-    if new:
-        ids, hs, fs, sums = [], [], [], []
-        for sid in new:
-            info = store.song(sid)
-            try:
-                h, f = store.postings(sid)
-            except KeyError:
-                continue  # removed meanwhile: seen at the next generation
-            if h.size == 0:
-                empty[sid] = checksum_digest(info.checksum) if info is not None else 0
-                continue
-            ids.append(sid)
-            hs.append(h)
-            fs.append(f)
-            sums.append(info.checksum if info is not None else "")
-        if ids:
-            name = f"seg-{man['next']:08d}.aix"
-            man["next"] += 1
-            write_segment(folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
-            seg = Segment(folder / name)
-            man["key_bits"] = seg.key_bits
-            man["n_distinct"] = _union_distinct(old_index, seg)
-            man["segments"].append({"file": name, "dead": []})
+    # new songs go into segments of at most BATCH postings (bounded memory), merged below
+    batch: list = []
+
+    def flush() -> None:
+        nonlocal old_index
+        if not batch:
+            return
+        name = f"seg-{man['next']:08d}.aix"
+        man["next"] += 1
+        ids, hs, fs, sums = (list(c) for c in zip(*batch, strict=True))
+        write_segment(folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
+        seg = Segment(folder / name)
+        man["key_bits"] = seg.key_bits
+        man["n_distinct"] = _union_distinct(old_index, seg)
+        man["segments"].append({"file": name, "dead": []})
+        _write_manifest(folder, man)  # a killed build resumes after this segment
+        old_index = DiskIndex(
+            [*old_index.segments, seg], [*old_index.dead, set()], man["n_distinct"]
+        )
+        batch.clear()
+
+    held_postings = 0
+    for sid in new:
+        info = store.song(sid)
+        try:
+            h, f = store.postings(sid)
+        except KeyError:
+            continue  # removed meanwhile: seen at the next generation
+        if h.size == 0:
+            empty[sid] = checksum_digest(info.checksum) if info is not None else 0
+            continue
+        batch.append((sid, h, f, info.checksum if info is not None else ""))
+        held_postings += h.size
+        if held_postings >= BATCH:
+            flush()
+            held_postings = 0
+            _merge_tail(folder, man, limit=MERGE_LIMIT)
+            old_index = _disk_index(folder, man)
+    flush()
     man["empty"] = sorted([i, d] for i, d in empty.items())
     man["generation"] = gen
     _merge_tail(folder, man, limit=MERGE_LIMIT)
@@ -504,12 +529,11 @@ def sync(
 
 def _union_distinct(old: DiskIndex, seg: Segment) -> int:
     # distinct hashes of old + seg: old's count plus seg's hashes that old does not hold
+    if len(old) == 0:
+        return seg.n_distinct
     keys, _ = seg.chunk(0, 0)
     keys = unscramble(np.unique(keys), seg.key_bits).astype(np.uint32)
-    if len(old) == 0:
-        return int(keys.size)
-    hit = np.bincount(old.lookup(keys)[0], minlength=keys.size) > 0
-    return old.n_distinct + int(np.count_nonzero(~hit))
+    return old.n_distinct + int(np.count_nonzero(old.counts(keys) == 0))
 
 
 def _merge_tail(folder: Path, man: dict, limit: int | None) -> None:

@@ -46,7 +46,10 @@ MAGIC = b"AARESIX1"
 VERSION = 1
 _HEADER = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
 _HEADER_SIZE = 96
-_TARGET_BLOCK = 16  # postings per block on average: a lookup decodes about half of one
+# postings per block on average: a lookup decodes about half of one. Small, because a query
+# looks up millions of keys (the speed search); with 21-22-bit hashes a catalog of more than
+# a few hours has one key per block anyway, and the directory (4 bytes a key) is then 8-16 MB
+_TARGET_BLOCK = 2
 _CHUNK = 1 << 23  # postings sorted and encoded at a time when writing (bounded memory)
 _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
 
@@ -254,13 +257,15 @@ def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (n
 
 
 @numba.njit(cache=True)
-def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip):  # pragma: no cover (numba)
-    # postings of each query key (top, low) but those with skip[i]: (query, g, bit position)
-    cap = 1024
-    qi = np.empty(cap, dtype=np.int64)
-    gs = np.empty(cap, dtype=np.int64)
-    ps = np.empty(cap, dtype=np.int64)
+def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip, cap):  # pragma: no cover (numba)
+    # postings of each query key (top, low) but those with skip[i] or more than cap postings:
+    # (query index, g, bit position)
+    size = 1024
+    qi = np.empty(size, dtype=np.int64)
+    gs = np.empty(size, dtype=np.int64)
+    ps = np.empty(size, dtype=np.int64)
     gmask = (np.uint64(1) << np.uint64(gbits)) - np.uint64(1)
+    one_key = u_bits == gbits  # blocks of one key: the count is the bucket's size
     n = 0
     for i in range(qtop.size):
         b = qtop[i]
@@ -268,10 +273,13 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip):  # pragma: no cover 
         if skip[i] or start == np.int64(offsets[b + 1]):
             continue
         cnt, pos = _varint(buf, start)
+        if one_key and cnt > cap:
+            continue
         k = _rice_k(u_bits, cnt)
         bitpos = np.int64(pos) * 8
         v = np.uint64(0)
         want = np.uint64(qlow[i])
+        n0 = n
         for _ in range(cnt):
             at = bitpos
             d, bitpos = _next(buf, bitpos, k)
@@ -281,11 +289,11 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip):  # pragma: no cover 
                 continue
             if low > want:
                 break
-            if n == cap:
-                cap *= 2
-                qi2 = np.empty(cap, dtype=np.int64)
-                gs2 = np.empty(cap, dtype=np.int64)
-                ps2 = np.empty(cap, dtype=np.int64)
+            if n == size:
+                size *= 2
+                qi2 = np.empty(size, dtype=np.int64)
+                gs2 = np.empty(size, dtype=np.int64)
+                ps2 = np.empty(size, dtype=np.int64)
                 qi2[:n] = qi[:n]
                 gs2[:n] = gs[:n]
                 ps2[:n] = ps[:n]
@@ -294,6 +302,8 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip):  # pragma: no cover 
             gs[n] = np.int64(v & gmask)
             ps[n] = at
             n += 1
+        if n - n0 > cap:
+            n = n0
     return qi[:n], gs[:n], ps[:n]
 
 
@@ -400,13 +410,15 @@ class Segment:
         return out
 
     def lookup(
-        self, qh: np.ndarray, skip: np.ndarray | None = None
+        self, qh: np.ndarray, skip: np.ndarray | None = None, cap: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(query index, song row, frame, bit position)`` of every posting of ``qh``
-        (but those of the query hashes where ``skip`` is true)."""
+        but those of the query hashes where ``skip`` is true or that have more than
+        ``cap`` postings here."""
         idx, top, low = self._keys(qh)
         sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
-        qi, g, pos = _lookup(self.stream, self.offsets, top, low, self.u_bits, self.gbits, sk)
+        cap = np.iinfo(np.int64).max if cap is None else int(cap)
+        qi, g, pos = _lookup(self.stream, self.offsets, top, low, self.u_bits, self.gbits, sk, cap)
         row = np.searchsorted(self.songs.starts, g, side="right") - 1
         return idx[qi], row, g - self.songs.starts[row], pos
 
