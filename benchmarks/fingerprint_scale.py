@@ -32,7 +32,6 @@ import numpy as np
 import soundfile as sf
 
 from aares.fingerprint.audio import load_audio
-from aares.fingerprint.bench import add_noise, change_speed
 from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.landmarks import (
     analyse,
@@ -42,6 +41,7 @@ from aares.fingerprint.landmarks import (
     pair_peaks,
 )
 from aares.fingerprint.store import SongInfo, SQLiteStore
+from aares.fingerprint.variants import add_noise, change_speed
 
 from ._common import stamp, write_section
 
