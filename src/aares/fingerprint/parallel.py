@@ -256,11 +256,22 @@ def analyse_on_worker(
     return res
 
 
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ClusterError(
+            f"--cluster needs dask.distributed ({exc}); pip install 'aares[shared]'"
+        ) from None
+    return distributed
+
+
 def _client(cluster, info: dict):
     # (client, things to close): a Client given by the caller stays open.
     import logging
 
-    from distributed import Client, LocalCluster
+    dist = _distributed()
+    Client, LocalCluster = dist.Client, dist.LocalCluster
 
     if not isinstance(cluster, str):
         info.update(where=f"Dask cluster {cluster.scheduler.address}")
@@ -286,11 +297,9 @@ def _client(cluster, info: dict):
 def connect_scheduler(spec: str, timeout: float = 10.0):
     """A ``distributed.Client`` of the scheduler at ``tcp://host:port`` (checked first), or
     :class:`ClusterError` naming it when it does not answer within ``timeout`` seconds."""
-    from distributed import Client
-
     spec = check_cluster(spec)
     try:
-        return Client(spec, timeout=f"{timeout}s")
+        return _distributed().Client(spec, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"{spec}: cannot reach the Dask scheduler ({exc})") from None
 

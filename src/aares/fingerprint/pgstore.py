@@ -24,6 +24,7 @@ Example
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -281,6 +282,24 @@ class PostgresStore(Store):
                 f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'"
             ).fetchone()
         return self._parse_generation(row[0] if row else None)
+
+    def song_ids(self) -> np.ndarray:
+        with self._errors():
+            rows = self._conn.execute(f"SELECT id FROM {SCHEMA}.songs ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def catalog_id(self) -> str:
+        sql = f"SELECT value FROM {SCHEMA}.meta WHERE key = 'catalog_id'"
+        with self._errors():
+            row = self._conn.execute(sql).fetchone()
+            if row is None and not self.readonly:  # a catalog made before ids: name it once
+                self._conn.execute(
+                    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('catalog_id', %s) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (uuid.uuid4().hex,),
+                )
+                row = self._conn.execute(sql).fetchone()
+        return row[0] if row is not None else "pg:" + self.location
 
     def size_bytes(self) -> int:
         with self._errors():

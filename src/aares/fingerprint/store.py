@@ -335,6 +335,7 @@ def initial_meta(profile: str, profile_params: dict | None) -> dict[str, str]:
         "profile": profile,
         "profile_params": json.dumps(profile_params or {}),
         "generation": "0",
+        "catalog_id": uuid.uuid4().hex,  # names the catalog's query index (and its copies' own)
     }
 
 
@@ -738,7 +739,13 @@ def open_store(
     if is_url(text):
         scheme = text.split("://", 1)[0].lower()
         if scheme in ("postgresql", "postgres"):
-            from aares.fingerprint.pgstore import PostgresStore
+            try:
+                from aares.fingerprint.pgstore import PostgresStore
+            except ImportError as exc:
+                raise StoreError(
+                    f"{text.split('@')[-1]}: PostgreSQL catalogs need psycopg ({exc}); "
+                    "pip install 'aares[shared]'"
+                ) from None
 
             return PostgresStore(text, profile, profile_params, create=create, readonly=readonly)
         raise StoreError(
