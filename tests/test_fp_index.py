@@ -206,3 +206,29 @@ def test_killed_while_indexing_or_merging_stays_consistent(tmp_path, delay):
         for s in json.loads((tmp_path / "c.db.index" / "manifest.json").read_text())["segments"]
     }
     assert left == named | {"manifest.json", "lock"}  # no stray temporary files
+
+
+def test_fp_stats_and_compact_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from aares.cli import app
+
+    st, hs = _store_with(tmp_path, 6)
+    st.close()
+    db = str(tmp_path / "c.db")
+    runner = CliRunner()
+    res = runner.invoke(app, ["fp", "stats", "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["songs"] == 6 and info["postings"] == sum(h.size for h in hs)
+    assert info["index"] == "disk" and info["segments"] == 1 and info["hash_bits"] == 21
+    assert info["bucket_occupancy"]["max"] >= info["bucket_occupancy"]["median"] >= 1
+    assert info["distinct_hashes"] == len(np.unique(np.concatenate(hs)))
+    with Catalog(db) as cat:
+        cat.remove(1)
+    res = runner.invoke(app, ["fp", "stats", "--db", db])
+    assert res.exit_code == 0 and "1 removed song(s)" in res.output
+    res = runner.invoke(app, ["fp", "compact", "--db", db])
+    assert res.exit_code == 0 and "one segment" in res.output
+    info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
+    assert info["dead_songs"] == 0 and info["postings"] == sum(h.size for h in hs[1:])

@@ -355,6 +355,39 @@ class Catalog:
             warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=3)
             return open_index(self.store, key_bits=bits, rebuild=True)
 
+    def stats(self) -> dict:
+        """What the catalog holds: songs, hours, postings, bytes on disk (store and index),
+        bucket occupancy, formats. Opening the index builds it when it is missing or of an
+        older format (an upgrade in place: the store is the record)."""
+        from aares.fingerprint.index import FOLDER_FORMAT, index_folder_for
+        from aares.fingerprint.segment import VERSION
+        from aares.fingerprint.store import FORMAT_VERSION
+
+        songs = self.songs()
+        index = self.index
+        hours = sum(s.duration for s in songs) / 3600
+        out = {
+            "catalog": self.store.location,
+            "profile": self.profile.name,
+            "hash_bits": self.profile.hash_bits,
+            "songs": len(songs),
+            "hours": hours,
+            "store_bytes": self.store.size_bytes(),
+            "store_format": FORMAT_VERSION,
+        }
+        if isinstance(index, DiskIndex):
+            info = index.stats()
+            out.update(
+                index="disk",
+                index_folder=str(index_folder_for(self.store)),
+                index_format=f"{FOLDER_FORMAT}.{VERSION}",
+                **info,
+            )
+        else:
+            out.update(index="memory", postings=len(index), bytes=index.nbytes)
+        out["index_mb_per_hour"] = out["bytes"] / 1e6 / hours if hours else 0.0
+        return out
+
     def compact(self) -> DiskIndex:
         """Merge the on-disk index into one segment (removed songs dropped)."""
         self._index = compact(self.store, key_bits=self.profile.hash_bits)

@@ -244,6 +244,71 @@ def list_cmd(
     console.print(f"{hours:.2f} h of audio, {size / 1e6:.1f} MB on disk")
 
 
+@app.command("stats")
+def stats_cmd(
+    db: str = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+) -> None:
+    """What a catalog holds: songs, hours, postings, bytes on disk, bucket occupancy, formats.
+
+    A catalog whose query index is missing or of an older format gets it (re)built here
+    from its songs, in place.
+    """
+    from aares.fingerprint.store import StoreError
+
+    cat = _open(db)
+    with cat:
+        try:
+            info = cat.stats()
+        except StoreError as exc:
+            _fail(str(exc))
+    if as_json:
+        print(json.dumps(info))
+        return
+    occ = info.get("bucket_occupancy") or {}
+    lines = [
+        f"catalog       {info['catalog']} (format {info['store_format']}, profile"
+        f" {info['profile']}, {info['hash_bits']}-bit hashes)",
+        f"songs         {info['songs']:,} ({info['hours']:.2f} h of audio)",
+        f"postings      {info['postings']:,}"
+        + (f" ({info['distinct_hashes']:,} distinct hashes)" if "distinct_hashes" in info else ""),
+        f"store         {info['store_bytes'] / 1e6:.1f} MB",
+    ]
+    if info["index"] == "disk":
+        lines += [
+            f"index         {info['bytes'] / 1e6:.1f} MB ({info['index_mb_per_hour']:.2f} MB per"
+            f" audio hour) in {info['index_folder']}, format {info['index_format']},"
+            f" {info['segments']} segment(s), {info['dead_songs']} removed song(s) not yet"
+            " merged away",
+        ]
+    else:
+        lines += [f"index         in memory, {info['bytes'] / 1e6:.1f} MB"]
+    if occ:
+        lines += [
+            f"buckets       postings per distinct hash: mean {occ['mean']:.1f}, median"
+            f" {occ['median']:.0f}, 99 % {occ['p99']:.0f}, max {occ['max']:,}; a lookup meets"
+            f" {occ['seen_by_a_posting']:.0f} on average",
+        ]
+    console.print("\n".join(lines), highlight=False)
+
+
+@app.command("compact")
+def compact_cmd(db: str = DB_OPTION) -> None:
+    """Merge a catalog's on-disk index into one segment (removed songs dropped)."""
+    from aares.fingerprint.store import StoreError
+
+    cat = _open(db)
+    with cat:
+        try:
+            index = cat.compact()
+        except (StoreError, OSError) as exc:
+            _fail(f"{cat.store.location}: cannot compact the index ({exc})")
+        console.print(
+            f"{cat.store.location}: index of {len(index):,} postings in one segment,"
+            f" {index.nbytes / 1e6:.1f} MB"
+        )
+
+
 @app.command("remove")
 def remove_cmd(
     songs: list[str] = typer.Argument(..., help="Songs to remove: ids, paths or titles."),

@@ -224,6 +224,30 @@ class DiskIndex:
         ss, fs, ps = np.concatenate(ss), np.concatenate(fs), np.concatenate(ps)
         return qi[order], ss[order], fs[order], ps[order]
 
+    def stats(self) -> dict:
+        """Postings, distinct hashes, bytes, segments and bucket occupancy (postings per
+        distinct hash: mean, median, 99th percentile, largest, and the mean size of the
+        bucket a posting sits in, which is what a query's lookup meets on average)."""
+        sizes = [s.bucket_sizes() for s in self.segments]
+        b = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+        occupancy = {}
+        if b.size:
+            occupancy = {
+                "mean": float(b.mean()),
+                "median": float(np.median(b)),
+                "p99": float(np.percentile(b, 99)),
+                "max": int(b.max()),
+                "seen_by_a_posting": float((b.astype(float) ** 2).sum() / b.sum()),
+            }
+        return {
+            "postings": len(self),
+            "distinct_hashes": self.n_distinct,
+            "bytes": self.nbytes,
+            "segments": len(self.segments),
+            "dead_songs": int(sum(len(d) for d in self.dead)),
+            "bucket_occupancy": occupancy,
+        }
+
     def counts(self, qh: np.ndarray) -> np.ndarray:
         """Live postings of each query hash (read from block headers where they say it)."""
         qh = np.asarray(qh, dtype=np.uint32)

@@ -436,21 +436,22 @@ class Segment:
             keys, g = keys[keep], g[keep]
         return keys, g
 
-    def occupancy(self) -> np.ndarray:
-        """Postings per block (for statistics)."""
-        counts = np.zeros(self.offsets.size - 1, dtype=np.int64)
-        nz = np.flatnonzero(np.diff(self.offsets.astype(np.int64)))
-        for b in nz:  # varint at each non-empty block
-            pos, cnt, shift = int(self.offsets[b]), 0, 0
-            while True:
-                c = int(self.stream[pos])
-                pos += 1
-                cnt |= (c & 127) << shift
-                shift += 7
-                if c < 128:
-                    break
-            counts[b] = cnt
-        return counts
+    def bucket_sizes(self) -> np.ndarray:
+        """Postings of each distinct hash here (block headers when a block is one hash)."""
+        if self.u_bits == self.gbits:
+            counts = _header_counts(self.stream, self.offsets)
+            return counts[counts > 0]
+        keys, _ = self.chunk(0, 0)
+        return np.unique(keys, return_counts=True)[1]
+
+
+@numba.njit(cache=True)
+def _header_counts(buf, offsets):  # pragma: no cover (numba)
+    out = np.zeros(offsets.size - 1, dtype=np.int64)
+    for b in range(offsets.size - 1):
+        if offsets[b] != offsets[b + 1]:
+            out[b] = _varint(buf, np.int64(offsets[b]))[0]
+    return out
 
 
 # -- writing --------------------------------------------------------------------------------
