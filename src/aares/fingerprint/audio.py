@@ -85,6 +85,7 @@ def load_audio(
     sr: int | None = None,
     mono: bool = True,
     quality: str = "HQ",
+    max_seconds: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode an audio file to float32 samples in ``[-1, 1]``.
 
@@ -99,6 +100,10 @@ def load_audio(
         Average the channels into one (as ``librosa.load`` does).
     quality : str
         soxr resampling quality (``"HQ"`` matches librosa; ``"MQ"``/``"LQ"`` are faster).
+    max_seconds : float or None
+        Decode only the first ``max_seconds`` of the file (a query needs no more; the rest
+        is never read). Files longer than ``STREAM_SECONDS`` are decoded, mixed and
+        resampled block by block, so that memory holds only the output at ``sr``.
 
     Returns
     -------
@@ -122,24 +127,29 @@ def load_audio(
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes), expected audio")
     try:
-        data, file_sr = _read_soundfile(path, mono)
-    except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
-        if shutil.which("ffmpeg") is None:
-            raise AudioError(
-                f"{path}: cannot decode as audio ({_short(exc)}); soundfile reads WAV, FLAC, "
-                "Ogg, Opus and MP3, and ffmpeg (for other formats) is not installed"
-            ) from None
-        data, file_sr = _read_ffmpeg(path, sr, soundfile_error=exc)
-    if data.size == 0 or data.shape[-1] == 0:
-        raise AudioError(f"{path}: no audio samples could be decoded (empty or truncated file)")
-    if not np.all(np.isfinite(data[..., :: max(1, data.shape[-1] // 4096)])):
-        raise AudioError(f"{path}: decoded samples are not finite numbers (corrupt file)")
-    if mono and data.ndim == 2:
-        data = _mix_to_mono(data)
-    if sr is not None and sr != file_sr:
-        data = resample(data, file_sr, sr, quality=quality)
-        file_sr = sr
-    return np.ascontiguousarray(data, dtype=np.float32), int(file_sr)
+        try:
+            data, file_sr = _read_soundfile(path, mono, max_seconds, sr, quality)
+        except AudioError:
+            raise
+        except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
+            if shutil.which("ffmpeg") is None:
+                raise AudioError(
+                    f"{path}: cannot decode as audio ({_short(exc)}); soundfile reads WAV, "
+                    "FLAC, Ogg, Opus and MP3, and ffmpeg (for other formats) is not installed"
+                ) from None
+            data, file_sr = _read_ffmpeg(path, sr, soundfile_error=exc, max_seconds=max_seconds)
+        if data.size == 0 or data.shape[-1] == 0:
+            raise AudioError(f"{path}: no audio samples could be decoded (empty or truncated file)")
+        if not np.isfinite(data).all():  # every value: one NaN would silence the analysis
+            raise AudioError(f"{path}: decoded samples are not finite numbers (corrupt file)")
+        if mono and data.ndim == 2:
+            data = _mix_to_mono(data)
+        if sr is not None and sr != file_sr:
+            data = resample(data, file_sr, sr, quality=quality)
+            file_sr = sr
+        return np.ascontiguousarray(data, dtype=np.float32), int(file_sr)
+    except MemoryError:
+        raise AudioError(f"{path}: out of memory while decoding (file too long?)") from None
 
 
 def _mix_to_mono(data: np.ndarray) -> np.ndarray:
@@ -155,31 +165,75 @@ def _mix_to_mono(data: np.ndarray) -> np.ndarray:
 
 
 _BLOCK = 1 << 16  # frames decoded at a time when mixing to mono
+#: files longer than this (seconds) are resampled as they are decoded (memory: the output)
+STREAM_SECONDS = 1200
 
 
-def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
+def _read_soundfile(
+    path: Path,
+    mono: bool,
+    max_seconds: float | None = None,
+    sr: int | None = None,
+    quality: str = "HQ",
+) -> tuple[np.ndarray, int]:
     # (channels, samples) float32, like librosa. For mono output of a multichannel file, the
     # file is decoded block by block and mixed as it comes: the same numbers as mixing the
-    # whole array, with one mono array in memory instead of the full multichannel one.
+    # whole array, with one mono array in memory instead of the full multichannel one. A
+    # long file (over STREAM_SECONDS) is also resampled block by block (soxr's stream), so
+    # that memory holds the output at ``sr`` only, not the file at its own rate.
     with _quiet_c_stderr():
         fh = sf.SoundFile(str(path))
     with fh:
         file_sr, channels = int(fh.samplerate), int(fh.channels)
-        if not mono or channels == 1:
-            return fh.read(dtype="float32", always_2d=True).T, file_sr
-        out = np.empty(max(int(fh.frames), 0), dtype=np.float32)
+        limit = int(max_seconds * file_sr) if max_seconds is not None else None
+        frames = int(fh.frames) if fh.frames and fh.frames > 0 else 0
+        if limit is not None:
+            frames = min(frames, limit) if frames else limit
+        stream = mono and sr is not None and sr != file_sr and frames > STREAM_SECONDS * file_sr
+        if not stream and (not mono or channels == 1):
+            data = fh.read(frames=-1 if limit is None else limit, dtype="float32", always_2d=True)
+            return data.T, file_sr
+        resampler = (
+            soxr.ResampleStream(file_sr, sr, 1, dtype="float32", quality=quality)
+            if stream
+            else None
+        )
+        size = int(np.ceil(frames * sr / file_sr)) + _BLOCK if stream else frames
+        out = np.empty(max(size, 0), dtype=np.float32)
         buf = np.empty((_BLOCK, channels), dtype=np.float32)
-        pos = 0
-        while True:
-            block = fh.read(frames=_BLOCK, dtype="float32", out=buf)
+        pos = read = 0
+        while limit is None or read < limit:
+            want = _BLOCK if limit is None else min(_BLOCK, limit - read)
+            block = fh.read(frames=want, dtype="float32", out=buf[:want])
             n = block.shape[0]
             if n == 0:
                 break
-            if pos + n > out.size:  # the header's frame count can be an estimate (MP3)
-                out = np.concatenate([out[:pos], np.empty(pos + n - out.size + _BLOCK, np.float32)])
-            out[pos : pos + n] = _mix_to_mono(block[:n].T)
-            pos += n
+            read += n
+            chunk = _mix_to_mono(block[:n].T)
+            if not np.isfinite(chunk).all():
+                raise AudioError(f"{path}: decoded samples are not finite numbers (corrupt file)")
+            if resampler is not None:
+                chunk = resampler.resample_chunk(chunk, last=False)
+            out = _put_block(out, pos, chunk)
+            pos += chunk.size
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            out = _put_block(out, pos, tail)
+            pos += tail.size
+            n_out = int(np.ceil(read * float(sr) / file_sr))  # as resample(): trim or pad
+            out = _put_block(out, pos, np.zeros(max(n_out - pos, 0), np.float32))
+            return out[None, :n_out], int(sr)
     return out[None, :pos], file_sr
+
+
+def _put_block(out: np.ndarray, pos: int, chunk: np.ndarray) -> np.ndarray:
+    # out[pos : pos + len(chunk)] = chunk, growing out when the header's count was short (MP3)
+    if pos + chunk.size > out.size:
+        out = np.concatenate(
+            [out[:pos], np.empty(pos + chunk.size - out.size + _BLOCK, np.float32)]
+        )
+    out[pos : pos + chunk.size] = chunk
+    return out
 
 
 @contextlib.contextmanager
@@ -202,11 +256,15 @@ def _quiet_c_stderr():
         os.close(saved)
 
 
-def _read_ffmpeg(path: Path, sr: int | None, soundfile_error: Exception) -> tuple[np.ndarray, int]:
+def _read_ffmpeg(
+    path: Path, sr: int | None, soundfile_error: Exception, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     # ffmpeg decodes and (when asked) resamples; we read raw float32 from its stdout.
     channels, file_sr = _ffprobe(path, soundfile_error)
     out_sr = sr or file_sr
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn"]
+    if max_seconds is not None:
+        cmd += ["-t", f"{max_seconds:g}"]
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(out_sr), "-"]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:

@@ -33,6 +33,9 @@ from aares.fingerprint.store import DuplicateSong, SongInfo, Store, StoreError, 
 
 __all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
 
+#: seconds of a query file that :meth:`Catalog.identify` reads (the rest is ignored)
+QUERY_MAX_SECONDS = 60.0
+
 #: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
 DEFAULT_SETTINGS = {
     "default": MatchSettings(speeds=speed_grid(0.06, 0.01)),
@@ -108,6 +111,12 @@ def _analyse_file(path: str, profile_name: str) -> dict:
     try:
         x, sr = load_audio(path, sr=profile.sr, quality=profile.resample_quality)
         hashes, frames = fingerprint(x, profile)
+        if hashes.size == 0:  # silence, a click, a few samples: nothing to find it by
+            return {
+                "path": path,
+                "error": f"{path}: no landmarks in {x.size / sr:.2f} s of audio (silent or "
+                "too short to fingerprint); not added",
+            }
         title, artist = song_tags(path)
         return {
             "path": path,
@@ -117,7 +126,9 @@ def _analyse_file(path: str, profile_name: str) -> dict:
             "title": title,
             "artist": artist,
         }
-    except (AudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+    except MemoryError:
+        return {"path": path, "error": f"{path}: out of memory while analysing (file too long?)"}
+    except (AudioError, OSError, ValueError, RuntimeError) as exc:
         return {"path": path, "error": str(exc) or type(exc).__name__}
 
 
@@ -407,9 +418,15 @@ class Catalog:
     def identify(self, path: str | os.PathLike) -> list[Match]:
         """Ranked matches for an audio file; an empty list means "no match".
 
+        Only the first ``QUERY_MAX_SECONDS`` (60 s) of the file are read: an excerpt of a
+        few seconds names a song, and a long file would cost memory and time for nothing.
+
         Raises :class:`aares.fingerprint.audio.AudioError` when the file cannot be decoded.
         """
-        x, _ = load_audio(path, sr=self.profile.sr, quality=self.profile.resample_quality)
+        prof = self.profile
+        x, _ = load_audio(
+            path, sr=prof.sr, quality=prof.resample_quality, max_seconds=QUERY_MAX_SECONDS
+        )
         return self.identify_signal(x)
 
     def _named(self, matches: list[Match]) -> list[Match]:

@@ -156,6 +156,7 @@ def identify_cmd(
 
     An excerpt that matches nothing in the catalog (another song, silence, noise, speech)
     gives "no match". The speed column says how fast the excerpt plays (1.05 = 5 % fast).
+    Only the first 60 s of each file are read (a few seconds name a song).
     """
     from dataclasses import replace
 
