@@ -11,8 +11,8 @@ by the profile's own code. The copies have the pairing and hash statistics of re
 but are other music to the matcher; the benchmark checks that no real query names a copy.
 A copy counts for as many audio hours as real music needs for its number of postings (so
 "1,000 h" holds the postings of 1,000 h of real music). Postings go straight into the
-store (no audio is synthesised), and the index is built from the store with bounded memory (segments of ``BATCH`` postings, streamed
-merges). Per size: build time, bytes per audio hour, a new process's time to open the
+store (no audio is synthesised), and the index is built from the store with bounded
+memory (segments of ``BATCH`` postings, streamed merges). Per size: build time, bytes per audio hour, a new process's time to open the
 catalog and answer (imports apart), warm query CPU p50/p95 (positives, negatives), peak
 resident memory while serving, accuracy (clean 5 s, noise 0 dB 10 s, speed +-5 % 10 s)
 and false positives on held-out excerpts; the in-memory design beside it where it fits.
