@@ -7,15 +7,16 @@ data folder, 5 of them held out as negatives) plus synthetic songs made from tho
 songs' *peaks*: each copy plays a real song at a speed factor far outside what the matcher
 searches (0.45-0.7 or 1.4-2.0: frequencies times ``s``, times divided by ``s``), optionally
 mirrored in frequency (bin ``f -> 255 - f``) and/or reversed in time, then paired and hashed
-by the profile's own code. The copies have the pairing and hash statistics of real music
-but are other music to the matcher; the benchmark checks that no real query names a copy.
-A copy counts for as many audio hours as real music needs for its number of postings (so
-"1,000 h" holds the postings of 1,000 h of real music). Postings go straight into the
-store (no audio is synthesised), and the index is built from the store with bounded
-memory (segments of ``BATCH`` postings, streamed merges). Per size: build time, bytes per audio hour, a new process's time to open the
-catalog and answer (imports apart), warm query CPU p50/p95 (positives, negatives), peak
-resident memory while serving, accuracy (clean 5 s, noise 0 dB 10 s, speed +-5 % 10 s)
-and false positives on held-out excerpts; the in-memory design beside it where it fits.
+by the profile's own code. The copies have the pairing and hash statistics of real music but
+are other music to the matcher; the benchmark checks that no real query names a copy. A copy
+counts for as many audio hours as real music needs for its number of postings (so "1,000 h"
+holds the postings of 1,000 h of real music). Postings go straight into the store (no audio
+is synthesised), and the index is built from the store with bounded memory (segments of
+``BATCH`` postings, streamed merges). Per size: build time, bytes per audio hour, a new
+process's time to open the catalog and answer (imports apart), warm query CPU p50/p95
+(positives, negatives), peak resident memory while serving, accuracy (clean 5 s, noise 0 dB
+10 s, speed +-5 % 10 s) and false positives on held-out excerpts; the in-memory design
+beside it where it fits.
 """
 
 from __future__ import annotations
