@@ -19,7 +19,7 @@ import sys
 #: Exception classes (by qualified name, so none is imported until one is raised) that are
 #: ordinary failures: one line, exit 1.
 ORDINARY = {
-    "aares.data.DataError",
+    "aares.errors.DataError",
     "aares.modelcard.ModelFileError",
     "aares.fingerprint.store.StoreError",
 }
@@ -95,6 +95,13 @@ def _show_warnings() -> None:
     warnings.showwarning = show
 
 
+def _usage_message(exc) -> str:
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return " ".join(message.split()) + where
+
+
 def _exit_code(exc: SystemExit) -> int:
     if exc.code is None:
         return 0
@@ -105,14 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``aares`` with ``argv`` (default: the process arguments); return the exit code."""
     argv = expand_user(sys.argv[1:] if argv is None else list(argv))
     try:
+        import typer
+
         from aares.cli import app
 
         _show_warnings()
         try:
-            app(args=argv, prog_name="aares")  # Typer reports bad options itself (exit 2)
+            result = app(args=argv, prog_name="aares", standalone_mode=False)
         except SystemExit as exc:
             return _exit_code(exc)
-        return 0
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        except typer.TyperException as exc:  # a bad option or argument: one line, exit 2
+            print(f"error: {_usage_message(exc)}", file=sys.stderr)
+            return getattr(exc, "exit_code", 2)
+        if result == INTERRUPTED:  # Ctrl-C inside a command: Typer returns 130 silently
+            raise KeyboardInterrupt
+        return result if isinstance(result, int) else 0
     except KeyboardInterrupt:
         print("\naares: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -203,11 +203,21 @@ def _importing(pid: int, library: str) -> bool:
 
 
 @pytest.mark.parametrize("library", ["_multiarray_umath", "pandas/_libs"])
-def test_ctrl_c_during_start_up_prints_one_line(library):
+def test_ctrl_c_during_start_up_prints_one_line(library, genre_data, tmp_path):
     # was a KeyboardInterrupt traceback from inside an import; the signal is sent once
-    # aares' imports have reached numpy (or pandas), i.e. in the middle of start-up
+    # the imports have reached numpy (or pandas), i.e. in the middle of start-up
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aares", "genre", "models"],
+        [
+            sys.executable,
+            "-m",
+            "aares",
+            "genre",
+            "describe",
+            "--data",
+            genre_data,
+            "--out",
+            tmp_path,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

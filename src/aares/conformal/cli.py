@@ -199,8 +199,10 @@ def predict(
 @app.command()
 def course(
     data: Path = DATA,
-    n_train: int = typer.Option(1500, "--n-train", help="Training songs (the course used 1,500)."),
-    n_test: int = typer.Option(500, "--n-test", help="Held-out songs to predict."),
+    n_train: int = typer.Option(
+        1500, "--n-train", min=1, help="Training songs (the course used 1,500)."
+    ),
+    n_test: int = typer.Option(500, "--n-test", min=1, help="Held-out songs to predict."),
     k: int = typer.Option(5, "--k", help="n_neighbors of the kNN model (does not change scores)."),
     eps: float = EPS,
     seed: int = SEED,

@@ -29,7 +29,10 @@ def _fail(exc: Exception) -> None:
 def _model_names(models: str) -> list[str]:
     from aares.genre.models import MODEL_NAMES
 
-    names = MODEL_NAMES if models == "all" else [m.strip() for m in models.split(",") if m]
+    names = MODEL_NAMES if models == "all" else [m.strip() for m in models.split(",")]
+    names = [m for m in names if m]
+    if not names:
+        raise ValueError(f"--models {models!r} names no model; choose from {MODEL_NAMES}")
     unknown = [m for m in names if m not in MODEL_NAMES]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {MODEL_NAMES}")

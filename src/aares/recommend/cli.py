@@ -49,11 +49,11 @@ def playlist_cmd(
     artist: list[str] = typer.Option(
         None, "--artist", "-a", help="Artist of each seed, in order (repeat for several seeds)."
     ),
-    n: int = typer.Option(10, "-n", help="Playlist length."),
+    n: int = typer.Option(10, "-n", min=1, help="Playlist length."),
     diversity: float = typer.Option(
-        0.0, "--diversity", help="0 = closest songs; up to 1 = more varied (MMR)."
+        0.0, "--diversity", min=0.0, max=1.0, help="0 = closest songs; up to 1 = more varied (MMR)."
     ),
-    max_per_artist: int = typer.Option(2, "--max-per-artist", help="Most songs per artist."),
+    max_per_artist: int = typer.Option(2, "--max-per-artist", min=1, help="Most songs per artist."),
     out_json: Path = typer.Option(None, "--json", help="Also write the playlist as JSON."),
     data: Path = DATA_OPT,
     cache: Path = CACHE_OPT,
@@ -96,8 +96,10 @@ def user_cmd(
     artist: list[str] = typer.Option(
         None, "--artist", "-a", help="Artist of each --like song, in order (repeat)."
     ),
-    n: int = typer.Option(10, "-n", help="Number of artists and songs."),
-    blend: float = typer.Option(0.4, "--blend", help="Weight of collaborative artist scores."),
+    n: int = typer.Option(10, "-n", min=1, help="Number of artists and songs."),
+    blend: float = typer.Option(
+        0.4, "--blend", min=0.0, max=1.0, help="Weight of collaborative artist scores."
+    ),
     out_json: Path = typer.Option(None, "--json", help="Also write the playlist as JSON."),
     data: Path = DATA_OPT,
     cache: Path = CACHE_OPT,
@@ -116,8 +118,11 @@ def user_cmd(
     if user_id is None and not like:
         _fail(ValueError("give a Last.fm user id or at least one --like song"))
     try:
+        lastfm = load_lastfm(data)  # cheap: an unknown user is told before the index is built
+        if user_id is not None:
+            lastfm.row_of(user_id)
         rec = build_playlist_recommender(data, cache)
-        hyb = HybridRecommender(rec, blend=blend).fit(load_lastfm(data))
+        hyb = HybridRecommender(rec, blend=blend).fit(lastfm)
         console.print(f"{hyb.link_rate_:.0%} of Last.fm artists linked to the catalogue")
         if user_id is not None:
             row = hyb.user_row(user_id)
@@ -145,7 +150,7 @@ def song_cmd(
     features: list[str] = typer.Argument(
         ..., help="Features of a new song as name=value, e.g. energy=0.8 tempo=125 year=2015."
     ),
-    n: int = typer.Option(10, "-n", help="Playlist length."),
+    n: int = typer.Option(10, "-n", min=1, help="Playlist length."),
     data: Path = DATA_OPT,
     cache: Path = CACHE_OPT,
 ) -> None:

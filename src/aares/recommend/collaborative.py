@@ -85,6 +85,16 @@ class LastFM:
     artist_ids: np.ndarray
     artist_names: np.ndarray
 
+    def row_of(self, user_id: int) -> int:
+        """The row of Last.fm user ``user_id``; ValueError naming the id range if unknown."""
+        where = np.flatnonzero(self.user_ids == int(user_id))
+        if len(where) == 0:
+            ids = self.user_ids
+            raise ValueError(
+                f"unknown Last.fm user {user_id}; ids run from {ids.min()} to {ids.max()}"
+            )
+        return int(where[0])
+
 
 def load_lastfm(folder: str | os.PathLike) -> LastFM:
     """Load ``user_artists.dat`` and ``artists.dat`` of the HetRec 2011 Last.fm set.

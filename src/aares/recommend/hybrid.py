@@ -105,13 +105,7 @@ class HybridRecommender:
     def user_row(self, user_id: int) -> sp.csr_matrix:
         """The play-count row of a Last.fm user id."""
         self._check()
-        where = np.flatnonzero(self.lastfm_.user_ids == int(user_id))
-        if len(where) == 0:
-            ids = self.lastfm_.user_ids
-            raise ValueError(
-                f"unknown Last.fm user {user_id}; ids run from {ids.min()} to {ids.max()}"
-            )
-        return self.lastfm_.X[where[0]]
+        return self.lastfm_.X[self.lastfm_.row_of(user_id)]
 
     def artist_scores(self, row: sp.csr_matrix, top: int = 200) -> pd.DataFrame:
         """Collaborative scores of unseen artists for a history row (best first)."""
