@@ -56,7 +56,7 @@ def make_catalogue(n: int = 400, seed: int = 0) -> pd.DataFrame:
         suffix = rng.choice(
             ["", " - Remastered 2011", " (Live)", " - Radio Edit", " (feat. Guest)"]
         )
-        style = artist_style[a] + 0.05 * rng.standard_normal(4)
+        style = np.clip(artist_style[a] + 0.05 * rng.standard_normal(4), 0, 1)  # 0-1 features
         rows.append(
             {
                 "id": f"id{i:05d}",
