@@ -17,6 +17,7 @@ ALL = [
     "conformal",
     "fingerprint",
     "fingerprint-cluster",
+    "fingerprint-speed",
     "popularity",
     "recommend",
     "catalogue",

@@ -30,7 +30,7 @@ from aares.fingerprint.landmarks import (
 from aares.fingerprint.match import (
     Index,
     MatchSettings,
-    _match_speeds,
+    _match_factors,
     significance,
     speed_grid,
 )
@@ -221,8 +221,8 @@ def test_a_posting_votes_once_per_offset():
     idx = Index.from_arrays([h], [np.rint(t) + 100], [1])
     q_points = np.concatenate([peaks, peaks])
     q_pairs = np.concatenate([pairs, pairs + 9])
-    settings = MatchSettings(min_score=1, min_ratio=1.0, min_significance=-99.0)
-    m = _match_speeds(q_points, q_pairs, idx, DEFAULT, settings, (1.0,), (1, 1.0, -99.0))
+    settings = MatchSettings(min_score=1, min_significance=-99.0, min_spread=0)
+    m = _match_factors(q_points, q_pairs, idx, DEFAULT, settings, ((1.0, 1.0),), "exact")
     assert m[0].score == 8 and m[0].offset == pytest.approx(100 * DEFAULT.frame_seconds)
 
 

@@ -53,3 +53,35 @@ def test_unknown_song_excerpt_gives_no_match(real_catalog, data_dir):
         x, sr = load_audio(f, sr=8000)
         for a in range(0, max(1, x.size - 10 * sr), 30 * sr):
             assert cat.identify_signal(x[a : a + 10 * sr]) == [], f"{f.name} at {a // sr} s"
+
+
+@pytest.mark.parametrize(
+    ("change", "factor"),
+    [("speed", 0.85), ("speed", 1.18), ("stretch", 0.9), ("pitch", 2.0)],
+)
+def test_changed_excerpts_of_real_songs_give_song_offset_and_factor(real_catalog, change, factor):
+    # 10 s excerpts of a real song, sped up/slowed (resampled), time-stretched or pitch-shifted
+    # (librosa's phase vocoder), are named with the original's offset and the factor found
+    import librosa
+
+    cat, files = real_catalog
+    rng = np.random.default_rng(19)
+    f = files[int(rng.integers(len(files)))]
+    x, sr = load_audio(f, sr=22050)
+    start = float(rng.uniform(0, x.size / sr - 14))
+    a = int(start * sr)
+    if change == "pitch":
+        q = librosa.effects.pitch_shift(x[a : a + 10 * sr], sr=sr, n_steps=factor)
+        tempo, pitch = 1.0, 2 ** (factor / 12)
+    elif change == "stretch":
+        q = librosa.effects.time_stretch(x[a : a + int(10 * factor * sr)], rate=factor)
+        tempo, pitch = factor, 1.0
+    else:
+        q = resample(x[a : a + int(10 * factor * sr)], int(sr * factor), sr)
+        tempo = pitch = factor
+    m = cat.identify_signal(q.astype(np.float32), sr=sr)
+    assert m, f"{f.name} at {start:.1f} s, {change} {factor}: no match"
+    assert m[0].path == str(f.resolve()) and m[0].change == change
+    assert abs(m[0].offset - start) < 1.0
+    assert m[0].speed == pytest.approx(tempo, abs=0.015)
+    assert m[0].pitch == pytest.approx(pitch, abs=0.015)

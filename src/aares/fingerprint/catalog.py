@@ -26,19 +26,19 @@ import soundfile as sf
 from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, compact, open_index
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
-from aares.fingerprint.match import Match, MatchSettings, match_signal, speed_grid
+from aares.fingerprint.match import Match, MatchSettings, factor_grid, match_signal
 from aares.fingerprint.parallel import Job, check_cluster, run_jobs
 from aares.fingerprint.segment import SegmentError
 from aares.fingerprint.store import DuplicateSong, SongInfo, Store, StoreError, open_store
 
-__all__ = ["Catalog", "IndexReport", "audio_files", "file_checksum", "song_tags"]
+__all__ = ["Catalog", "IndexReport", "Relation", "audio_files", "file_checksum", "song_tags"]
 
 #: seconds of a query file that :meth:`Catalog.identify` reads (the rest is ignored)
 QUERY_MAX_SECONDS = 60.0
 
 #: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
 DEFAULT_SETTINGS = {
-    "default": MatchSettings(speeds=speed_grid(0.06, 0.01)),
+    "default": MatchSettings(wide=factor_grid()),
     "course": MatchSettings(speeds=()),
 }
 
@@ -85,6 +85,30 @@ def song_tags(path: str | os.PathLike) -> tuple[str, str]:
         else:
             title = stem
     return title, artist
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Two songs of a catalog that share audio (see :meth:`Catalog.related_songs`)."""
+
+    song: SongInfo  # the song whose excerpts were searched
+    other: SongInfo  # another song holding the same audio
+    at: float  # seconds into ``song`` of the first excerpt found in ``other``
+    match: Match  # that excerpt's match in ``other``: offset there, speed, pitch, score
+    windows: int  # excerpts of ``song`` found in ``other``
+    searched: int  # excerpts of ``song`` searched
+
+    def to_dict(self) -> dict:
+        return {
+            "song_id": self.song.id,
+            "title": self.song.title,
+            "related_id": self.other.id,
+            "related_title": self.other.title,
+            "at": round(self.at, 3),
+            "match": self.match.to_dict(),
+            "windows": self.windows,
+            "searched": self.searched,
+        }
 
 
 @dataclass
@@ -428,6 +452,41 @@ class Catalog:
             path, sr=prof.sr, quality=prof.resample_quality, max_seconds=QUERY_MAX_SECONDS
         )
         return self.identify_signal(x)
+
+    def related_songs(
+        self, windows: int = 4, length: float = 10.0, min_windows: int = 2
+    ) -> list[Relation]:
+        """Which songs of the catalog share audio: versions, remasters, sped-up copies.
+
+        ``windows`` excerpts of ``length`` seconds, evenly spaced over each song's file, are
+        identified with the whole search (every speed, stretch and pitch; ``related``
+        settings); a pair ``(song, other)`` is listed when at least ``min_windows`` of the
+        song's excerpts match ``other`` (one shared loop or sample is not a version). Songs
+        whose file cannot be read are skipped. Costs ``windows`` full searches per song.
+        """
+        from dataclasses import replace
+
+        settings = replace(self.settings, related=True, top=max(self.settings.top, 8))
+        sr = self.profile.sr
+        out: list[Relation] = []
+        for info in self.songs():
+            try:
+                x, _ = load_audio(info.path, sr=sr, quality=self.profile.resample_quality)
+            except (AudioError, OSError):
+                continue
+            n = int(length * sr)
+            starts = np.linspace(0, max(0, x.size - n), windows + 2)[1:-1].astype(int)
+            found: dict[int, tuple[int, float, Match]] = {}
+            for a in starts:
+                for m in match_signal(x[a : a + n], self.index, self.profile, settings):
+                    if m.song_id != info.id:
+                        k, at, first = found.get(m.song_id, (0, a / sr, m))
+                        found[m.song_id] = (k + 1, at, first)
+            for sid, (k, at, m) in sorted(found.items()):
+                other = self.store.song(sid)
+                if k >= min_windows and other is not None:
+                    out.append(Relation(info, other, at, self._named([m])[0], k, len(starts)))
+        return out
 
     def _named(self, matches: list[Match]) -> list[Match]:
         from dataclasses import replace

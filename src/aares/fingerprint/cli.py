@@ -151,11 +151,20 @@ def identify_cmd(
     db: str = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="One JSON line per excerpt on stdout."),
     top: int = typer.Option(3, "--top", min=1, help="At most this many matches per excerpt."),
+    related: bool = typer.Option(
+        False,
+        "--related",
+        help="Search every speed, stretch and pitch for every excerpt and "
+        "list the other versions of its song in the catalog (slower).",
+    ),
 ) -> None:
     """Name the song each excerpt comes from, with the offset (s) into the song.
 
     An excerpt that matches nothing in the catalog (another song, silence, noise, speech)
-    gives "no match". The speed column says how fast the excerpt plays (1.05 = 5 % fast).
+    gives "no match". The change column says how the excerpt differs from the song: sped up
+    or slowed ("speed 1.12x": tempo and pitch together), time-stretched ("stretch 0.90x":
+    tempo only) or pitch-shifted ("pitch +2.0 st": semitones). Rows marked "related" are
+    other songs of the catalog holding the same audio (another version, a sped-up copy).
     Only the first 60 s of each file are read (a few seconds name a song).
     """
     from dataclasses import replace
@@ -167,10 +176,10 @@ def identify_cmd(
     from aares.fingerprint.store import StoreError
 
     cat = _open(db)
-    cat.settings = replace(cat.settings, top=top)
+    cat.settings = replace(cat.settings, top=top, related=related)
     bad = 0
     table = Table(title=f"matches in {cat.store.location}", header_style="bold")
-    for col in ("excerpt", "song", "artist", "offset (s)", "score", "confidence", "speed"):
+    for col in ("excerpt", "song", "artist", "offset (s)", "score", "confidence", "change"):
         table.add_column(col, justify="right" if col[0] in "osc" and col != "song" else "left")
     with cat:
         try:
@@ -201,12 +210,12 @@ def identify_cmd(
             for i, m in enumerate(matches):
                 table.add_row(
                     f.name if i == 0 else "",
-                    m.title,
+                    f"[dim]related:[/] {m.title}" if m.related else m.title,
                     m.artist,
                     f"{m.offset:.2f}",
                     str(m.score),
                     f"{m.confidence:.3f}",
-                    f"{m.speed:.2f}",
+                    m.describe_change(),
                 )
     if not as_json:
         console.print(table)
@@ -218,11 +227,37 @@ def identify_cmd(
 def list_cmd(
     db: str = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="One JSON line per song on stdout."),
+    related: bool = typer.Option(
+        False,
+        "--related",
+        help="List the songs that share audio (versions, sped-up copies): "
+        "a few excerpts of each song file are identified against the catalog.",
+    ),
 ) -> None:
-    """List the songs of a catalog."""
+    """List the songs of a catalog (or, with --related, which of them share audio)."""
     from rich.table import Table
 
     cat = _open(db)
+    if related:
+        with cat:
+            pairs = cat.related_songs()
+            n_songs = len(cat)
+        if as_json:
+            for r in pairs:
+                print(json.dumps(r.to_dict()))
+            return
+        table = Table(title=f"{cat.store.location}: songs that share audio", header_style="bold")
+        for col in ("song", "related song", "at (s)", "offset (s)", "change", "excerpts"):
+            table.add_column(col, justify="left" if "song" in col or col == "change" else "right")
+        for r in pairs:
+            table.add_row(
+                f"{r.song.id}: {r.song.title}", f"{r.other.id}: {r.other.title}",
+                f"{r.at:.1f}", f"{r.match.offset:.1f}", r.match.describe_change(),
+                f"{r.windows}/{r.searched}",
+            )  # fmt: skip
+        console.print(table)
+        console.print(f"{len(pairs)} related pairs among {n_songs} songs")
+        return
     with cat:
         songs = cat.songs()
         size = cat.store.size_bytes()

@@ -76,6 +76,7 @@ __all__ = [
     "pick_peaks",
     "analyse",
     "analyse_query",
+    "query_peaks",
     "pair_peaks",
     "landmark_hashes",
     "unpack_hash",
@@ -334,6 +335,7 @@ def landmark_hashes(
     profile: Profile,
     speed: float = 1.0,
     dt_shift: int = 0,
+    pitch: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the pairs, and their anchor times, after undoing a speed factor.
 
@@ -348,6 +350,11 @@ def landmark_hashes(
     dt_shift : int
         Added to every ``dt`` (frames): a query may also look up its pairs one frame
         shorter or longer, since noise moves a peak by a frame now and then.
+    pitch : float or None
+        The factor the frequencies are assumed to be scaled by, when it differs from the
+        tempo factor ``speed``: ``pitch=1`` undoes a time-stretch (tempo changed, pitch
+        kept), ``speed=1`` a pitch shift (pitch changed, tempo kept). ``None``: ``speed``
+        (resampling scales both).
 
     Returns
     -------
@@ -359,8 +366,9 @@ def landmark_hashes(
     """
     if pairs.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(0)
-    f1 = points[pairs[:, 0], 0] / speed
-    f2 = points[pairs[:, 1], 0] / speed
+    pitch = speed if pitch is None else pitch
+    f1 = points[pairs[:, 0], 0] / pitch
+    f2 = points[pairs[:, 1], 0] / pitch
     t1 = points[pairs[:, 0], 1] * speed
     dt = np.rint((points[pairs[:, 1], 1] - points[pairs[:, 0], 1]) * speed).astype(np.int64)
     dt += dt_shift
@@ -400,6 +408,25 @@ def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.nd
     return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile, query)
 
 
+def query_peaks(x: np.ndarray, profile: Profile) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(points, strength)`` of each of the ``profile.query_shifts`` analyses of a query.
+
+    Analysis ``k`` starts ``k * hop / query_shifts`` samples in; its frames are given in the
+    unshifted analysis' frames (fractional), so that every analysis votes for one offset.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = max(1, int(profile.query_shifts))
+    out = []
+    for k in range(n):
+        shift = int(round(k * profile.hop_length / n))
+        p, st = analyse(x[shift:], profile, query=True)
+        if shift:
+            p = p.copy()
+            p[:, 1] += shift / profile.hop_length
+        out.append((p, st))
+    return out
+
+
 def analyse_query(
     x: np.ndarray, profile: Profile, slack: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -424,15 +451,8 @@ def analyse_query(
     shift : ndarray of int64, shape (P,)
         Which analysis (0 for the unshifted one) each pair comes from.
     """
-    x = np.asarray(x, dtype=np.float32)
-    n = max(1, int(profile.query_shifts))
     pts, sts, prs, shifts, base = [], [], [], [], 0
-    for k in range(n):
-        shift = int(round(k * profile.hop_length / n))
-        p, st = analyse(x[shift:], profile, query=True)
-        if shift:
-            p = p.copy()
-            p[:, 1] += shift / profile.hop_length
+    for k, (p, st) in enumerate(query_peaks(x, profile)):
         pr = pair_peaks(p, profile, st, fan_out=profile.query_fan_out, slack=slack)
         pts.append(p)
         sts.append(st)

@@ -8,17 +8,26 @@ is its tallest bar. A query landmark repeated with the same hash and frame (the 
 shifted analyses repeat most of them) votes once. The vote is one sort of the hits' keys and
 one linear pass (numba), whatever the number of songs.
 
-Speed changes are searched on the query's peaks: :func:`match_pairs` first tries speed 1; when
-that gives no confident answer it retries a grid of factors (0.94 ... 1.06), rescaling the
-peak frequencies and times (:func:`aares.fingerprint.landmarks.landmark_hashes`), all factors
-in one vectorised lookup. A match reports the factor it was found at.
+Changed excerpts are searched on the query's peaks: :func:`match_signal` first tries the
+query as it is; when that gives no answer of ``accept_score`` votes it searches the
+:func:`factor_grid` of ``(pitch, tempo)`` factors (sped up or slowed by resampling 0.78-1.28x,
+time-stretched 0.88-1.13x, pitch-shifted +-2.3 semitones, 1 % apart), rescaling the peak
+frequencies and times (:func:`aares.fingerprint.landmarks.landmark_hashes`). That costs one
+lookup per landmark and factor, so it runs coarse to fine: a scan of every factor with one
+target per anchor, then all of the query's pairs at the factors (and their neighbours) where
+the best songs of the scan stand. A match reports the factor it was found at (``speed`` is the
+tempo factor, ``pitch`` the frequency factor). Measured alternatives (a grid searched with all
+pairs, 2 or 5 candidates, 8 or 12 targets) are in BENCHMARKS.md.
 
-"No match" is calibrated: a match needs ``min_score`` votes, ``min_ratio`` times the votes of
-the next song, and above all a *significance*: how unlikely its bar is by chance, given how
-many hits its song received in all (a noisy song hit everywhere by a noise query gets tall
-bars by chance; a clean match stands on few hits elsewhere). See :func:`significance`; the
-thresholds are set from negatives (songs not in the catalog, silence, noise, speech) by
-``aares fp bench``.
+"No match" is calibrated: a match needs ``min_score`` votes, a *significance* (how unlikely
+its bar is by chance, given how many other hits its song received: a noisy song hit everywhere
+by a noise query gets tall bars by chance; a clean match stands on few hits elsewhere), votes
+spread over several moments of the query, and ``min_ratio`` times the score of the best song
+that is not itself overwhelmingly significant: two versions of one song (a remaster, a sped-up
+copy) both hold the excerpt and are both listed, the best first, the other as *related*; a
+piece that merely sounds alike (same piano, same key) is held against the answer. See
+:func:`significance`; the thresholds are set from negatives (songs not in the catalog,
+silence, noise, speech) by the benchmarks.
 
 Example
 -------
@@ -31,14 +40,14 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
 from scipy.special import gammainc
 
 from aares.fingerprint.index import Index
-from aares.fingerprint.landmarks import Profile, analyse_query, landmark_hashes
+from aares.fingerprint.landmarks import Profile, landmark_hashes, pair_peaks, query_peaks
 
 __all__ = [
     "Index",
@@ -46,6 +55,8 @@ __all__ = [
     "match_pairs",
     "match_signal",
     "speed_grid",
+    "factor_grid",
+    "significance",
     "MatchSettings",
 ]
 
@@ -53,35 +64,67 @@ _OFFSET_BIAS = 1 << 22  # offsets (frames) are shifted positive inside the vote 
 _OFFSET_BITS = 23
 
 
+Factor = tuple[float, float]  # (pitch, tempo): frequencies and speed of time both scaled
+
+
 @dataclass(frozen=True)
 class MatchSettings:
     """Decision thresholds and the speed search of the matcher.
+
+    A query is searched in up to three tiers, each stopping the search when it finds a match
+    of ``accept_score`` votes: (1) as it is; (2) the ``speeds`` grid, resampled factors near 1,
+    with all the query's landmarks; (3) the ``wide`` grid of ``(pitch, tempo)`` factors (sped
+    up or slowed by resampling, time-stretched, pitch-shifted) with fewer landmarks per
+    factor (``wide_fan_out``). Each tier has its own thresholds, since searching more cells
+    makes tall chance bars more likely.
 
     Parameters
     ----------
     min_score : int
         Votes (hits at one offset, +-1 frame) a match needs.
-    min_ratio : float
-        A match's score must be at least this multiple of the best *other* song's score
-        (random hits pile up for any song; a real match towers over them).
     min_significance : float
-        ``-log10`` of the number of ``(song, offset, speed)`` cells expected to reach the
-        score by chance: with ``h`` hits spread over a song of ``F`` frames, a cell gets
-        ``h * (2 * tolerance + 1) / F`` votes on average (Poisson); ``3`` means one chance
-        match in a thousand catalogs. This is what keeps noise, speech and noisy songs
-        (which hit many postings everywhere) from matching: their hits are many but spread.
-        Calibrated on negatives by ``aares fp bench``: the model ignores that similar
-        music (two pieces by one pianist) shares hashes beyond chance, so negatives reach
-        5-7 and the threshold sits above them; true matches mostly exceed 10.
-    grid_min_score, grid_min_ratio, grid_min_significance :
-        The same tests for an answer found at another speed than 1: the grid searches
-        many more cells, so chance bars are taller and the bar is set higher.
+        ``-log10`` of the number of ``(song, offset, factor)`` cells expected to reach the
+        score by chance, given the song's other hits (see :func:`significance`): ``3``
+        means one chance match in a thousand catalogs. This is what keeps noise, speech and
+        noisy songs (which hit many postings everywhere) from matching. The model ignores
+        that similar music (two pieces by one pianist) shares hashes beyond chance: such
+        negatives reach 5-12, hence ``min_ratio``. Calibrated on negatives (held-out songs,
+        silence, noise, speech) by the benchmarks.
+    min_ratio : float
+        A match's score must be at least this multiple of the best score among the songs
+        below ``version_significance`` (what chance and similar music give this query).
+    version_significance : float
+        Songs this significant hold the excerpt's audio (a remaster, a sped-up copy): they
+        are listed as related matches instead of counting against the answer's ratio.
+    min_spread, min_spread_significance :
+        Distinct query moments (``window`` frames each) a match's votes must come from,
+        and the significance of that count (votes that come in clumps, as when a chord of
+        the query sits on the same chord of another piece, fill few moments).
+    grid_min_score, grid_min_significance, grid_min_ratio :
+        The same tests for an answer found on the ``speeds`` or the ``wide`` grid.
+    wide_min_score, wide_min_significance :
+        Score and significance for an answer found on the ``wide`` grid.
     tolerance : int
         Frames of offset tolerance in the vote.
+    window : int
+        Frames of a query moment for ``spread`` (8 frames: 0.26 s for the default profile).
     speeds : tuple of float
-        Factors searched when speed 1 gives no match (empty: never search).
+        Resampling factors of tier 2 (empty: never search).
+    wide : tuple of (pitch, tempo)
+        Factors of tier 3 (see :func:`factor_grid`; empty: never search).
+    wide_fan_out : int
+        Targets per anchor of the query's pairs in tier 3 (the tier costs one lookup per
+        pair and factor; fewer pairs keep it cheap).
+    wide_slack : float
+        Widening of the query's target zone in tier 3 (see ``slack``).
+    wide_scan_fan_out, wide_candidates : int
+        Tier 3 first scans every factor with this many targets per anchor (0: no scan) and
+        then searches, with all ``wide_fan_out`` targets, only the factors (and their two
+        neighbours) at which the ``wide_candidates`` best songs of the scan stand.
     accept_score : int
-        A speed-1 answer with at least this score ends the search early.
+        An answer with at least this score ends the search. 50, not less: a pitch-shifted
+        or stretched excerpt can match a repetition of its own song (a motif a tone higher)
+        as it is with a few dozen votes, and the true factor then gives several times more.
     dt_jitter : int
         At speed 1, also look each pair up with ``dt`` this many frames shorter and longer
         (noise shifts a peak by a frame now and then).
@@ -92,22 +135,38 @@ class MatchSettings:
         How many of the query's shifted analyses the speed grid searches (the first ones);
         speed 1 always uses all of them. The sub-hop shifts matter in noise, which comes
         at the song's own speed; the grid costs a lookup per speed and shift.
+    related : bool
+        Search every tier whatever the first ones found, so that every version of the
+        song in the catalog (a remaster, a sped-up copy) is listed, at its own offset and
+        factor, after the best one. Costs the whole search for every query.
     top : int
         Maximum number of matches returned.
     """
 
     min_score: int = 6
-    min_ratio: float = 2.2
     min_significance: float = 7.0
+    min_ratio: float = 2.2
+    min_spread: int = 3
+    min_spread_significance: float = 3.0
+    version_significance: float = 20.0
     grid_min_score: int = 12
-    grid_min_ratio: float = 2.5
     grid_min_significance: float = 8.0
+    grid_min_ratio: float = 2.5
+    wide_min_score: int = 12
+    wide_min_significance: float = 9.0
     tolerance: int = 1
+    window: int = 8
     speeds: tuple[float, ...] = ()
-    accept_score: int = 20
+    wide: tuple[Factor, ...] = ()
+    wide_fan_out: int = 8
+    wide_slack: float = 1.3
+    wide_scan_fan_out: int = 1
+    wide_candidates: int = 3
+    accept_score: int = 50
     dt_jitter: int = 0
     slack: float = 1.07
     grid_shifts: int = 1
+    related: bool = False
     top: int = 5
 
 
@@ -118,19 +177,90 @@ def speed_grid(max_change: float = 0.06, step: float = 0.01) -> tuple[float, ...
     return tuple(sorted(grid, key=lambda s: abs(s - 1.0)))
 
 
+def _log_steps(lo: float, hi: float, step: float) -> np.ndarray:
+    # factors from lo to hi, evenly spaced in log (a relative step of ``step``), 1 included
+    n_lo = int(np.ceil(-np.log(lo) / np.log1p(step)))
+    n_hi = int(np.ceil(np.log(hi) / np.log1p(step)))
+    return np.exp(np.arange(-n_lo, n_hi + 1) * np.log1p(step))
+
+
+def factor_grid(
+    speed: tuple[float, float] = (0.78, 1.28),
+    stretch: tuple[float, float] = (0.88, 1.13),
+    semitones: float = 2.3,
+    step: float = 0.01,
+) -> tuple[Factor, ...]:
+    """``(pitch, tempo)`` factors for the wide search, each ``step`` apart (relative).
+
+    Three lines of the plane: resampled (``pitch == tempo``, over ``speed``), time-stretched
+    (``pitch == 1``, tempo over ``stretch``) and pitch-shifted (``tempo == 1``, +-``semitones``).
+    A 1 % step keeps a factor between two grid points within half a bin of the song's
+    quantisation for most peaks and the offset drift over a 10 s excerpt within the vote's
+    tolerance. ``(1, 1)`` itself is left out (tier 1 searched it).
+
+    >>> g = factor_grid(speed=(0.98, 1.02), stretch=(1, 1), semitones=0.0)
+    >>> [(round(p, 4), round(t, 4)) for p, t in g]
+    [(0.9803, 0.9803), (0.9901, 0.9901), (1.01, 1.01), (1.0201, 1.0201)]
+    """
+    out: list[Factor] = [(float(s), float(s)) for s in _log_steps(*speed, step)]
+    out += [(1.0, float(r)) for r in _log_steps(*stretch, step)]
+    p = 2.0 ** (semitones / 12)
+    out += [(float(f), 1.0) for f in _log_steps(1 / p, p, step)]
+    seen, grid = set(), []
+    for f in out:
+        key = (round(f[0], 6), round(f[1], 6))
+        if key != (1.0, 1.0) and key not in seen:
+            seen.add(key)
+            grid.append(f)
+    return tuple(grid)
+
+
 @dataclass(frozen=True)
 class Match:
-    """One answer: a song of the catalog and where the excerpt lies in it."""
+    """One answer: a song of the catalog and where the excerpt lies in it.
+
+    The first match of a list is the answer; the others (``related``) are other songs of
+    the catalog holding the same audio (another version, a sped-up copy), each at its own
+    offset and factor, as significant as an answer must be.
+    """
 
     song_id: int
     score: int
     offset: float  # seconds into the song where the excerpt starts
     confidence: float  # 1 - expected number of chance matches this strong (see significance)
-    speed: float  # the speed factor the excerpt was found at (1.05: played 5 % fast)
+    speed: float  # tempo factor the excerpt was found at (1.05: plays 5 % faster than the song)
     significance: float = 0.0  # -log10(expected number of chance matches this strong)
+    pitch: float = 1.0  # frequency factor (= speed when resampled; 1 when time-stretched)
+    related: bool = False  # another version of the answer's audio, not the answer
+    spread: int = 0  # distinct moments of the query that vote for the match
     title: str = ""
     artist: str = ""
     path: str = ""
+
+    @property
+    def change(self) -> str:
+        """How the excerpt differs from the song: ``"none"``, ``"speed"`` (resampled),
+        ``"stretch"`` (tempo only) or ``"pitch"`` (pitch only)."""
+        if abs(self.speed - 1) < 1e-9 and abs(self.pitch - 1) < 1e-9:
+            return "none"
+        if abs(self.speed - self.pitch) < 1e-9:
+            return "speed"
+        return "stretch" if abs(self.pitch - 1) < 1e-9 else "pitch"
+
+    @property
+    def semitones(self) -> float:
+        """The pitch factor in semitones (12 per octave)."""
+        return float(12 * np.log2(self.pitch))
+
+    def describe_change(self) -> str:
+        """The change in words: ``"-"``, ``"speed 1.12x"``, ``"stretch 0.90x"``,
+        ``"pitch +2.0 st"``."""
+        kind = self.change
+        if kind == "none":
+            return "-"
+        if kind == "pitch":
+            return f"pitch {self.semitones:+.1f} st"
+        return f"{kind} {self.speed:.2f}x"
 
     def to_dict(self) -> dict:
         return {
@@ -142,19 +272,12 @@ class Match:
             "confidence": round(self.confidence, 4),
             "significance": round(self.significance, 2),
             "speed": round(self.speed, 4),
+            "pitch": round(self.pitch, 4),
+            "semitones": round(self.semitones, 2),
+            "change": self.change,
+            "related": self.related,
             "path": self.path,
         }
-
-
-@numba.njit(cache=True)
-def _vote_keys(qi, songs, frames, q_frame, q_speed, n_speeds):  # pragma: no cover (numba)
-    # One key per hit: (song * n_speeds + speed) << _OFFSET_BITS | (offset + _OFFSET_BIAS)
-    keys = np.empty(qi.size, dtype=np.int64)
-    for k in range(qi.size):
-        i = qi[k]
-        group = np.int64(songs[k]) * n_speeds + q_speed[i]
-        keys[k] = (group << 23) | (np.int64(frames[k]) - q_frame[i] + (1 << 22))
-    return keys
 
 
 @numba.njit(cache=True)
@@ -209,18 +332,35 @@ def _tally(keys, tolerance):  # pragma: no cover (numba)
     return best_song[:n_best], best_score[:n_best], best_key[:n_best], best_hits[:n_best]
 
 
+@dataclass
+class _Votes:
+    # per-song best cells of one search, by score: song id, score, factor index, offset
+    # (frames), hits of the song at that factor, distinct query moments of the cell's votes
+    song: np.ndarray
+    score: np.ndarray
+    factor: np.ndarray
+    offset: np.ndarray
+    hits: np.ndarray
+    spread: np.ndarray
+
+
 def _vote(
-    index: Index, qh: np.ndarray, qt: np.ndarray, qs: np.ndarray, tolerance: int, stop_list: bool
-):
-    # qh: hashes, qt: anchor times (rescaled frames), qs: speed index of each landmark.
-    # Returns per-song best (song, score, speed index, offset, hits of that song at that
-    # speed) arrays, sorted by score.
+    index: Index,
+    qh: np.ndarray,
+    qt: np.ndarray,
+    qs: np.ndarray,
+    tolerance: int,
+    stop_list: bool,
+    n_best: int,
+    window: int,
+) -> _Votes:
+    # qh: hashes, qt: anchor times (rescaled frames), qs: factor index of each landmark.
     e = np.zeros(0, dtype=np.int64)
     if qh.size == 0:
-        return e, e, e, e, e
-    n_speeds = int(qs.max()) + 1
+        return _Votes(e, e, e, e, e, e)
+    n_factors = int(qs.max()) + 1
     q_frame = np.rint(qt).astype(np.int64)
-    # A query landmark repeated with the same hash, speed and frame (the shifted analyses of
+    # A query landmark repeated with the same hash, factor and frame (the shifted analyses of
     # a query repeat most landmarks) would hit the same postings at the same offsets again:
     # it votes once, so that a chance bar is not doubled along with the true one and the
     # votes stay about as independent as the significance assumes.
@@ -232,38 +372,56 @@ def _vote(
     qh = (qkey >> 32).astype(np.uint32)
     q_frame = ((qkey >> 9) & ((1 << 23) - 1)) - (1 << 22)
     qs = qkey & 511
-    # through lookup() only, so that any index (in memory, on disk) serves the vote
     qi, song, frame = index.lookup(qh, stop_list=stop_list)
-    keys = _vote_keys(qi, song, frame, q_frame, qs, n_speeds)
-    if keys.size == 0:
-        return e, e, e, e, e
-    keys.sort()
+    if qi.size == 0:
+        return _Votes(e, e, e, e, e, e)
+    group = song.astype(np.int64) * n_factors + qs[qi]
+    keys = (group << _OFFSET_BITS) | (frame.astype(np.int64) - q_frame[qi] + _OFFSET_BIAS)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
     groups, score, key, hits = _tally(keys, int(tolerance))
-    # best group per song (groups are song-major: a song's speeds are adjacent)
-    songs_of = groups // n_speeds
-    order = np.lexsort((-score, songs_of))
-    first_of_song = np.ones(order.size, dtype=bool)
-    first_of_song[1:] = songs_of[order][1:] != songs_of[order][:-1]
-    best = order[first_of_song]
-    best = best[np.argsort(-score[best], kind="stable")]
+    # best group per song (groups are song-major: a song's factors are adjacent)
+    songs_of = groups // n_factors
+    by_song = np.lexsort((-score, songs_of))
+    first = np.ones(by_song.size, dtype=bool)
+    first[1:] = songs_of[by_song][1:] != songs_of[by_song][:-1]
+    best = by_song[first]
+    best = best[np.argsort(-score[best], kind="stable")][:n_best]
+    # the spread of each best cell: distinct query windows among its votes
+    lo = np.searchsorted(keys, key[best] - tolerance, side="left")
+    hi = np.searchsorted(keys, key[best] + tolerance, side="right")
+    moments = q_frame[qi[order]] // max(1, int(window))
+    spread = np.array(
+        [np.unique(moments[a:b]).size for a, b in zip(lo, hi, strict=True)], dtype=np.int64
+    )
     off = (key[best] & ((1 << _OFFSET_BITS) - 1)) - _OFFSET_BIAS
-    return songs_of[best], score[best], groups[best] % n_speeds, off, hits[best]
+    return _Votes(songs_of[best], score[best], groups[best] % n_factors, off, hits[best], spread)
 
 
 def significance(
     score: np.ndarray, hits: np.ndarray, frames: np.ndarray, trials: float, tolerance: int = 1
 ) -> np.ndarray:
-    """``-log10`` of the expected number of chance cells reaching ``score`` votes.
+    """``-log10`` of the expected number of chance cells reaching ``score``.
 
     ``hits`` votes of one song spread over ``frames`` offsets put ``lam = hits * (2 *
     tolerance + 1) / frames`` votes in a cell on average; ``P(X >= score)`` for a Poisson
     ``X`` is the regularised lower incomplete gamma ``gammainc(score, lam)``; ``trials`` is
-    the number of cells searched (every song's frames times the speeds).
+    the number of cells searched (every song's frames times the factors). The matcher
+    passes the *spread* of a cell (distinct query moments among its votes) as ``score``
+    and the song's hits outside the cell as ``hits``: chance votes that come in clumps (a
+    chord of the query on a chord of the song) fill fewer moments than votes, so the
+    Poisson tail of the votes bounds that of the spread.
     """
-    lam = hits * (2 * tolerance + 1) / np.maximum(frames, 1)
+    lam = np.maximum(hits, 0) * (2 * tolerance + 1) / np.maximum(frames, 1)
     with np.errstate(divide="ignore"):
         logp = np.log10(gammainc(np.maximum(score, 1).astype(float), lam))
     return np.minimum(-(logp + np.log10(max(trials, 1.0))), 99.0)
+
+
+def _wide_pairs(points, strength, profile, settings) -> np.ndarray:
+    return pair_peaks(
+        points, profile, strength, fan_out=settings.wide_fan_out, slack=settings.wide_slack
+    )
 
 
 def match_pairs(
@@ -273,70 +431,119 @@ def match_pairs(
     profile: Profile,
     settings: MatchSettings | None = None,
     grid_pairs: np.ndarray | None = None,
+    wide: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Match]:
     """Ranked matches for a query given as peaks and their pairs
     (:func:`aares.fingerprint.landmarks.pair_peaks`).
 
-    Tries speed 1, then (when that gives no answer of ``accept_score`` votes) the grid of
-    ``settings.speeds`` with ``grid_pairs`` (``pairs`` when None).
+    Tries the query as it is, then (while no answer has ``accept_score`` votes, or always
+    with ``settings.related``) the ``speeds`` grid with ``grid_pairs`` (``pairs`` when
+    None), then the ``wide`` grid with ``wide = (points, pairs)``. The tier whose answer has
+    the most votes gives the answer; with ``settings.related`` the matches of every tier
+    are merged, each song at its best factor.
     """
     settings = settings or MatchSettings()
-    tests = (settings.min_score, settings.min_ratio, settings.min_significance)
-    result = _match_speeds(points, pairs, index, profile, settings, (1.0,), tests)
-    if settings.speeds and (not result or result[0].score < settings.accept_score):
-        grid = (1.0, *settings.speeds)
-        tests = (
-            settings.grid_min_score,
-            settings.grid_min_ratio,
-            settings.grid_min_significance,
-        )
-        if grid_pairs is None:
-            grid_pairs = pairs
-        wide = _match_speeds(points, grid_pairs, index, profile, settings, grid, tests)
-        if wide and (not result or wide[0].score > result[0].score):
-            result = wide
-    return result
+    tiers = [((points, pairs), ((1.0, 1.0),), "exact")]
+    if settings.speeds:
+        gp = pairs if grid_pairs is None else grid_pairs
+        tiers.append(((points, gp), tuple((s, s) for s in settings.speeds), "grid"))
+    if settings.wide and wide is not None:
+        tiers.append((wide, tuple(settings.wide), "wide"))
+    found: list[list[Match]] = []
+    for (pts, prs), factors, tier in tiers:
+        n_trials = len(factors)
+        if tier == "wide" and 0 < settings.wide_scan_fan_out < settings.wide_fan_out:
+            factors = _scan(pts, prs, index, profile, settings, factors)
+        found.append(_match_factors(pts, prs, index, profile, settings, factors, tier, n_trials))
+        best = max((r[0].score for r in found if r), default=0)
+        if best >= settings.accept_score and not settings.related:
+            break
+    if not settings.related:
+        return max(found, key=lambda r: r[0].score if r else -1)
+    per_song: dict[int, Match] = {}
+    for m in (m for r in found for m in r):
+        if m.song_id not in per_song or m.score > per_song[m.song_id].score:
+            per_song[m.song_id] = m
+    ranked = sorted(per_song.values(), key=lambda m: -m.score)[: settings.top]
+    return [replace(m, related=i > 0) for i, m in enumerate(ranked)]
 
 
-def _match_speeds(points, pairs, index, profile, settings, speeds, tests) -> list[Match]:
-    min_score, min_ratio, min_significance = tests
-    hs, ts, ss, counts = [], [], [], []
-    jitter = settings.dt_jitter if len(speeds) == 1 else 0
-    for k, s in enumerate(speeds):
+def _landmarks(points, pairs, profile, factors, jitter: int = 0):
+    # the query's hashes and anchor times undone by each factor; the factor index of each
+    hs, ts, ss = [], [], []
+    for k, (pitch, tempo) in enumerate(factors):
         for d in range(-jitter, jitter + 1):
-            h, t = landmark_hashes(points, pairs, profile, speed=s, dt_shift=d)
+            h, t = landmark_hashes(points, pairs, profile, speed=tempo, dt_shift=d, pitch=pitch)
             hs.append(h)
             ts.append(t)
             ss.append(np.full(h.size, k, dtype=np.int64))
-            counts.append(h.size)
-    if not hs or sum(counts) == 0:
+    if not hs:
+        return np.zeros(0, np.uint32), np.zeros(0), np.zeros(0, np.int64)
+    return np.concatenate(hs), np.concatenate(ts), np.concatenate(ss)
+
+
+def _scan(points, pairs, index, profile, settings, factors) -> tuple[Factor, ...]:
+    # Coarse to fine: a vote over every factor with the first ``wide_scan_fan_out`` targets
+    # of each anchor only (a few times fewer lookups) finds the factors where the best
+    # ``wide_candidates`` songs stand out; the full vote then runs on those factors and their
+    # neighbours alone. The significance still counts every factor as searched.
+    anchor = pairs[:, 0]
+    first = np.concatenate(([0], np.flatnonzero(np.diff(anchor)) + 1))
+    rank = np.arange(anchor.size) - np.repeat(first, np.diff(np.append(first, anchor.size)))
+    h, t, k = _landmarks(points, pairs[rank < settings.wide_scan_fan_out], profile, factors)
+    v = _vote(index, h, t, k, settings.tolerance, True, settings.wide_candidates, 1)
+    keep = sorted({int(j) for f in v.factor for j in (f - 1, f, f + 1) if 0 <= j < len(factors)})
+    return tuple(factors[j] for j in keep)
+
+
+def _match_factors(
+    points, pairs, index, profile, settings, factors, tier, n_trials=None
+) -> list[Match]:
+    min_score, min_sig, min_ratio = {
+        "exact": (settings.min_score, settings.min_significance, settings.min_ratio),
+        "grid": (settings.grid_min_score, settings.grid_min_significance, settings.grid_min_ratio),
+        "wide": (settings.wide_min_score, settings.wide_min_significance, settings.grid_min_ratio),
+    }[tier]
+    jitter = settings.dt_jitter if tier == "exact" else 0
+    hs, all_t, ss = _landmarks(points, pairs, profile, factors, jitter)
+    if all_t.size == 0:
         return []
-    all_t = np.concatenate(ts)
-    song, score, sidx, off, hits = _vote(
-        index, np.concatenate(hs), all_t, np.concatenate(ss), settings.tolerance, len(speeds) > 1
-    )
-    if song.size == 0 or score[0] < min_score:
+    v = _vote(
+        index, hs, all_t, ss, settings.tolerance, tier != "exact", settings.top + 1,
+        settings.window,
+    )  # fmt: skip
+    if v.song.size == 0 or v.score[0] < min_score:
         return []
-    n = min(settings.top + 1, song.size)
-    q_frames = float(all_t.max() - all_t.min()) if all_t.size else 0.0
-    frames = index.frames_of(song[:n]) + q_frames
-    sig = significance(
-        score[:n], hits[:n], frames, index.total_frames * len(speeds), settings.tolerance
-    )
+    q_frames = float(all_t.max() - all_t.min())
+    frames = index.frames_of(v.song) + q_frames
+    trials = index.total_frames * (n_trials or len(factors))
+    # the chance level comes from the song's other hits: the bar's own votes are no chance
+    background = v.hits - v.score
+    sig = significance(v.score, background, frames, trials, settings.tolerance)
+    sig_spread = significance(v.spread, background, frames, trials, settings.tolerance)
+    passes = (v.score >= min_score) & (sig >= min_sig)
+    passes &= (v.spread >= settings.min_spread) & (sig_spread >= settings.min_spread_significance)
+    # Songs below version_significance are what chance (or similar music) gives this query:
+    # an answer must tower over the best of them. Songs above it hold the excerpt's audio
+    # (another version, a copy): they are listed, not held against each other.
+    chance = np.where(sig < settings.version_significance, v.score, 0)
     out = []
-    for i in range(min(settings.top, song.size)):
-        # every answer must pass the tests, the ratio against the best song below it
-        rest = score[i + 1] if score.size > i + 1 else 0
-        if score[i] < min_score or score[i] < min_ratio * rest or sig[i] < min_significance:
-            break
+    for i in range(min(settings.top, v.song.size)):
+        rest = np.delete(chance, i).max(initial=0)
+        if not passes[i] or v.score[i] < min_ratio * rest:
+            continue  # another song below may still be a significant version
+        pitch, tempo = factors[int(v.factor[i])]
         out.append(
             Match(
-                song_id=int(song[i]),
-                score=int(score[i]),
-                offset=float(off[i]) * profile.frame_seconds,
+                song_id=int(v.song[i]),
+                score=int(v.score[i]),
+                offset=float(v.offset[i]) * profile.frame_seconds,
                 confidence=float(1.0 - 10.0 ** (-sig[i])),
-                speed=float(speeds[sidx[i]]),
+                speed=float(tempo),
                 significance=float(sig[i]),
+                pitch=float(pitch),
+                related=bool(out),
+                spread=int(v.spread[i]),
             )
         )
     return out
@@ -348,10 +555,23 @@ def match_signal(
     """Ranked matches for a mono signal at ``profile.sr``.
 
     The query is analysed ``profile.query_shifts`` times at sub-hop shifts
-    (:func:`aares.fingerprint.landmarks.analyse_query`).
+    (:func:`aares.fingerprint.landmarks.query_peaks`); every tier but the first searches
+    the first analyses only (``grid_shifts``; the wide tier the first alone).
     """
     settings = settings or MatchSettings()
     slack = settings.slack if settings.speeds else 1.0
-    points, _, pairs, shift = analyse_query(x, profile, slack=slack)
-    grid_pairs = pairs[shift < settings.grid_shifts]
-    return match_pairs(points, pairs, index, profile, settings, grid_pairs)
+    blocks = query_peaks(x, profile)
+    pts, prs, shifts, base = [], [], [], 0
+    for k, (p, st) in enumerate(blocks):
+        pr = pair_peaks(p, profile, st, fan_out=profile.query_fan_out, slack=slack)
+        pts.append(p)
+        prs.append(pr + base)
+        shifts.append(np.full(pr.shape[0], k, dtype=np.int64))
+        base += p.shape[0]
+    points, pairs, shift = np.concatenate(pts), np.concatenate(prs), np.concatenate(shifts)
+    wide = None
+    if settings.wide:
+        wide = (blocks[0][0], _wide_pairs(*blocks[0], profile, settings))
+    return match_pairs(
+        points, pairs, index, profile, settings, pairs[shift < settings.grid_shifts], wide
+    )

@@ -1,0 +1,458 @@
+"""Sped-up, slowed, stretched and pitch-shifted excerpts; versions: `python -m benchmarks
+fingerprint_speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song).
+
+On the course songs and the Singularity soundtrack (5 songs held out, seeded), for the
+default and course profiles side by side:
+
+1. top-1 and offset accuracy of 10 s excerpts per factor: resampled (tempo and pitch
+   together, soxr) 0.80x, 0.85x-1.18x every 1 %, 1.25x; time-stretched (librosa's phase
+   vocoder, tempo only) 0.90x-1.10x; pitch-shifted (librosa, pitch only) -2 to +2
+   semitones; "slowed + reverb" (0.85x through a synthetic room of RT60 1.5 s) and "sped
+   up" (1.2x); the excerpt is cut so that it covers the original's ``[start, start + 10
+   s * factor)``, and the offset is right within 1 s of ``start``;
+2. false positives on negatives: excerpts of the held-out songs, silence, white and pink
+   noise, speech (espeak-ng when installed), and the course's Debussy excerpt (a song not
+   in the catalog);
+3. query CPU time (in-process: analysis, lookups and vote of the decoded excerpt) per kind
+   of change, and the same queries against the catalog grown 10x;
+4. versions: every song indexed with a "remastered twin" (EQ, level, compression, MP3
+   re-encode) and a 1.12x copy: an excerpt of the original must name the original first,
+   and with ``related`` settings list both others with their offsets and speeds.
+
+Writes the "fingerprint-speed" section of BENCHMARKS.md and ``docs/fp-speed.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+
+from aares.fingerprint.audio import load_audio, resample
+from aares.fingerprint.catalog import Catalog, audio_files
+from aares.fingerprint.index import Index
+from aares.fingerprint.landmarks import analyse, landmark_hashes, pair_peaks
+from aares.fingerprint.match import match_signal
+from benchmarks._common import ROOT, stamp, write_section
+
+SR = 22050
+LENGTH = 10.0
+
+
+def factor_points(quick: bool = False) -> list[tuple[str, float]]:
+    """``(kind, factor)`` of every measured point (pitch factors in semitones)."""
+    if quick:
+        speeds = [0.80, 0.85, 0.92, 1.08, 1.12, 1.18, 1.25]
+        return (
+            [("speed", s) for s in speeds]
+            + [("stretch", r) for r in (0.90, 1.10)]
+            + [("pitch", n) for n in (-2.0, 2.0)]
+            + [("slowed + reverb", 0.85), ("sped up", 1.2)]
+        )
+    speeds = [0.80, *np.round(np.arange(0.85, 1.1801, 0.01), 2), 1.25]
+    return (
+        [("speed", float(s)) for s in speeds if abs(s - 1) > 1e-9]
+        + [("stretch", float(r)) for r in np.round(np.arange(0.90, 1.1001, 0.02), 2)]
+        + [("pitch", float(n)) for n in (-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2)]
+        + [("slowed + reverb", 0.85), ("sped up", 1.2)]
+    )
+
+
+def room(n: int, sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room impulse response: the direct sound, then exponentially decaying
+    noise (-60 dB after ``rt60`` s) as loud as the direct sound in total."""
+    t = np.arange(int(rt60 * sr)) / sr
+    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
+    ir[: int(0.01 * sr)] = 0.0  # first reflections after 10 ms
+    ir /= np.sqrt(np.sum(ir**2))
+    ir[0] = 1.0
+    return ir
+
+
+def transform(kind: str, factor: float, x: np.ndarray, start: float, rng) -> np.ndarray:
+    """The 10 s excerpt of ``x`` (at ``SR``) from ``start`` under a change."""
+    import librosa
+
+    a = int(start * SR)
+    if kind == "pitch":
+        seg = x[a : a + int(LENGTH * SR)]
+        return librosa.effects.pitch_shift(seg, sr=SR, n_steps=factor).astype(np.float32)
+    seg = x[a : a + int(round(LENGTH * factor * SR))]
+    if kind == "stretch":
+        return librosa.effects.time_stretch(seg, rate=factor).astype(np.float32)
+    y = resample(seg, int(round(SR * factor)), SR)  # played `factor` times faster
+    if kind == "slowed + reverb":
+        y = signal.fftconvolve(y, room(y.size, SR, 1.5, rng))[: y.size].astype(np.float32)
+    return y
+
+
+def remaster(x: np.ndarray, sr: int, folder: Path) -> np.ndarray:
+    """A "remastered twin": bass and treble lifted, compressed, 2 dB quieter, re-encoded
+    as MP3 at 128 kbit/s (ffmpeg; without it, the other steps only)."""
+    low = signal.sosfilt(signal.butter(2, 200, fs=sr, output="sos"), x)
+    high = signal.sosfilt(signal.butter(2, 5000, btype="high", fs=sr, output="sos"), x)
+    y = x + 0.4 * low + 0.3 * high
+    y = np.sign(y) * np.abs(y) ** 0.8  # a soft compressor
+    y = (0.79 * y / max(np.max(np.abs(y)), 1e-9)).astype(np.float32)
+    if shutil.which("ffmpeg"):
+        wav, mp3 = folder / "twin.wav", folder / "twin.mp3"
+        sf.write(wav, y, sr, subtype="PCM_16")
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-b:a", "128k"]
+        subprocess.run([*cmd, str(mp3)], check=True)
+        y, _ = load_audio(mp3, sr=sr)
+    return y
+
+
+def _speech(n: int, folder: Path) -> list[np.ndarray]:
+    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    texts = [
+        "Please leave a message after the tone and we will call you back soon.",
+        "Our next train departs from platform four at twenty past seven this evening.",
+        "The weather tomorrow will be cloudy with a chance of rain in the afternoon.",
+    ]
+    out = []
+    for i in range(n if exe else 0):
+        wav = folder / f"speech{i}.wav"
+        cmd = [exe, "-w", str(wav), "-s", str(130 + 15 * i), texts[i % len(texts)]]
+        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
+            out.append(load_audio(wav, sr=SR)[0])
+    return out
+
+
+def _timed(cat: Catalog, x: np.ndarray, sr: int):
+    c0 = time.process_time()
+    m = cat.identify_signal(x, sr=sr)
+    return m, (time.process_time() - c0) * 1e3
+
+
+def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -> dict:
+    """Every figure of the benchmark (see the module docstring)."""
+    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(files))
+    held = [files[i] for i in sorted(order[:5])]
+    indexed = [files[i] for i in sorted(order[5:])]
+    per_song = 1 if quick else per_song
+    work = Path(tempfile.mkdtemp(prefix="aares-fp-speed-"))
+    points = factor_points(quick)
+    res: dict = {"points": points, "indexed": len(indexed), "held": len(held)}
+    try:
+        cats = {p: Catalog(work / f"{p}.fp.db", profile=p) for p in ("default", "course")}
+        for cat in cats.values():
+            cat.add(indexed)
+            _ = cat.index
+        audio = {f: load_audio(f, sr=SR)[0] for f in files}
+        ids = {p: {s.path: s.id for s in c.songs()} for p, c in cats.items()}
+        rows: list[dict] = []
+        for f in indexed:
+            x = audio[f]
+            for _k in range(per_song):
+                start = float(rng.uniform(0, x.size / SR - LENGTH * 1.3 - 0.5))
+                for kind, factor in [("clean", 1.0), *points]:
+                    q = x[int(start * SR) : int((start + LENGTH) * SR)]
+                    if kind != "clean":
+                        q = transform(kind, factor, x, start, rng)
+                    for p, cat in cats.items():
+                        m, ms = _timed(cat, q, SR)
+                        truth = ids[p][str(f.resolve())]
+                        ok = bool(m) and m[0].song_id == truth
+                        rows.append(
+                            {
+                                "profile": p, "kind": kind, "factor": factor, "positive": True,
+                                "ok": ok, "offset_ok": ok and abs(m[0].offset - start) <= 1.0,
+                                "found": (m[0].speed, m[0].pitch) if ok else None, "cpu_ms": ms,
+                            }
+                        )  # fmt: skip
+        negatives: list[tuple[str, np.ndarray]] = []
+        for f in held:
+            x = audio[f]
+            for _k in range(6):
+                a = float(rng.uniform(0, x.size / SR - LENGTH))
+                negatives.append(("held-out song", x[int(a * SR) : int((a + LENGTH) * SR)]))
+        n8 = int(8 * SR)
+        for _k in range(6):
+            negatives.append(("silence", np.zeros(n8, np.float32)))
+            negatives.append(("white noise", (0.1 * rng.standard_normal(n8)).astype(np.float32)))
+            spec = np.fft.rfft(rng.standard_normal(n8))
+            spec[1:] /= np.sqrt(np.arange(1, spec.size))
+            pink = np.fft.irfft(spec, n8)
+            negatives.append(("pink noise", (0.1 * pink / pink.std()).astype(np.float32)))
+        negatives += [("speech", s) for s in _speech(6, work)]
+        for ex in audio_files([data_dir / "excerpts"]) if (data_dir / "excerpts").is_dir() else []:
+            y = load_audio(ex, sr=SR)[0]
+            negatives.append(("Debussy excerpt (whole)", y))
+            for a in range(0, max(1, y.size - int(LENGTH * SR)), int(2 * SR)):
+                negatives.append(("Debussy excerpt (10 s windows)", y[a : a + int(LENGTH * SR)]))
+        for kind, q in negatives:
+            for p, cat in cats.items():
+                m, ms = _timed(cat, q, SR)
+                rows.append(
+                    {"profile": p, "kind": kind, "factor": None, "positive": False,
+                     "ok": not m, "offset_ok": False, "found": None, "cpu_ms": ms}
+                )  # fmt: skip
+        res["rows"] = rows
+        res["growth"] = _growth(cats["default"], indexed, audio, rng, quick)
+        res["versions"] = _versions(indexed, audio, work, rng, per_song)
+        for cat in cats.values():
+            cat.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def _growth(cat: Catalog, indexed, audio, rng, quick: bool) -> dict:
+    # The same kinds of query against the catalog grown 10x with speed-shifted copies of every
+    # song's landmarks (0.45-0.7x and 1.45-2.2x: outside the search, other music as far as
+    # the matcher can tell, with the catalog's own hash statistics).
+    prof = cat.profile
+    ids = [s.id for s in cat.songs()]
+    base = [cat.store.postings(i) for i in ids]
+    peaks = [analyse(resample(audio[f], SR, prof.sr), prof) for f in indexed]
+    queries = []
+    for j, f in enumerate(indexed[: 6 if quick else 18]):
+        x = audio[f]
+        start = float(rng.uniform(0, x.size / SR - 15))
+        q = x[int(start * SR) : int((start + LENGTH) * SR)]
+        queries.append(("clean", q, ids[j]))
+        queries.append(("speed 1.15x", transform("speed", 1.15, x, start, rng), ids[j]))
+        noise = (0.1 * rng.standard_normal(int(LENGTH * SR))).astype(np.float32)
+        queries.append(("negative (white noise)", noise, None))
+    out = {}
+    copies = np.concatenate([np.linspace(0.45, 0.7, 64), np.linspace(1.45, 2.2, 64)])
+    for factor in (1, 10):
+        hs = [b[0] for b in base]
+        fs = [b[1] for b in base]
+        song_ids = list(ids)
+        for c in range(factor - 1):
+            s = float(copies[c % copies.size])
+            for j, (pts, strength) in enumerate(peaks):
+                scaled = pts * [s, 1 / s]
+                h, t = landmark_hashes(scaled, pair_peaks(scaled, prof, strength), prof)
+                hs.append(h)
+                fs.append(np.rint(t))
+                song_ids.append(10_000_000 + c * 100_000 + j)
+        index = Index.from_arrays(hs, fs, song_ids)
+        del hs, fs
+        times: dict[str, list[float]] = {}
+        right: dict[str, list[bool]] = {}
+        for kind, q, truth in queries:
+            y = resample(q, SR, prof.sr, quality=prof.resample_quality)
+            c0 = time.process_time()
+            m = match_signal(y, index, prof, cat.settings)
+            times.setdefault(kind, []).append((time.process_time() - c0) * 1e3)
+            right.setdefault(kind, []).append((m[0].song_id == truth) if m else truth is None)
+        out[str(factor)] = {
+            "postings": len(index),
+            "kinds": {
+                k: {
+                    "p50": float(np.percentile(v, 50)),
+                    "p95": float(np.percentile(v, 95)),
+                    "right": float(np.mean(right[k])),
+                }
+                for k, v in times.items()
+            },
+        }
+        del index
+    return out
+
+
+def _versions(indexed, audio, work: Path, rng, per_song: int) -> dict:
+    # each song three times: the original, its remastered twin, a 1.12x copy
+    cat = Catalog(work / "versions.fp.db", profile="default")
+    prof = cat.profile
+    sids = {}
+    for f in indexed:
+        x = audio[f]
+        y = resample(x, SR, prof.sr)
+        sids[f] = (
+            cat.add_signal(y, title=f.stem),
+            cat.add_signal(resample(remaster(x, SR, work), SR, prof.sr), title=f.stem + " (twin)"),
+            cat.add_signal(resample(x, int(round(SR * 1.12)), prof.sr), title=f.stem + " (1.12x)"),
+        )
+    _ = cat.index
+    related = replace(cat.settings, related=True)
+    first = listed = n = 0
+    ms_default, ms_related = [], []
+    for f in indexed:
+        x = audio[f]
+        orig, twin, fast = sids[f]
+        for _k in range(per_song):
+            start = float(rng.uniform(0, x.size / SR - LENGTH - 0.5))
+            q = x[int(start * SR) : int((start + LENGTH) * SR)]
+            m, ms = _timed(cat, q, SR)
+            ms_default.append(ms)
+            first += bool(m) and m[0].song_id == orig and abs(m[0].offset - start) <= 1.0
+            cat.settings, keep = related, cat.settings
+            m, ms = _timed(cat, q, SR)
+            cat.settings = keep
+            ms_related.append(ms)
+            got = {r.song_id: r for r in m}
+            listed += (
+                bool(m)
+                and m[0].song_id == orig
+                and twin in got
+                and abs(got[twin].offset - start) <= 1.0
+                and fast in got
+                and abs(got[fast].offset - start / 1.12) <= 1.0
+                and abs(got[fast].speed - 1 / 1.12) <= 0.011
+            )
+            n += 1
+    cat.close()
+    return {
+        "n": n,
+        "songs": len(indexed) * 3,
+        "first": first / max(n, 1),
+        "listed": listed / max(n, 1),
+        "cpu_p50": float(np.percentile(ms_default, 50)),
+        "cpu_p50_related": float(np.percentile(ms_related, 50)),
+    }
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _pct(rows, key="ok") -> str:
+    return f"{np.mean([r[key] for r in rows]) * 100:.0f} %" if rows else "-"
+
+
+def markdown(res: dict) -> str:
+    rows = res["rows"]
+    lines = [
+        f"{res['indexed']} songs indexed, {res['held']} held out; 10 s excerpts, "
+        f"{sum(1 for r in rows if r['profile'] == 'default' and r['kind'] == 'clean')} per "
+        "point. Top-1 (offset within 1 s of the original's time in brackets), default "
+        "profile beside the course profile (the handout's parameters, no speed search). "
+        "Speed = resampled (tempo and pitch together); stretch = tempo only (librosa "
+        "`time_stretch`); pitch = pitch only, in semitones (librosa `pitch_shift`).",
+        "",
+        "| change | factor | default: top-1 (offset) | course: top-1 (offset) | default CPU p50 |",
+        "|---|---|---|---|---|",
+    ]
+    keys = [("clean", 1.0), *res["points"]]
+    for kind, factor in keys:
+        sel = {
+            p: [
+                r for r in rows if r["profile"] == p and r["kind"] == kind and r["factor"] == factor
+            ]
+            for p in ("default", "course")
+        }
+        cells = [f"{_pct(sel[p])} ({_pct(sel[p], 'offset_ok')})" for p in ("default", "course")]
+        cpu = np.percentile([r["cpu_ms"] for r in sel["default"]], 50)
+        label = f"{factor:+g} st" if kind == "pitch" else f"{factor:.2f}x"
+        lines.append(f"| {kind} | {label} | {cells[0]} | {cells[1]} | {cpu:.0f} ms |")
+    lines += ["", "Negatives (answers given, should be 0):", ""]
+    lines += ["| negatives | n | default | course |", "|---|---|---|---|"]
+    kinds = []
+    for r in rows:
+        if not r["positive"] and r["kind"] not in kinds:
+            kinds.append(r["kind"])
+    for kind in [*kinds, "all"]:
+        cells, n = [], 0
+        for p in ("default", "course"):
+            sel = [
+                r for r in rows
+                if r["profile"] == p and not r["positive"] and kind in ("all", r["kind"])
+            ]  # fmt: skip
+            n = len(sel)
+            cells.append(str(sum(not r["ok"] for r in sel)))
+        lines.append(f"| {kind} | {n} | {cells[0]} | {cells[1]} |")
+    d = [r["cpu_ms"] for r in rows if r["profile"] == "default"]
+    neg = [r["cpu_ms"] for r in rows if r["profile"] == "default" and not r["positive"]]
+    lines += [
+        "",
+        f"Query CPU time (default profile, in-process, decoded excerpt): p50 "
+        f"{np.percentile(d, 50):.1f} ms / p95 {np.percentile(d, 95):.1f} ms over these "
+        f"queries; negatives (which search every factor) p50 {np.percentile(neg, 50):.1f} ms "
+        f"/ p95 {np.percentile(neg, 95):.1f} ms.",
+        "",
+        "The same kinds of query as the catalog grows (extra entries: speed-shifted copies of "
+        "every song's landmarks, 0.45-0.7x and 1.45-2.2x, outside the search):",
+        "",
+        "| catalog | postings | query | CPU p50 | p95 | right |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k, g in res["growth"].items():
+        for kind, v in g["kinds"].items():
+            lines.append(
+                f"| {k}x | {g['postings']:,} | {kind} | {v['p50']:.1f} ms | {v['p95']:.1f} ms | "
+                f"{v['right'] * 100:.0f} % |"
+            )
+    v = res["versions"]
+    lines += [
+        "",
+        f"Versions: every indexed song three times ({v['songs']} songs): the original, a "
+        "remastered twin (bass and treble lifted, compressed, 2 dB down, MP3 128 kbit/s) and "
+        f"a 1.12x copy. {v['n']} clean 10 s excerpts of originals: the original named first "
+        f"with the right offset in {v['first'] * 100:.0f} % (CPU p50 {v['cpu_p50']:.1f} ms); "
+        "with `--related` (every tier searched) the original first and both others listed "
+        f"with their offsets (the copy's at start / 1.12) and speeds in {v['listed'] * 100:.0f}"
+        f" % (CPU p50 {v['cpu_p50_related']:.1f} ms).",
+    ]
+    return "\n".join(lines)
+
+
+def plot(res: dict, path: Path) -> Path:
+    """Top-1 against factor: one line per kind of change, default beside course."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res["rows"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+    for ax, kind, xlabel in (
+        (axes[0], "speed", "speed factor (resampled)"),
+        (axes[1], "stretch", "tempo factor (time-stretched)"),
+        (axes[2], "pitch", "pitch shift (semitones)"),
+    ):
+        for p, style in (("default", "-o"), ("course", "--s")):
+            xs = sorted(
+                {f for k, f in res["points"] if k == kind} | {0.0 if kind == "pitch" else 1.0}
+            )
+            ys = []
+            for f in xs:
+                k = "clean" if f == zero else kind
+                sel = [
+                    r["ok"] for r in rows
+                    if r["profile"] == p and r["kind"] == k and (k == "clean" or r["factor"] == f)
+                ]  # fmt: skip
+                ys.append(100 * np.mean(sel))
+            ax.plot(xs, ys, style, ms=3, label=f"aares {p} profile")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("top-1 (%)")
+    axes[0].legend(loc="lower center")
+    fig.suptitle("10 s excerpts of 18 real songs, changed: top-1 against the factor")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(data_dir: Path) -> None:
+    data_dir = Path(data_dir)
+    if len(audio_files([data_dir / "songs", data_dir / "music" / "singularity"])) < 8:
+        print(f"fingerprint_speed: skipped (too few songs under {data_dir})")
+        return
+    quick = os.environ.get("AARES_FP_QUICK") == "1"
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = run(data_dir, quick=quick)
+    wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
+    png = plot(res, ROOT / "docs" / "fp-speed.png")
+    text = (
+        "## Audio fingerprints: speed, stretch, pitch and versions\n\n"
+        f"{stamp()} Reproduce: `python -m benchmarks fingerprint_speed --data DATA`"
+        f"{' (AARES_FP_QUICK=1)' if quick else ''}; this run took {wall:.1f} min wall, "
+        f"{cpu:.1f} min CPU (the machine is shared: CPU times are the figures to compare).\n\n"
+        f"![top-1 against factor]({png.relative_to(ROOT)})\n\n" + markdown(res)
+    )
+    write_section("fingerprint-speed", text)
