@@ -1,5 +1,5 @@
 """Sped-up, slowed, stretched and pitch-shifted excerpts; versions: `python -m benchmarks
-fingerprint_speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song).
+fingerprint-speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song).
 
 On the course songs and the Singularity soundtrack (5 songs held out, seeded), for the
 default and course profiles side by side:
@@ -41,6 +41,7 @@ from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import analyse, landmark_hashes, pair_peaks
 from aares.fingerprint.match import match_signal
+from aares.fingerprint.variants import changed_excerpt, pink_noise, speech
 from benchmarks._common import ROOT, stamp, write_section
 
 SR = 22050
@@ -66,32 +67,9 @@ def factor_points(quick: bool = False) -> list[tuple[str, float]]:
     )
 
 
-def room(n: int, sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
-    """A synthetic room impulse response: the direct sound, then exponentially decaying
-    noise (-60 dB after ``rt60`` s) as loud as the direct sound in total."""
-    t = np.arange(int(rt60 * sr)) / sr
-    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
-    ir[: int(0.01 * sr)] = 0.0  # first reflections after 10 ms
-    ir /= np.sqrt(np.sum(ir**2))
-    ir[0] = 1.0
-    return ir
-
-
 def transform(kind: str, factor: float, x: np.ndarray, start: float, rng) -> np.ndarray:
     """The 10 s excerpt of ``x`` (at ``SR``) from ``start`` under a change."""
-    import librosa
-
-    a = int(start * SR)
-    if kind == "pitch":
-        seg = x[a : a + int(LENGTH * SR)]
-        return librosa.effects.pitch_shift(seg, sr=SR, n_steps=factor).astype(np.float32)
-    seg = x[a : a + int(round(LENGTH * factor * SR))]
-    if kind == "stretch":
-        return librosa.effects.time_stretch(seg, rate=factor).astype(np.float32)
-    y = resample(seg, int(round(SR * factor)), SR)  # played `factor` times faster
-    if kind == "slowed + reverb":
-        y = signal.fftconvolve(y, room(y.size, SR, 1.5, rng))[: y.size].astype(np.float32)
-    return y
+    return changed_excerpt(kind, factor, x, SR, start, LENGTH, rng)
 
 
 def remaster(x: np.ndarray, sr: int, folder: Path) -> np.ndarray:
@@ -109,22 +87,6 @@ def remaster(x: np.ndarray, sr: int, folder: Path) -> np.ndarray:
         subprocess.run([*cmd, str(mp3)], check=True)
         y, _ = load_audio(mp3, sr=sr)
     return y
-
-
-def _speech(n: int, folder: Path) -> list[np.ndarray]:
-    exe = shutil.which("espeak-ng") or shutil.which("espeak")
-    texts = [
-        "Please leave a message after the tone and we will call you back soon.",
-        "Our next train departs from platform four at twenty past seven this evening.",
-        "The weather tomorrow will be cloudy with a chance of rain in the afternoon.",
-    ]
-    out = []
-    for i in range(n if exe else 0):
-        wav = folder / f"speech{i}.wav"
-        cmd = [exe, "-w", str(wav), "-s", str(130 + 15 * i), texts[i % len(texts)]]
-        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
-            out.append(load_audio(wav, sr=SR)[0])
-    return out
 
 
 def _timed(cat: Catalog, x: np.ndarray, sr: int):
@@ -181,11 +143,8 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
         for _k in range(6):
             negatives.append(("silence", np.zeros(n8, np.float32)))
             negatives.append(("white noise", (0.1 * rng.standard_normal(n8)).astype(np.float32)))
-            spec = np.fft.rfft(rng.standard_normal(n8))
-            spec[1:] /= np.sqrt(np.arange(1, spec.size))
-            pink = np.fft.irfft(spec, n8)
-            negatives.append(("pink noise", (0.1 * pink / pink.std()).astype(np.float32)))
-        negatives += [("speech", s) for s in _speech(6, work)]
+            negatives.append(("pink noise", pink_noise(n8, rng)))
+        negatives += [("speech", s) for s in speech(6, SR, rng, work)]
         for ex in audio_files([data_dir / "excerpts"]) if (data_dir / "excerpts").is_dir() else []:
             y = load_audio(ex, sr=SR)[0]
             negatives.append(("Debussy excerpt (whole)", y))
@@ -414,9 +373,8 @@ def plot(res: dict, path: Path) -> Path:
         (axes[2], "pitch", "pitch shift (semitones)"),
     ):
         for p, style in (("default", "-o"), ("course", "--s")):
-            xs = sorted(
-                {f for k, f in res["points"] if k == kind} | {0.0 if kind == "pitch" else 1.0}
-            )
+            zero = 0.0 if kind == "pitch" else 1.0
+            xs = sorted({f for k, f in res["points"] if k == kind} | {zero})
             ys = []
             for f in xs:
                 k = "clean" if f == zero else kind
@@ -441,16 +399,16 @@ def plot(res: dict, path: Path) -> Path:
 def main(data_dir: Path) -> None:
     data_dir = Path(data_dir)
     if len(audio_files([data_dir / "songs", data_dir / "music" / "singularity"])) < 8:
-        print(f"fingerprint_speed: skipped (too few songs under {data_dir})")
+        print(f"fingerprint-speed: skipped (too few songs under {data_dir})")
         return
     quick = os.environ.get("AARES_FP_QUICK") == "1"
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run(data_dir, quick=quick)
+    res = run(data_dir, quick=quick, per_song=int(os.environ.get("AARES_FP_PER_SONG", "3")))
     wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
     png = plot(res, ROOT / "docs" / "fp-speed.png")
     text = (
         "## Audio fingerprints: speed, stretch, pitch and versions\n\n"
-        f"{stamp()} Reproduce: `python -m benchmarks fingerprint_speed --data DATA`"
+        f"{stamp()} Reproduce: `python -m benchmarks fingerprint-speed --data DATA`"
         f"{' (AARES_FP_QUICK=1)' if quick else ''}; this run took {wall:.1f} min wall, "
         f"{cpu:.1f} min CPU (the machine is shared: CPU times are the figures to compare).\n\n"
         f"![top-1 against factor]({png.relative_to(ROOT)})\n\n" + markdown(res)

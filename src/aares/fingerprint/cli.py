@@ -417,9 +417,16 @@ def bench_cmd(
     ),
     quick: bool = typer.Option(False, "--quick", help="1 excerpt per song, fewer variants."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Processes for the parallel run."),
+    changes: bool = typer.Option(
+        False,
+        "--changes",
+        help="Also sped up / slowed 0.85x and 1.18x, stretched 0.9x and "
+        "1.1x, pitch-shifted -2 and +2 semitones, 'slowed + reverb', 'sped up' (1.2x).",
+    ),
 ) -> None:
     """Benchmark the engine on any folder of music: accuracy per variant (clean, noise 0 dB,
-    5 % fast/slow, MP3 32 kbit/s, phone), false positives, indexing and query speed, size.
+    5 % fast/slow, MP3 32 kbit/s, phone; with --changes, larger speed, stretch and pitch
+    changes), false positives, indexing and query speed, size.
 
     Prints the tables and writes them (with every figure) to OUT/results.json and
     OUT/report.md.
@@ -431,9 +438,12 @@ def bench_cmd(
     files = audio_files(folders)
     if len(files) < 3:
         _fail(f"need at least 3 audio files to benchmark, found {len(files)}", 2)
+    from aares.fingerprint.variants import CHANGES, VARIANTS
+
     cfg = BenchConfig(
-        seed=seed, per_song=1 if quick else per_song, holdout=holdout, quick=quick, jobs=jobs
-    )
+        seed=seed, per_song=1 if quick else per_song, holdout=holdout, quick=quick, jobs=jobs,
+        variants=VARIANTS + CHANGES if changes else VARIANTS,
+    )  # fmt: skip
     try:
         result = run_bench(files, out, profiles=profile, config=cfg)
     except (AudioError, ValueError) as exc:

@@ -4,7 +4,9 @@ Each variant is what a listener's recording does to a song: ``clean``; ``noise 0
 noise as loud as the music); ``fast 5 %`` / ``slow 5 %`` (resampled: tempo and pitch
 together); ``MP3 32k`` (ffmpeg + LAME at 32 kbit/s; without ffmpeg, a stand-in: band-limited
 to 5.5 kHz and requantised with noise 20 dB down); ``phone`` (band-pass 300-3,400 Hz, room
-reverb with RT60 0.4 s, noise at 10 dB SNR). The negatives a catalog must not answer:
+reverb with RT60 0.4 s, noise at 10 dB SNR); the :data:`CHANGES` (sped up or slowed by
+resampling, time-stretched, pitch-shifted, "slowed + reverb", "sped up";
+:func:`changed_excerpt`). The negatives a catalog must not answer:
 :func:`pink_noise` and :func:`speech` (espeak-ng when installed, else a vowel-like buzz).
 
 Example
@@ -31,7 +33,13 @@ from scipy import signal
 from aares.fingerprint.audio import load_audio, resample
 
 __all__ = [
+    "CHANGES",
     "VARIANTS",
+    "changed_excerpt",
+    "parse_change",
+    "pitch_shift",
+    "room_impulse",
+    "time_stretch",
     "add_noise",
     "change_speed",
     "make_variant",
@@ -63,14 +71,86 @@ def phone(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     """A phone call: band-pass 300-3,400 Hz, a room's reverb (RT60 0.4 s), noise at 10 dB."""
     sos = signal.butter(4, [300, 3400], btype="bandpass", fs=sr, output="sos")
     y = signal.sosfilt(sos, x)
-    n = int(0.4 * sr)
-    t = np.arange(n) / sr
-    ir = rng.standard_normal(n) * np.exp(-6.9 * t / 0.4)  # -60 dB after RT60
-    ir[0] = 0.0
-    ir *= 0.7 / np.sqrt(np.sum(ir**2))  # reverberant energy 3 dB below the direct sound
-    ir[0] = 1.0
-    y = signal.fftconvolve(y, ir)[: x.size]
+    y = signal.fftconvolve(y, room_impulse(sr, 0.4, rng, wet=0.7))[: x.size]
     return add_noise(y.astype(np.float32), 10.0, rng)
+
+
+def room_impulse(
+    sr: int, rt60: float, rng: np.random.Generator, wet: float = 1.0, gap: float = 0.0
+) -> np.ndarray:
+    """A synthetic room: the direct sound, then exponentially decaying noise (-60 dB after
+    ``rt60`` s) starting ``gap`` s later, ``wet`` times the direct sound's amplitude in all
+    (0.7: reverberant energy 3 dB below the direct sound)."""
+    n = int(rt60 * sr)
+    t = np.arange(n) / sr
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    ir[: max(1, int(gap * sr))] = 0.0
+    ir *= wet / np.sqrt(np.sum(ir**2))
+    ir[0] = 1.0
+    return ir
+
+
+def time_stretch(x: np.ndarray, rate: float) -> np.ndarray:
+    """Play ``x`` ``rate`` times faster at the same pitch (librosa's phase vocoder)."""
+    import librosa
+
+    return librosa.effects.time_stretch(np.asarray(x, np.float32), rate=rate).astype(np.float32)
+
+
+def pitch_shift(x: np.ndarray, sr: int, semitones: float) -> np.ndarray:
+    """Shift ``x`` by ``semitones`` at the same tempo (librosa: stretch, then resample)."""
+    import librosa
+
+    y = librosa.effects.pitch_shift(np.asarray(x, np.float32), sr=sr, n_steps=semitones)
+    return y.astype(np.float32)
+
+
+#: The changes of issue 19, as variant names: resampled ("speed"), time-stretched, pitch-shifted.
+CHANGES = (
+    "speed 0.85x", "speed 1.18x", "stretch 0.90x", "stretch 1.10x", "pitch -2 st",
+    "pitch +2 st", "slowed + reverb", "sped up",
+)  # fmt: skip
+
+
+def changed_excerpt(
+    kind: str, factor: float, song: np.ndarray, sr: int, start: float, length: float, rng
+) -> np.ndarray:
+    """``length`` seconds of ``song`` from ``start`` under a change of ``kind``:
+
+    ``"speed"`` resampled ``factor`` times faster (tempo and pitch together), ``"stretch"``
+    ``factor`` times faster at the same pitch, ``"pitch"`` shifted by ``factor`` semitones
+    at the same tempo, ``"slowed + reverb"`` resampled to ``factor`` (0.85) through a room
+    of RT60 1.5 s. The excerpt covers the song's ``[start, start + length * factor)`` (the
+    original's offset is ``start`` whatever the change).
+    """
+    a = int(start * sr)
+    if kind == "pitch":
+        return pitch_shift(song[a : a + int(round(length * sr))], sr, factor)
+    seg = song[a : a + int(round(length * factor * sr))]
+    if kind == "stretch":
+        return time_stretch(seg, factor)
+    y = change_speed(seg, sr, factor)
+    if kind == "slowed + reverb":
+        ir = room_impulse(sr, 1.5, rng, wet=1.0, gap=0.01)
+        y = signal.fftconvolve(y, ir)[: y.size].astype(np.float32)
+    return y
+
+
+def parse_change(name: str) -> tuple[str, float] | None:
+    """``(kind, factor)`` of a change's variant name (``"speed 1.18x"``, ``"pitch +2 st"``,
+    ``"slowed + reverb"``, ``"sped up"``), None for the other variants.
+
+    >>> parse_change("pitch -2 st"), parse_change("sped up"), parse_change("phone")
+    (('pitch', -2.0), ('speed', 1.2), None)
+    """
+    if name == "slowed + reverb":
+        return "slowed + reverb", 0.85
+    if name == "sped up":
+        return "speed", 1.2
+    kind, _, value = name.partition(" ")
+    if kind in ("speed", "stretch", "pitch") and value:
+        return kind, float(value.removesuffix("x").removesuffix("st").strip())
+    return None
 
 
 def mp3(x: np.ndarray, sr: int, path: Path, rng: np.random.Generator) -> Path:
@@ -98,7 +178,10 @@ def make_variant(
     seg = song[a : a + int(round(length * speed * sr))]
     if speed != 1.0:
         seg = change_speed(seg, sr, speed)
-    if name == "noise 0 dB":
+    change = parse_change(name)
+    if change is not None:
+        seg = changed_excerpt(*change, song, sr, start, length, rng)
+    elif name == "noise 0 dB":
         seg = add_noise(seg, 0.0, rng)
     elif name == "phone":
         seg = phone(seg, sr, rng)
