@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ import pandas as pd
 
 from aares.tables import id_columns, write_table
 
-__all__ = ["PredictionRun", "predict_files"]
+__all__ = ["PredictionRun", "predict_files", "predict_job", "show_card"]
 
 
 @dataclass
@@ -62,7 +63,9 @@ def predict_files(
             frame, raw = model.prepare(path)
             pred = model.predict_frame(frame, prepared=True, **predict)
         notes += [str(w.message) for w in seen if issubclass(w.category, UserWarning)]
-        passed = raw if keep_all else raw[id_columns(raw)]
+        # true values the model can be scored against (popularity) come along too
+        known = [c for c in raw.columns if c.strip().lower() in getattr(model, "passthrough", ())]
+        passed = raw if keep_all else raw[id_columns(raw) + known]
         if passed.shape[1] == 0:
             # nothing names the songs: the line number in the file does
             passed = pd.DataFrame({"row": range(1, len(raw) + 1)})
@@ -74,3 +77,58 @@ def predict_files(
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
     return PredictionRun(table, write_table(table, out), notes)
+
+
+def predict_job(
+    kind: str, files: Sequence[str | os.PathLike], model_path, out, **options
+) -> PredictionRun:
+    """``aares KIND predict FILE...``: load the model, predict, print the notes (stderr).
+
+    ``kind`` is ``"genre"`` or ``"popularity"``; ``options`` go to :func:`predict_files`.
+    """
+    from aares.console import console
+
+    model = importlib.import_module(f"aares.{kind}").load_model(model_path)
+    run = predict_files(model, files, out, **options)
+    for note in run.notes:
+        console.print(f"[yellow]warning:[/] {note}", highlight=False)
+    t = run.table
+    if "genre" in t:
+        top = t["genre"].value_counts().head(5)
+        what = "most frequent: " + ", ".join(f"{g} {n}" for g, n in top.items())
+    else:
+        what = f"mean predicted popularity {t['popularity_predicted'].mean():.1f}"
+        if "popularity" in t:
+            from sklearn.metrics import r2_score
+
+            truth = pd.to_numeric(t["popularity"], errors="coerce")
+            ok = truth.notna()
+            if ok.sum() > 1:
+                r2 = r2_score(truth[ok], t.loc[ok, "popularity_predicted"])
+                what += f"; R2 against the file's popularity {r2:.3f}"
+    where = "stdout" if run.written is None else str(run.written)
+    console.print(f"Predicted {len(t):,} songs; {what}. Wrote {where}", highlight=False)
+    return run
+
+
+def show_card(model_path, as_json: bool = False) -> dict:
+    """``aares genre info MODEL``: print the model card (a table on stderr, or JSON on stdout)."""
+    import json
+    import sys
+
+    from aares.console import console
+    from aares.modelcard import card_summary, read_card
+
+    card = read_card(model_path)
+    if as_json:
+        sys.stdout.write(json.dumps(card, indent=2) + "\n")
+        return card
+    from rich.table import Table
+
+    table = Table(title=f"Model card of {model_path}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in card_summary(card):
+        table.add_row(key, value)
+    console.print(table)
+    return card

@@ -99,6 +99,8 @@ class GenreModel(ClassifierMixin, CardModel):
         them (no scores, no sets).
     cache_dir : path-like, optional
         Cache of out-of-fold predictions (shared with ``aares genre compare``).
+    n_jobs : int, default=1
+        Processes fitting the cross-validation folds.
 
     Attributes
     ----------
@@ -116,12 +118,14 @@ class GenreModel(ClassifierMixin, CardModel):
         balanced: bool = False,
         folds: int = 5,
         cache_dir: str | os.PathLike | None = None,
+        n_jobs: int = 1,
     ):
         self.model = model
         self.seed = seed
         self.balanced = balanced
         self.folds = folds
         self.cache_dir = cache_dir
+        self.n_jobs = n_jobs
 
     # -- training ------------------------------------------------------------------------
     def fit(
@@ -136,7 +140,7 @@ class GenreModel(ClassifierMixin, CardModel):
         ``X`` has the training file's columns (as :func:`aares.data.load_train` gives them,
         without ``genre``); ``source`` names the training file in the card.
         """
-        from aares.genre.evaluate import cross_val_proba, score_table
+        from aares.genre.evaluate import compare_models, score_table
         from aares.genre.models import BEST_MODEL, make_model
 
         if self.folds and self.folds < 2:
@@ -147,10 +151,12 @@ class GenreModel(ClassifierMixin, CardModel):
         cv, arrays, cv_seconds = None, None, 0.0
         if self.folds:
             t0 = time.perf_counter()
-            run = cross_val_proba(
-                name, X, y, folds=self.folds, seed=self.seed, balanced=self.balanced,
-                cache_dir=self.cache_dir, on_fold=on_fold,
-            )  # fmt: skip
+            # one pool for every member's folds (an ensemble's members are cached models)
+            run = compare_models(
+                X, y, [] if self.balanced else [name], balanced=[name] if self.balanced else [],
+                folds=self.folds, seed=self.seed, cache_dir=self.cache_dir, on_fold=on_fold,
+                n_jobs=self.n_jobs,
+            )[0]  # fmt: skip
             cv_seconds = time.perf_counter() - t0
             scores = score_table(y, [run]).iloc[0]
             cv = {"folds": self.folds, "seed": self.seed, "cached": bool(run.cached)}

@@ -91,6 +91,8 @@ class PopularityModel(RegressorMixin, CardModel):
     """
 
     kind = "popularity"
+    #: input columns passed through to predictions (the truth, when a file has it)
+    passthrough = ("popularity",)
 
     def __init__(self, model: str = "best", seed: int = 0, folds: int = 5):
         self.model = model
