@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,8 +98,28 @@ def test_cli_end_to_end_on_real_sample(sample_dir, tmp_path):
 
     model = tmp_path / "model.skops"
     r = runner.invoke(app, ["genre", "train", "--data", str(sample_dir), "--model", "logreg",
-                            "--out", str(model)])  # fmt: skip
+                            "--folds", "3", "--out", str(model)])  # fmt: skip
     assert r.exit_code == 0, r.output
+    assert "3-fold CV F1-micro" in r.output
+    r = runner.invoke(app, ["genre", "info", str(model)])
+    assert r.exit_code == 0 and "spotify_dataset_train.csv, 1,500 rows" in r.output
+    r = runner.invoke(app, ["genre", "info", str(model), "--json"])
+    assert json.loads(r.stdout)["training"]["rows"] == 1500
+    # any file, any column case, to stdout: CSV with the id, genre, top 2 and the sets
+    mine = pd.read_csv(sample_dir / TEST_FILE, dtype=str).rename(columns=str.upper)
+    mine.insert(0, "Track_Name", [f"t{i}" for i in range(len(mine))])
+    mine.to_csv(tmp_path / "mine.csv", index=False)
+    r = runner.invoke(app, ["genre", "predict", str(tmp_path / "mine.csv"), "--model", str(model),
+                            "--top", "2", "--sets", "0.1"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(io.StringIO(r.stdout))
+    assert list(table.columns) == ["Track_Name", "genre", "probability", "genre_2",
+                                   "probability_2", "set", "set_size"]  # fmt: skip
+    assert len(table) == 120 and "Predicted 120 songs" in r.stderr
+    (tmp_path / "model.pkl").write_bytes(b"\x80\x04K\x01.")
+    r = runner.invoke(app, ["genre", "predict", str(tmp_path / "mine.csv"), "--model",
+                            str(tmp_path / "model.pkl")])  # fmt: skip
+    assert r.exit_code == 1 and "not an aares model file (a pickle file)" in r.output
     r = runner.invoke(app, ["genre", "predict", "--data", str(sample_dir), "--model", str(model),
                             "--out", str(out)])  # fmt: skip
     assert r.exit_code == 0, r.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -113,13 +112,16 @@ def compare(
 
 
 TRAIN_HELP = (
-    "Train a model on the whole training file and save it (skops format, no pickle)."
+    "Train a model on the whole training file and save it with its model card (skops "
+    "format, no pickle)."
     "\n\n"
     "'best' is the soft-voting ensemble of LightGBM (0.6), extra trees (0.2) and an MLP "
     "(0.2): the top F1-micro in 5-fold CV; `aares genre models` lists the others. "
     "--balanced divides the probabilities by the class share to the power 0.5, so rare "
-    "genres are predicted more often (higher F1-macro at about the same F1-micro). Also "
-    "writes the model facts (genres, fit time) as JSON beside the model file."
+    "genres are predicted more often (higher F1-macro at about the same F1-micro). "
+    "Cross-validates the same settings first (--folds; cached, shared with `compare`): the "
+    "scores go into the model card and the out-of-fold probabilities calibrate the "
+    "prediction sets of `predict --sets`. `aares genre info MODEL` shows the card."
 )
 
 
@@ -131,62 +133,85 @@ def train(
         False, "--balanced", help="Correct probabilities for class frequency (higher F1-macro)."
     ),
     seed: int = SEED,
+    folds: int = typer.Option(
+        5, "--folds", min=0, help="CV folds for the card's scores and the sets (0 = none)."
+    ),
+    cache: Path = typer.Option(
+        Path("out/genre/cv-cache"), "--cache", help="Cache of the CV folds (shared with compare)."
+    ),
     out: Path = typer.Option(
         Path("out/genre/model.skops"), "--out", help="Model file to write (skops format)."
     ),
 ) -> None:
-    """Train a model on the whole training file and save it (skops format, no pickle)."""
-    from aares.data import TRAIN_FILE, data_file, load_train
-    from aares.genre.challenge import train_model
-    from aares.genre.models import BEST_MODEL
-    from aares.genre.persist import save_model
-    from aares.io import write_json
+    """Train a model on the whole training file and save it with its model card."""
+    from aares.genre.jobs import train_job
 
     try:
-        trainset = load_train(data_file(TRAIN_FILE, data))
-        with console.status(f"training {model} on {len(trainset):,} songs"):
-            t0 = time.perf_counter()
-            fitted = train_model(data, model, seed=seed, balanced=balanced, train=trainset)
-            seconds = time.perf_counter() - t0
+        fitted = train_job(data, out, model=model, balanced=balanced, seed=seed, folds=folds,
+                           cache=cache)  # fmt: skip
     except (DataError, ValueError) as exc:
         _fail(exc)
-    save_model(fitted, out)
-    name = f"{BEST_MODEL} (best)" if model == "best" else model
-    meta = {
-        "model": name,
-        "balanced": balanced,
-        "seed": seed,
-        "songs": len(trainset),
-        "genres": [str(c) for c in fitted.classes_],
-        "fit_seconds": round(seconds, 2),
-    }
-    write_json(out.with_suffix(".json"), meta)
-    console.print(f"Trained {name} in {seconds:.1f} s; saved {out}")
+    card = fitted.card_
+    cv = card["cv"]
+    scores = (
+        f"; {cv['folds']}-fold CV F1-micro {cv['f1_micro']:.3f}, F1-macro {cv['f1_macro']:.3f}"
+        if cv
+        else ""
+    )
+    console.print(
+        f"Trained {card['model']['name']} in {card['timing']['fit_seconds']:.1f} s{scores}; "
+        f"saved {out} (card: aares genre info {out})", highlight=False,
+    )  # fmt: skip
 
 
 PREDICT_HELP = (
-    "Predict the challenge file with a trained model."
+    "Predict the genres of any songs: CSV, Parquet or JSON-lines files, or the challenge file."
     "\n\n"
-    "Writes spotify_dataset_test.csv (the challenge file with a new last column "
-    "'genre', rows in the original order) and the one-column genre.csv."
+    "With FILE(s): any file with the 12 Spotify audio-feature columns (any letter case; "
+    "release_date or year, popularity, explicit and time_signature help and are filled with "
+    "a warning when missing). Writes the files' id/name columns (every column with "
+    "--keep-all), genre, probability, the next genres of --top with theirs and, with --sets "
+    "EPS, the conformal prediction set that holds the true genre with probability 1 - EPS. "
+    "--out FILE picks CSV, Parquet or JSON lines by extension; '-' (the default) writes CSV "
+    "to stdout. Warns when a file's feature distributions differ strongly from the "
+    "training songs (population stability index per feature)."
+    "\n\n"
+    "Without FILE: predicts the challenge file of --data and writes spotify_dataset_test.csv "
+    "(the challenge file with a new last column 'genre', rows in the original order) and "
+    "the one-column genre.csv to --out (a folder, default out/genre)."
 )
 
 
 @app.command(help=PREDICT_HELP)
 def predict(
+    files: list[Path] = typer.Argument(None, help="Files of songs (CSV, Parquet, JSON lines)."),
     data: Path = DATA,
     model: Path = typer.Option(Path("out/genre/model.skops"), "--model", help="Model file."),
-    out: Path = typer.Option(Path("out/genre"), "--out", help="Folder for the answer files."),
+    out: str = typer.Option(
+        None, "--out", help="With FILEs: output file or - for stdout (default). Without: folder."
+    ),
+    top: int = typer.Option(3, "--top", min=1, help="Genres listed per song, with probabilities."),
+    sets: float = typer.Option(
+        None, "--sets", help="Add the prediction set at coverage 1 - EPS (e.g. 0.1)."
+    ),
+    keep_all: bool = typer.Option(
+        False, "--keep-all", help="Pass every input column through (default: id/name columns)."
+    ),
 ) -> None:
-    """Predict the challenge file with a trained model."""
-    import pandas as pd
-
-    from aares.genre.challenge import predict_challenge
-    from aares.genre.persist import load_model
-
+    """Predict the genres of any songs, or of the challenge file."""
     try:
+        if files:
+            from aares.scoring import predict_job
+
+            predict_job("genre", files, model, out or "-", top=top, eps=sets, keep_all=keep_all)
+            return
+        import pandas as pd
+
+        from aares.genre import load_model
+        from aares.genre.challenge import predict_challenge
+
         fitted = load_model(model)
-        challenge, genre_only, genres = predict_challenge(fitted, data, out)
+        challenge, genre_only, genres = predict_challenge(fitted, data, Path(out or "out/genre"))
     except (DataError, ValueError) as exc:
         _fail(exc)
     counts = pd.Series(genres).value_counts()
@@ -195,6 +220,20 @@ def predict(
         + ", ".join(f"{g} {n}" for g, n in counts.head(5).items())
     )
     console.print(f"Wrote {challenge} and {genre_only}")
+
+
+@app.command("info")
+def info(
+    model: Path = typer.Argument(..., help="A model file written by aares."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON (stdout)."),
+) -> None:
+    """Show a model's card: version, training file, genres, inputs, CV scores, sets, timing."""
+    from aares.scoring import show_card
+
+    try:
+        show_card(model, as_json)
+    except ValueError as exc:
+        _fail(exc)
 
 
 @app.command("models")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -101,70 +100,82 @@ def train(
     out: Path = typer.Option(
         Path("out/popularity/model.skops"),
         "--out",
-        help="Model file to write (skops format, never a pickle).",
+        help="Model file to write (skops format with a model card, never a pickle).",
     ),
     model: str = typer.Option(
         "best", "--model", help="Model name (see `aares popularity models`)."
     ),
     seed: int = SEED,
     sample: int = SAMPLE,
+    folds: int = typer.Option(
+        5, "--folds", min=0, help="CV folds for the card's scores and the intervals (0 = none)."
+    ),
 ) -> None:
-    """Train a popularity model on the whole subset and save it (skops format)."""
-    from aares.popularity.jobs import load_songs
-    from aares.popularity.models import BEST_MODEL, make_model
-    from aares.popularity.persist import save_model
+    """Train a popularity model on the whole subset and save it with its model card.
 
-    model = BEST_MODEL if model == "best" else model
+    Cross-validates the same settings first: R2/MAE/RMSE go into the card (`aares popularity
+    info MODEL`) and the out-of-fold errors calibrate `predict --interval`.
+    """
+    from aares.popularity.jobs import train_job
+
     try:
-        frame = load_songs(data, sample, seed)
-        estimator = make_model(model, seed=seed)
-        t0 = time.perf_counter()
-        with console.status(f"training {model} on {len(frame)} songs"):
-            estimator.fit(frame, frame["popularity"])
-        save_model(estimator, out)
+        fitted = train_job(data, out, model=model, seed=seed, sample=sample, folds=folds)
     except (DataError, ValueError) as exc:
         _fail(exc)
-    console.print(f"Trained {model} in {time.perf_counter() - t0:.1f} s; saved {out}")
+    card = fitted.card_
+    cv = card["cv"]
+    scores = f"; {cv['folds']}-fold CV R2 {cv['r2']:.3f}, MAE {cv['mae']:.1f}" if cv else ""
+    console.print(
+        f"Trained {card['model']['name']} in {card['timing']['fit_seconds']:.1f} s{scores}; "
+        f"saved {out}", highlight=False,
+    )  # fmt: skip
 
 
 @app.command()
 def predict(
-    csv: Path = typer.Argument(..., help="CSV with the subset's columns (popularity optional)."),
+    files: list[Path] = typer.Argument(..., help="Files of songs (CSV, Parquet, JSON lines)."),
     model: Path = typer.Option(
         Path("out/popularity/model.skops"),
         "--model",
         help="Model file written by `aares popularity train`.",
     ),
-    out: Path = typer.Option(
-        Path("out/popularity/predictions.csv"),
-        "--out",
-        help="CSV to write: id, predicted popularity (and true if known).",
+    out: str = typer.Option(
+        "-", "--out", help="Output file (.csv, .parquet, .jsonl), or - for CSV on stdout."
+    ),
+    interval: float = typer.Option(
+        None, "--interval", help="Add popularity_low/high, an interval of coverage 1 - EPS."
+    ),
+    keep_all: bool = typer.Option(
+        False, "--keep-all", help="Pass every input column through (default: id/name columns)."
     ),
 ) -> None:
-    """Predict the popularity of the songs of a CSV file with a trained model."""
-    import numpy as np
-    import pandas as pd
+    """Predict the popularity of the songs of any files with a trained model.
 
-    from aares.data import SUBSET_SCHEMA, read_table
-    from aares.io import write_csv
-    from aares.popularity.persist import load_model
+    Any file with the 12 audio-feature columns (any letter case); artist_name (or a Kaggle
+    'artists' list), genres, release_date (or year), track_name (or name), explicit and
+    time_signature help and are filled with a warning when missing. A 'popularity' column
+    is passed through and scored (R2).
+    """
+    from aares.scoring import predict_job
 
     try:
-        estimator = load_model(model)
-        has_target = "popularity" in pd.read_csv(csv, nrows=0).columns
-        schema = [c for c in SUBSET_SCHEMA if has_target or c.name != "popularity"]
-        frame = read_table(csv, schema)
-        pred = np.clip(estimator.predict(frame), 0, 100)
+        predict_job("popularity", files, model, out, eps=interval, keep_all=keep_all)
     except (DataError, ValueError, OSError) as exc:
         _fail(exc)
-    result = pd.DataFrame({"id": frame["id"], "popularity_predicted": np.round(pred, 2)})
-    if has_target:
-        from sklearn.metrics import r2_score
 
-        result["popularity"] = frame["popularity"]
-        console.print(f"R2 on this file: {r2_score(frame['popularity'], pred):.3f}")
-    write_csv(out, result, index=False)
-    console.print(f"Predicted {len(result)} songs; wrote {out}")
+
+@app.command("info")
+def info(
+    model: Path = typer.Argument(..., help="A model file written by aares."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON (stdout)."),
+) -> None:
+    """Show a model's card: version, training file, inputs, CV scores, intervals, timing."""
+    from aares.scoring import show_card
+
+    try:
+        show_card(model, as_json)
+    except ValueError as exc:
+        _fail(exc)
 
 
 @app.command()

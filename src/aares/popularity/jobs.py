@@ -26,6 +26,7 @@ __all__ = [
     "fingerprint",
     "importance_of",
     "load_songs",
+    "train_job",
     "plot_cooccurrence",
     "run_all_step",
     "run_compare",
@@ -336,3 +337,21 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
     """
     table = write_outputs(load_songs(data_dir), Path(data_dir), Path(out_dir), reuse=False)
     print_frame(table, title="Popularity, 5-fold CV")
+
+
+def train_job(
+    data: Path, out: Path, *, model: str = "best", seed: int = 0, sample: int = 0, folds: int = 5
+):
+    """Train a :class:`~aares.popularity.model.PopularityModel` on the subset of ``data``
+    (cross-validation with a progress bar, then the final fit) and save it with its card."""
+    from aares.popularity.model import PopularityModel
+
+    path = data_file(SUBSET_FILE, data)
+    frame = load_songs(data, sample, seed)
+    est = PopularityModel(model, seed=seed, folds=folds)
+    with progress() as bar:
+        task = bar.add_task(f"{folds}-fold CV, then all {len(frame):,} songs", total=folds + 1)
+        est.fit(frame, source=path, on_step=lambda _: bar.advance(task))
+        bar.advance(task)
+    est.save(out)
+    return est

@@ -22,10 +22,16 @@ app = typer.Typer(
 )
 
 DATA_OPT = typer.Option(Path("data"), "--data", envvar="AARES_DATA", help="Data folder.")
+CATALOGUE_OPT = typer.Option(
+    None,
+    "--catalogue",
+    help="Any song catalogue with the Kaggle column layout (CSV, Parquet, JSON lines): the "
+    "course's 174k file, the 600k-track release... Default: the data folder's.",
+)
 CACHE_OPT = typer.Option(
     Path("out/recommend/cache"),
     "--cache",
-    help="Folder for the parsed catalogue (Parquet, rebuilt when the CSV changes).",
+    help="Folder for the parsed catalogue (Parquet, one entry per file checksum).",
 )
 
 
@@ -56,6 +62,7 @@ def playlist_cmd(
     max_per_artist: int = typer.Option(2, "--max-per-artist", min=1, help="Most songs per artist."),
     out_json: Path = typer.Option(None, "--json", help="Also write the playlist as JSON."),
     data: Path = DATA_OPT,
+    catalogue: Path = CATALOGUE_OPT,
     cache: Path = CACHE_OPT,
 ) -> None:
     """A playlist of songs close to the seed song(s), with the reason for each pick.
@@ -69,7 +76,7 @@ def playlist_cmd(
 
     try:
         t0 = time.perf_counter()
-        rec = build_playlist_recommender(data, cache, max_per_artist=max_per_artist)
+        rec = build_playlist_recommender(data, cache, catalogue, max_per_artist=max_per_artist)
         console.print(
             f"index of {len(rec.vectors_):,} songs built in {time.perf_counter() - t0:.1f} s"
         )
@@ -102,6 +109,7 @@ def user_cmd(
     ),
     out_json: Path = typer.Option(None, "--json", help="Also write the playlist as JSON."),
     data: Path = DATA_OPT,
+    catalogue: Path = CATALOGUE_OPT,
     cache: Path = CACHE_OPT,
 ) -> None:
     """Artists (EASE on everyone's Last.fm listening) and a hybrid song playlist for a user.
@@ -121,7 +129,7 @@ def user_cmd(
         lastfm = load_lastfm(data)  # cheap: an unknown user is told before the index is built
         if user_id is not None:
             lastfm.row_of(user_id)
-        rec = build_playlist_recommender(data, cache)
+        rec = build_playlist_recommender(data, cache, catalogue)
         hyb = HybridRecommender(rec, blend=blend).fit(lastfm)
         console.print(f"{hyb.link_rate_:.0%} of Last.fm artists linked to the catalogue")
         if user_id is not None:
@@ -152,6 +160,7 @@ def song_cmd(
     ),
     n: int = typer.Option(10, "-n", min=1, help="Playlist length."),
     data: Path = DATA_OPT,
+    catalogue: Path = CATALOGUE_OPT,
     cache: Path = CACHE_OPT,
 ) -> None:
     """A playlist around a new song known only by its features (others: catalogue median)."""
@@ -160,7 +169,7 @@ def song_cmd(
     from aares.recommend.jobs import build_playlist_recommender
 
     try:
-        rec = build_playlist_recommender(data, cache)
+        rec = build_playlist_recommender(data, cache, catalogue)
         cols = rec.space_.columns
         given = {}
         for item in features:

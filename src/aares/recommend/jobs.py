@@ -4,6 +4,7 @@ on the course data, and the ``aares run-all`` step (example playlists and measur
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -27,18 +28,28 @@ __all__ = [
 PLAYLIST_COLUMNS = ["rank", "name", "artists", "year", "similarity", "why"]
 
 
-def build_playlist_recommender(data: Path, cache: Path | None, **params):
-    """Load the catalogue (cached) and the labelled songs, and fit a PlaylistRecommender."""
-    from aares.recommend.catalog import load_catalogue_cached
-    from aares.recommend.playlist import PlaylistRecommender
+def build_playlist_recommender(
+    data: Path, cache: Path | None, catalogue: Path | None = None, **params
+):
+    """Fit a PlaylistRecommender on ``catalogue`` (default: the data folder's), cached.
 
-    catalogue = load_catalogue_cached(data_file(CATALOGUE_FILE, data), cache)
+    The labelled songs of ``data`` (the genre training file), when there, let the song space
+    learn its genre metric; any catalogue with the Kaggle layout works without them.
+    """
+    from aares.recommend import load_recommender
+
     try:
-        train = load_train(data_file(TRAIN_FILE, data))
-        genres = train["genre"]
+        genres_file = data_file(TRAIN_FILE, data)
     except DataError:
-        train, genres = None, None  # the space works without the labelled songs
-    return PlaylistRecommender(**params).fit(catalogue, genres, train)
+        genres_file = None  # the space works without the labelled songs
+    songs = catalogue if catalogue is not None else data_file(CATALOGUE_FILE, data)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        rec = load_recommender(songs, cache_dir=cache, genres_file=genres_file, **params)
+    for w in seen:
+        if issubclass(w.category, UserWarning):
+            console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    return rec
 
 
 #: the playlist settings compared on the proxy (the first one is the default recommender)
