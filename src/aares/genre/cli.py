@@ -227,7 +227,10 @@ def info(
     model: Path = typer.Argument(..., help="A model file written by aares."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON (stdout)."),
 ) -> None:
-    """Show a model's card: version, training file, genres, inputs, CV scores, sets, timing."""
+    """Show a model's card: version, training file, genres, inputs, CV scores, sets, timing.
+
+    Reads the card of any aares model file (genre or popularity) without loading the model.
+    """
     from aares.scoring import show_card
 
     try:

@@ -113,8 +113,9 @@ def train(
 ) -> None:
     """Train a popularity model on the whole subset and save it with its model card.
 
-    Cross-validates the same settings first: R2/MAE/RMSE go into the card (`aares popularity
-    info MODEL`) and the out-of-fold errors calibrate `predict --interval`.
+    Cross-validates the same settings first: R2/MAE/RMSE go into the card (shown by `aares
+    genre info MODEL`, which reads any aares model's card) and the out-of-fold errors
+    calibrate `predict --interval`.
     """
     from aares.popularity.jobs import train_job
 
@@ -127,7 +128,7 @@ def train(
     scores = f"; {cv['folds']}-fold CV R2 {cv['r2']:.3f}, MAE {cv['mae']:.1f}" if cv else ""
     console.print(
         f"Trained {card['model']['name']} in {card['timing']['fit_seconds']:.1f} s{scores}; "
-        f"saved {out}", highlight=False,
+        f"saved {out} (card: aares genre info {out})", highlight=False,
     )  # fmt: skip
 
 
@@ -161,20 +162,6 @@ def predict(
     try:
         predict_job("popularity", files, model, out, eps=interval, keep_all=keep_all)
     except (DataError, ValueError, OSError) as exc:
-        _fail(exc)
-
-
-@app.command("info")
-def info(
-    model: Path = typer.Argument(..., help="A model file written by aares."),
-    as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON (stdout)."),
-) -> None:
-    """Show a model's card: version, training file, inputs, CV scores, intervals, timing."""
-    from aares.scoring import show_card
-
-    try:
-        show_card(model, as_json)
-    except ValueError as exc:
         _fail(exc)
 
 
