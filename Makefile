@@ -5,7 +5,11 @@ DATA   ?= ./data
 OUT    ?= ./out
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+DB     ?= $(OUT)/fingerprint/songs.fp.db
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +26,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	AARES_DATA="$(abspath $(DATA))" $(BIN)/python -m pytest -q
+
+# The web service and page (identify from the microphone, genre set, playlist): `make serve
+# DB=catalog.fp.db DATA=data`. The catalog comes from `aares fp index` (or `make run`).
+serve: $(VENV)/.installed
+	$(BIN)/aares serve --db "$(DB)" --data "$(DATA)" --host "$(HOST)" --port "$(PORT)" \
+		--cache "$(OUT)/recommend/cache"
 
 bench: $(VENV)/.installed
 	AARES_DATA="$(abspath $(DATA))" $(BIN)/python -m benchmarks --data "$(DATA)"

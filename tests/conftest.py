@@ -51,3 +51,25 @@ def make_feature_frame(
 @pytest.fixture
 def feature_frame() -> pd.DataFrame:
     return make_feature_frame()
+
+
+def synth_song(seed: int, seconds: float = 40.0, sr: int = 22050) -> np.ndarray:
+    """A synthetic "song": chords of three random tones, a new one every 0.2 s, faint noise.
+
+    Distinct seeds give songs that share no landmarks, so a catalog of them needs no files.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.2 * sr)) / sr
+    window = np.hanning(t.size)
+    notes = []
+    for _ in range(int(seconds / 0.2)):
+        freqs, phases = rng.uniform(200, 3000, 3), rng.uniform(0, 2 * np.pi, 3)
+        notes.append(window * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None]).sum(0))
+    x = 0.2 * np.concatenate(notes)
+    return (x + 0.01 * rng.standard_normal(x.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """:func:`synth_song`, for tests that build songs in code."""
+    return synth_song

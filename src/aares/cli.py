@@ -102,3 +102,9 @@ def run_all(
 from aares.report.cli import report as _report  # noqa: E402
 
 app.command("report")(_report)
+
+
+# `aares serve` is a top-level command too; FastAPI and uvicorn load only when it runs.
+from aares.service.cli import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve)

@@ -1,0 +1,66 @@
+"""``aares serve``: run the web service and page under uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aares.console import console
+
+
+def serve(
+    db: Path = typer.Option(..., "--db", help="The fingerprint catalog (aares fp index)."),
+    data: Path = typer.Option(
+        None,
+        "--data",
+        envvar="AARES_DATA",
+        help="Data folder with the Spotify files (genre sets, links, playlists).",
+    ),
+    genre_model: Path = typer.Option(
+        None,
+        "--genre-model",
+        help="Genre model file with its calibration; without it, one is fitted at start-up.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback default)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    token: str = typer.Option(
+        None, "--token", envvar="AARES_TOKEN", help="Bearer token that allows adding/removing."
+    ),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.01, help="Upload limit."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Identification processes."),
+    cache: Path = typer.Option(
+        None, "--cache", help="Folder for the parsed Spotify catalogue (Parquet)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
+) -> None:
+    """Serve the page and the API: identify a recording, then its genre set and a playlist.
+
+    Example: aares serve --db out/fingerprint/songs.fp.db --data data --port 8000
+    """
+    import logging
+
+    import uvicorn
+
+    from aares.service.app import ServiceSettings, create_app
+
+    if data is not None and not data.is_dir():
+        console.print(f"[red]error:[/] data folder {data} not found (--data or AARES_DATA)")
+        raise typer.Exit(2)
+    settings = ServiceSettings(
+        db=db,
+        data=data,
+        genre_model=genre_model,
+        token=token or None,
+        max_upload_mb=max_upload_mb,
+        workers=workers,
+        cache=cache,
+    )
+    try:
+        app = create_app(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    console.print(f"aares serve: http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
