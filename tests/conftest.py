@@ -57,6 +57,8 @@ def synth_song(seed: int, seconds: float = 40.0, sr: int = 22050) -> np.ndarray:
     """A synthetic "song": chords of three random tones, a new one every 0.2 s, faint noise.
 
     Distinct seeds give songs that share no landmarks, so a catalog of them needs no files.
+    A "noise" query must not use a song's seed: the song's faint noise is that same random
+    stream, and the matcher finds it.
     """
     rng = np.random.default_rng(seed)
     t = np.arange(int(0.2 * sr)) / sr

@@ -140,8 +140,8 @@ class Service:
         from aares.fingerprint.catalog import Catalog
 
         self.tmp = tempfile.TemporaryDirectory(prefix="aares-serve-")
-        self.catalog = self._db_thread.submit(Catalog, self.settings.db, None, None, None, False)
-        self.catalog = self.catalog.result()
+        opened = self._db_thread.submit(lambda: Catalog(self.settings.db, create=False))
+        self.catalog = opened.result()
         self.pool = IdentifyPool(self.settings.db, self.settings.workers, self.settings.max_seconds)
         self.pool.warm()
         self.parts.start()

@@ -83,7 +83,7 @@ def _open_worker(db: str) -> None:
     global _CATALOG
     from aares.fingerprint.catalog import Catalog
 
-    _CATALOG = Catalog(db, create=False)
+    _CATALOG = Catalog(db, create=False, readonly=True)  # workers only read
     warm = np.random.default_rng(0).standard_normal(2 * _CATALOG.profile.sr)
     _CATALOG.identify_signal((0.1 * warm).astype(np.float32))
 

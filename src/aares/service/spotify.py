@@ -74,7 +74,11 @@ class LinkIndex:
     def __init__(self, catalogue: pd.DataFrame) -> None:
         self.catalogue = catalogue
         self.names = _norm(catalogue["name"].fillna(""))
-        self.artists = [_norm(a) if len(a) else [] for a in catalogue["artists"]]
+        # every artist name normalised in one vectorised call, then cut back per row
+        lists = [list(a) for a in catalogue["artists"]]
+        flat = _norm([a for row in lists for a in row]) if lists else []
+        ends = np.cumsum([len(row) for row in lists])
+        self.artists = [flat[e - len(row) : e] for row, e in zip(lists, ends, strict=True)]
 
 
 def link_candidates(index: LinkIndex, title: str, artist: str = "", limit: int = 5) -> list[dict]:
@@ -283,6 +287,15 @@ class SpotifyParts:
             self._thread.start()
 
     def _build(self) -> None:
+        try:
+            self._build_parts()
+        except Exception as exc:  # never leave a part "loading" for ever
+            log.exception("building the Spotify parts failed")
+            for p in self.parts():
+                if p.state == "loading":
+                    p.set("failed", f"unexpected error: {exc}")
+
+    def _build_parts(self) -> None:
         if self.genre_model is not None:
             self._run(self.genre, lambda: GenreSets.from_file(self.genre_model))
         if self.data is None:

@@ -326,7 +326,10 @@ async function onAdd(event) {
 // -- wiring ------------------------------------------------------------------------------------
 document.addEventListener("DOMContentLoaded", () => {
   $("listen").addEventListener("click", onListen);
-  $("file").addEventListener("change", (e) => onFile(e.target.files[0]));
+  $("file").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    onFile(file).finally(() => { e.target.value = ""; }); // the same file can be chosen again
+  });
   const drop = $("drop");
   drop.addEventListener("keydown", (e) => {
     if (e.target === drop && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); $("file").click(); }
