@@ -76,3 +76,16 @@ def test_queries_read_only_their_first_minute(tmp_path):
     sf.write(path, x, SR)
     y, _ = load_audio(path, sr=SR, max_seconds=60)
     assert y.size == 60 * SR and np.array_equal(y, load_audio(path, sr=SR)[0][: 60 * SR])
+
+
+@pytest.mark.skipif(not audio.shutil.which("ffmpeg"), reason="ffmpeg not installed")
+def test_opus_decodes_through_ffmpeg_with_the_same_samples(tmp_path):
+    x = _song(12.0)
+    path = tmp_path / "a.opus"
+    sf.write(path, resample(x, SR, 48000), 48000, format="OGG", subtype="OPUS")
+    fast, _ = load_audio(path, sr=SR, quality="MQ")  # ffmpeg: decoder and resampler
+    data, rate = sf.read(path, dtype="float32")
+    ref = resample(data, rate, SR, quality="MQ")  # libsndfile at 48 kHz, then soxr
+    n = min(fast.size, ref.size)
+    assert abs(fast.size - ref.size) <= SR // 100
+    assert np.corrcoef(fast[:n], ref[:n])[0, 1] > 0.999

@@ -127,6 +127,15 @@ def load_audio(
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes), expected audio")
     try:
+        if _opus_through_ffmpeg(path, sr, mono, quality):
+            # libsndfile decodes Opus at 48 kHz and soxr resamples: ffmpeg's own Opus decoder
+            # and resampler straight to the target rate cost half the CPU (BENCHMARKS.md)
+            try:
+                x = _ffmpeg_mono(path, sr, max_seconds)
+                if x.size and np.isfinite(x).all():
+                    return x, int(sr)
+            except (OSError, subprocess.SubprocessError):
+                pass  # any trouble: the general path below says what is wrong
         try:
             data, file_sr = _read_soundfile(path, mono, max_seconds, sr, quality)
         except AudioError:
@@ -276,6 +285,29 @@ def _read_ffmpeg(
     raw = np.frombuffer(proc.stdout, dtype="<f4")
     raw = raw[: raw.size - raw.size % channels]
     return raw.reshape(-1, channels).T.copy(), int(out_sr)
+
+
+def _opus_through_ffmpeg(path: Path, sr: int | None, mono: bool, quality: str) -> bool:
+    # not for quality "HQ": the course's decoding must stay librosa's (soundfile + soxr)
+    return (
+        path.suffix.lower() == ".opus"
+        and sr is not None
+        and mono
+        and quality != "HQ"
+        and shutil.which("ffmpeg") is not None
+    )
+
+
+def _ffmpeg_mono(path: Path, sr: int, max_seconds: float | None) -> np.ndarray:
+    # decode, mix to mono and resample in ffmpeg; raw float32 on stdout
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn"]
+    if max_seconds is not None:
+        cmd += ["-t", f"{max_seconds:g}"]
+    cmd += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
 
 
 def _ffprobe(path: Path, soundfile_error: Exception) -> tuple[int, int]:
