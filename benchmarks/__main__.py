@@ -13,6 +13,7 @@ from pathlib import Path
 # Benchmarks in the order `make bench` runs them.
 ALL = [
     # capabilities add their benchmark module name here
+    "startup",
     "genre",
     "conformal",
     "fingerprint",

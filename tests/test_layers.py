@@ -111,3 +111,56 @@ def test_the_profile_names_of_the_help_are_the_engines():
     from aares.fingerprint.landmarks import PROFILES
 
     assert tuple(PROFILES) == PROFILE_NAMES
+
+
+def test_importing_every_module_and_drawing_leave_global_state_alone(tmp_path):
+    # matplotlib's backend and rcParams, numpy's print options, thread settings (variables
+    # and the thread pools threadpoolctl sees) and the working folder, before and after
+    # importing every aares module and drawing a figure with the house style.
+    code = f"""
+import importlib, json, os, sys
+import matplotlib
+matplotlib.use("svg")  # a backend aares would not pick
+import numpy as np
+from threadpoolctl import threadpool_info
+
+def state():
+    threads = {{k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}}
+    pools = {{}}
+    for p in threadpool_info():
+        pools.setdefault(p["internal_api"], set()).add(p["num_threads"])
+    return {{
+        "backend": matplotlib.get_backend(),
+        "rc": {{k: repr(v) for k, v in matplotlib.rcParams.items()}},
+        "print": repr(np.get_printoptions()),
+        "threads": threads,
+        "cwd": os.getcwd(),
+        "pools": {{k: sorted(v) for k, v in pools.items()}},
+    }}
+
+before = state()
+for m in {MODULES!r}:
+    importlib.import_module(m)
+from aares.plotting import save_figure, styled, subplots
+
+@styled
+def draw(path):
+    fig, ax = subplots(figsize=(2, 2))
+    ax.set_title("x")
+    return save_figure(fig, path)
+
+draw({str(tmp_path / "x.png")!r})
+after = state()
+# libraries loaded by the imports bring pools of their own (OpenMP, a second BLAS): only the
+# thread counts of the kinds of pool there before are compared
+after["pools"] = {{k: v for k, v in after["pools"].items() if k in before["pools"]}}
+diff = {{k: (before[k], after[k]) for k in before if before[k] != after[k]}}
+if "rc" in diff:
+    b, a = diff["rc"]
+    diff["rc"] = {{k: (b.get(k), a.get(k)) for k in set(b) | set(a) if b.get(k) != a.get(k)}}
+print(json.dumps(diff))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "{}", res.stdout[-2000:]
+    assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import aares.report.build as build
 from aares.cli import app
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, subplots
 from aares.report.build import REGISTRY, build_report, collect_sections, describe_data_files
 from aares.report.format import human_bytes, table_cells
 from aares.report.section import Figure, Heading, Note, Section, Table, Text
@@ -22,7 +22,7 @@ from aares.report.section import Figure, Heading, Note, Section, Table, Text
 
 def _png(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
-    fig, ax = plt.subplots(figsize=(4, 3))
+    fig, ax = subplots(figsize=(4, 3))
     ax.plot(rng.random(10))
     ax.set_title(f"figure {seed}")
     return save_figure(fig, path)

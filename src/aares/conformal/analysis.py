@@ -31,7 +31,7 @@ from aares.conformal._validation import check_eps, check_stratifiable
 from aares.conformal.course import single_label_epsilon
 from aares.conformal.split import CALIBRATION_SIZE, SplitConformalClassifier
 from aares.genre.models import limit_threads
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
     "HOLDOUT",
@@ -429,9 +429,10 @@ def single_genre_examples(
 
 
 # -- figures ---------------------------------------------------------------------------
+@styled
 def plot_eps_curve(curves: dict[str, pd.DataFrame], path) -> Path:
     """Coverage and mean set size against eps, one line per method."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4))
     for name, c in curves.items():
         ax1.plot(c.index, c["coverage"], label=name)
         ax2.plot(c.index, c["mean_size"], label=name)
@@ -444,9 +445,10 @@ def plot_eps_curve(curves: dict[str, pd.DataFrame], path) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def plot_cooccurrence(share: pd.DataFrame, path, eps: float) -> Path:
     """Heat map of how often two genres share a prediction set."""
-    fig, ax = plt.subplots(figsize=(9, 8))
+    fig, ax = subplots(figsize=(9, 8))
     im = ax.imshow(share.to_numpy(), cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(share.columns)), share.columns, rotation=90)
     ax.set_yticks(range(len(share.index)), share.index)
@@ -460,6 +462,7 @@ def plot_cooccurrence(share: pd.DataFrame, path, eps: float) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def plot_class_coverage(
     per_method: dict[str, pd.Series], path, eps: float, test_counts=None
 ) -> Path:
@@ -470,7 +473,7 @@ def plot_class_coverage(
     named "... deals" are means over deals and get none.
     """
     frame = pd.DataFrame(per_method)
-    fig, ax = plt.subplots(figsize=(13, 4))
+    fig, ax = subplots(figsize=(13, 4))
     width = 0.8 / len(frame.columns)
     x = np.arange(len(frame))
     for i, col in enumerate(frame.columns):

@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 
@@ -36,7 +37,7 @@ from aares.data import (
     data_dir as resolve_data_dir,
 )
 from aares.io import ensure_dir, read_json, write_json
-from aares.plotting import plt, save_figure
+from aares.plotting import figure, save_figure, styled, subplots
 
 __all__ = [
     "Finding",
@@ -152,10 +153,11 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- the steps
 
 
+@styled
 def feature_distributions(songs: pd.DataFrame, out: Path) -> Finding:
     """Histograms of the audio features, with the most skewed ones named."""
     feats = CONTINUOUS + ["key"]
-    fig, axes = plt.subplots(3, 4, figsize=(11.5, 7.6))
+    fig, axes = subplots(3, 4, figsize=(11.5, 7.6))
     for ax, f in zip(axes.ravel(), feats, strict=False):
         values = songs[f].dropna()
         bins = np.arange(-0.5, 12.5) if f == "key" else 40
@@ -205,12 +207,13 @@ def feature_distributions(songs: pd.DataFrame, out: Path) -> Finding:
     )
 
 
+@styled
 def popularity_distribution(songs: pd.DataFrame, out: Path) -> Finding:
     """Histogram of popularity, with the spike at 0 measured."""
     pop = songs["popularity"]
     zero = (pop == 0).mean()
     nonzero = pop[pop > 0]
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = subplots(figsize=(8, 4.2))
     ax.hist(pop, bins=np.arange(-0.5, 101.5, 2), color="#3b75af", edgecolor="white", lw=0.3)
     ax.axvline(pop.mean(), color="#d62728", label=f"mean {pop.mean():.1f}")
     ax.axvline(
@@ -254,6 +257,7 @@ def _decade_means(songs: pd.DataFrame, cols: list[str], min_songs: int) -> pd.Da
     return kept.groupby("decade")[cols].mean().sort_index()
 
 
+@styled
 def decades(songs: pd.DataFrame, out: Path, min_songs: int = 30) -> Finding:
     """Mean audio features per decade; names the features that moved the most."""
     unit_feats = ["acousticness", "energy", "danceability", "valence", "speechiness"]
@@ -265,7 +269,7 @@ def decades(songs: pd.DataFrame, out: Path, min_songs: int = 30) -> Finding:
     counts = songs["decade"].value_counts().reindex(means.index)
     labels = [f"{int(d)}s" for d in means.index]
     x = np.arange(len(means))
-    fig = plt.figure(figsize=(12, 8.5))
+    fig = figure(figsize=(12, 8.5))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
     a1 = fig.add_subplot(grid[0, :])
     a2, a3 = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
@@ -328,6 +332,7 @@ def decades(songs: pd.DataFrame, out: Path, min_songs: int = 30) -> Finding:
     )
 
 
+@styled
 def popularity_by_decade(songs: pd.DataFrame, out: Path, min_songs: int = 30) -> Finding:
     """Popularity and the share of zero-popularity songs per release decade."""
     counts = songs["decade"].value_counts()
@@ -344,7 +349,7 @@ def popularity_by_decade(songs: pd.DataFrame, out: Path, min_songs: int = 30) ->
     ).sort_index()
     labels = [f"{int(d)}s" for d in stats.index]
     x = np.arange(len(stats))
-    fig, ax = plt.subplots(figsize=(9, 4.3))
+    fig, ax = subplots(figsize=(9, 4.3))
     ax.bar(x, stats["mean"], color="#3b75af", label="mean popularity")
     ax.plot(x, stats["mean_nonzero"], marker="o", color="#ff7f0e", label="mean of non-zero songs")
     ax.set_xticks(x, labels)
@@ -387,11 +392,12 @@ def popularity_by_decade(songs: pd.DataFrame, out: Path, min_songs: int = 30) ->
     )
 
 
+@styled
 def correlations(songs: pd.DataFrame, out: Path) -> Finding:
     """Spearman correlation heat map of features, year and popularity."""
     cols = CONTINUOUS + ["year", "popularity"]
     corr = songs[cols].corr(method="spearman")
-    fig, ax = plt.subplots(figsize=(8.5, 7))
+    fig, ax = subplots(figsize=(8.5, 7))
     im = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right")
     ax.set_yticks(range(len(cols)), cols)
@@ -435,8 +441,8 @@ def correlations(songs: pd.DataFrame, out: Path) -> Finding:
 
 
 def _palette(n: int) -> list:
-    cmap = plt.get_cmap("tab20")
-    extra = plt.get_cmap("Dark2")
+    cmap = matplotlib.colormaps["tab20"]
+    extra = matplotlib.colormaps["Dark2"]
     # the 10 strong colours of tab20 first (for the most frequent genres), then the pale ones
     colors = [cmap(i) for i in range(0, 20, 2)] + [cmap(i) for i in range(1, 20, 2)]
     colors += [extra(i) for i in range(8)]
@@ -453,6 +459,7 @@ def _knn_purity(x: np.ndarray, labels: np.ndarray, k: int = 10) -> pd.Series:
     return pd.Series(same).groupby(labels).mean()
 
 
+@styled
 def song_map(
     songs: pd.DataFrame,
     out: Path,
@@ -499,7 +506,7 @@ def song_map(
         with threadpool_limits(1, user_api="openmp"):
             maps["t-SNE"] = tsne.fit_transform(x)
     # A narrow canvas with the legend below keeps the text readable at the PDF's page width.
-    fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 6.2), squeeze=False)
+    fig, axes = subplots(1, len(maps), figsize=(5 * len(maps), 6.2), squeeze=False)
     for ax, (name, xy) in zip(axes[0], maps.items(), strict=True):
         for g in genres:
             m = labels == g
@@ -564,6 +571,7 @@ def song_map(
     )
 
 
+@styled
 def genre_popularity_explicit(songs: pd.DataFrame, out: Path, label: str = "genre") -> Finding:
     """Mean popularity, share at 0 and share of explicit songs per genre."""
     g = songs.groupby(label)
@@ -577,7 +585,7 @@ def genre_popularity_explicit(songs: pd.DataFrame, out: Path, label: str = "genr
     )
     by_pop = stats.sort_values("mean popularity")
     by_exp = stats.sort_values("share explicit")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 0.28 * len(stats) + 2))
+    fig, (a1, a2) = subplots(1, 2, figsize=(13, 0.28 * len(stats) + 2))
     y = np.arange(len(stats))
     a1.barh(y, by_pop["mean popularity"], color="#3b75af", label="mean popularity")
     a1.scatter(
@@ -626,13 +634,14 @@ def genre_popularity_explicit(songs: pd.DataFrame, out: Path, label: str = "genr
     )
 
 
+@styled
 def prolific_artists(songs: pd.DataFrame, out: Path, top: int = 15) -> Finding:
     """Artists with the most songs, and how much of popularity the artist explains."""
     named = songs[songs["artist_name"].fillna("").str.strip() != ""]
     counts = named["artist_name"].value_counts()
     head = counts.head(top)[::-1]
     mean_pop = named.groupby("artist_name")["popularity"].mean()
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(head) + 1.6))
+    fig, ax = subplots(figsize=(9, 0.32 * len(head) + 1.6))
     y = np.arange(len(head))
     ax.barh(y, head.to_numpy(), color="#3b75af")
     ax.set_yticks(y, head.index)
@@ -680,6 +689,7 @@ def prolific_artists(songs: pd.DataFrame, out: Path, top: int = 15) -> Finding:
     )
 
 
+@styled
 def micro_genre_count(songs: pd.DataFrame, out: Path) -> Finding:
     """Popularity against the number of Spotify micro-genres a song carries."""
     n = songs["genres"].map(len)
@@ -688,7 +698,7 @@ def micro_genre_count(songs: pd.DataFrame, out: Path) -> Finding:
     names = [str(i) for i in range(cap)] + [f"{cap}+"]
     groups = [songs.loc[bucket == i, "popularity"].to_numpy() for i in range(cap + 1)]
     present = [i for i, g in enumerate(groups) if len(g)]
-    fig, ax = plt.subplots(figsize=(9, 4.3))
+    fig, ax = subplots(figsize=(9, 4.3))
     ax.boxplot([groups[i] for i in present], showfliers=False)
     ax.set_xticks(
         range(1, len(present) + 1), [f"{names[i]}\n({len(groups[i]):,})" for i in present]

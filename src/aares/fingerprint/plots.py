@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from aares.fingerprint import course
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.spectrogram import bin_frequencies
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
     "plot_spectrogram_figure",
@@ -53,6 +54,7 @@ def _pick_anchor(S: np.ndarray, maxima: np.ndarray) -> np.ndarray:
     return full[np.argmax(S[full[:, 0], full[:, 1]])]
 
 
+@styled
 def plot_spectrogram_figure(
     song_path: str | os.PathLike,
     out_png: str | os.PathLike,
@@ -84,7 +86,7 @@ def plot_spectrogram_figure(
     seconds = S.shape[1] * FRAME_S
     extent = (0, seconds, 0, freqs[-1])
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     vmin, vmax = np.percentile(db, [5, 99.9])
     for ax in (ax1, ax2):
         ax.imshow(db, origin="lower", aspect="auto", extent=extent, cmap="magma",
@@ -105,7 +107,7 @@ def plot_spectrogram_figure(
     zx0, zx1 = t_of(a[1] + 0.5), t_of(a[1] + course.TZ_FRAMES + 0.5)
     zy0, zy1 = f_of(a[0] - course.TZ_BINS - 0.5), f_of(a[0] + course.TZ_BINS + 0.5)
     for ax in (ax1, ax2):
-        ax.add_patch(plt.Rectangle((zx0, zy0), zx1 - zx0, zy1 - zy0, fill=False, ec="lime", lw=1.5))
+        ax.add_patch(Rectangle((zx0, zy0), zx1 - zx0, zy1 - zy0, fill=False, ec="lime", lw=1.5))
     for f_p, t_p in zone:
         ax2.plot([t_of(a[1]), t_of(t_p)], [f_of(a[0]), f_of(f_p)], c="white", lw=0.7, alpha=0.8)
     ax2.scatter(t_of(zone[:, 1]), f_of(zone[:, 0]), s=40, facecolors="none", edgecolors="lime",
@@ -241,13 +243,14 @@ def _course_db(db: Path) -> tuple[list[dict[int, int]], list[str] | None]:
     return dataset, names
 
 
+@styled
 def _draw_match(
     title: str, matches: list, frame_s: float, out_png: str | os.PathLike, how: str
 ) -> Path:
     if len(matches) < 2:
         raise ValueError("the match figure needs at least 2 songs in the database")
     shown = [(matches[0], "best song"), (matches[1], "a wrong song (2nd best)")]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = subplots(2, 2, figsize=(12, 8), gridspec_kw={"height_ratios": [3, 2]})
     for col, (m, label) in enumerate(shown):
         ax, hx = axes[0, col], axes[1, col]
         o = m.offsets

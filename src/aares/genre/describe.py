@@ -23,7 +23,7 @@ import pandas as pd
 
 from aares.data import AUDIO_FEATURES, TEST_FILE, TRAIN_FILE, data_file, load_test, load_train
 from aares.io import ensure_dir, write_json, write_text
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
     "HANDOUT_GENRES",
@@ -190,9 +190,10 @@ def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- figures
 
 
+@styled
 def plot_class_balance(train: pd.DataFrame, path: Path) -> Path:
     counts = train["genre"].value_counts()
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = subplots(figsize=(9, 4))
     ax.bar(counts.index, counts.to_numpy(), color="tab:blue")
     ax.set_ylabel("songs")
     ax.set_title(f"Genres in the training file ({len(train):,} songs; 'trap' never occurs)")
@@ -200,13 +201,14 @@ def plot_class_balance(train: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def plot_distributions(train: pd.DataFrame, path: Path) -> Path:
     num = _numeric(train)
     order = train.groupby("genre")["popularity"].median().sort_values().index
     cols = list(num.columns)
     ncol = 4
     nrow = int(np.ceil(len(cols) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(16, 3.2 * nrow))
+    fig, axes = subplots(nrow, ncol, figsize=(16, 3.2 * nrow))
     for ax, col in zip(axes.flat, cols, strict=False):
         data = [num.loc[train["genre"] == g, col].dropna().to_numpy() for g in order]
         ax.boxplot(data, showfliers=False)
@@ -219,9 +221,10 @@ def plot_distributions(train: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def plot_correlations(train: pd.DataFrame, path: Path) -> Path:
     corr = _numeric(train).corr()
-    fig, ax = plt.subplots(figsize=(8, 7))
+    fig, ax = subplots(figsize=(8, 7))
     im = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(len(corr)), corr.columns, rotation=90)
     ax.set_yticks(range(len(corr)), corr.columns)
@@ -234,13 +237,14 @@ def plot_correlations(train: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def plot_release_dates(train: pd.DataFrame, path: Path) -> Path:
     precision = train["release_date"].str.count("-").map({0: "year", 1: "year-month", 2: "full"})
     share = pd.crosstab(train["genre"], precision, normalize="index")
     share = share.reindex(columns=["full", "year-month", "year"], fill_value=0)
     share = share.sort_values("full")
     year = pd.to_numeric(train["release_date"].str[:4])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(14, 5))
     share.plot.barh(stacked=True, ax=ax1, color=["tab:green", "tab:orange", "tab:red"])
     ax1.set_xlabel("share of songs")
     ax1.set_title("Release-date precision by genre")

@@ -38,7 +38,7 @@ from sklearn.model_selection import StratifiedKFold
 from aares.cache import code_version, memory
 from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, limit_threads, make_model
 from aares.io import ensure_dir, write_csv
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
     "CVRun",
@@ -285,13 +285,14 @@ def per_genre_table(y: Sequence[str], run: CVRun) -> pd.DataFrame:
     return frame.sort_values("support", ascending=False)
 
 
+@styled
 def plot_confusion(y: Sequence[str], run: CVRun, path: str | os.PathLike) -> Path:
     """Row-normalised confusion matrix (share of each true genre) as a PNG."""
     y = np.asarray(y)
     order = pd.Series(y).value_counts().index.to_numpy()
     cm = confusion_matrix(y, run.predict(), labels=order).astype(float)
     cm /= cm.sum(axis=1, keepdims=True).clip(min=1)
-    fig, ax = plt.subplots(figsize=(10, 8.5))
+    fig, ax = subplots(figsize=(10, 8.5))
     im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
     ax.grid(False)
     ax.set_xticks(range(len(order)), order, rotation=90)

@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 from aares.popularity.models import N_JOBS, make_model
 
 __all__ = [
@@ -125,10 +125,11 @@ def cross_validate_models(
     return pd.DataFrame(rows).set_index("model"), oof
 
 
+@styled
 def plot_predicted_vs_true(y_true, y_pred, path, title: str = "Predicted vs true popularity"):
     """Hexbin of out-of-fold predictions against the true popularity, with the diagonal."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    fig, ax = plt.subplots(figsize=(6, 5.2))
+    fig, ax = subplots(figsize=(6, 5.2))
     hb = ax.hexbin(y_true, y_pred, gridsize=40, mincnt=1, bins="log", cmap="viridis")
     ax.plot([0, 100], [0, 100], "r--", lw=1, label="perfect prediction")
     ax.set(
@@ -143,6 +144,7 @@ def plot_predicted_vs_true(y_true, y_pred, path, title: str = "Predicted vs true
     return save_figure(fig, path)
 
 
+@styled
 def plot_residuals_by_popularity(y_true, predictions: dict[str, np.ndarray], path):
     """Mean residual (predicted - true) and its spread per band of true popularity."""
     y_true = np.asarray(y_true, float)
@@ -151,7 +153,7 @@ def plot_residuals_by_popularity(y_true, predictions: dict[str, np.ndarray], pat
         [-0.5, 0.5, 10, 20, 30, 40, 50, 60, 70, 100],
         labels=["0", "1-10", "11-20", "21-30", "31-40", "41-50", "51-60", "61-70", "71-100"],
     )
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = subplots(figsize=(8, 4.5))
     width = 0.8 / max(len(predictions), 1)
     x = np.arange(len(bands.categories))
     for k, (name, pred) in enumerate(predictions.items()):
@@ -205,10 +207,11 @@ def raw_permutation_importance(
     return out.sort_values("importance", ascending=False).set_index("column")
 
 
+@styled
 def plot_importance(importance: pd.DataFrame, path, title: str):
     """Horizontal bars of permutation importance (drop in R2) with their spread."""
     imp = importance.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(imp) + 1.5))
+    fig, ax = subplots(figsize=(7, 0.3 * len(imp) + 1.5))
     ax.barh(imp.index.astype(str), imp["importance"], xerr=imp["std"], color="tab:blue", capsize=2)
     ax.set(xlabel="drop in R2 when the column is shuffled", ylabel="input column", title=title)
     return save_figure(fig, path)

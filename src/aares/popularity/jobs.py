@@ -16,6 +16,7 @@ import pandas as pd
 from aares.console import console, print_frame, progress
 from aares.data import SUBSET_FILE, data_file, load_subset
 from aares.io import ensure_dir, read_json, write_json
+from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
     "BASE_FEATURES",
@@ -226,12 +227,11 @@ def classify_songs(
     return np.asarray(model.predict(frame), dtype=object)
 
 
+@styled
 def plot_cooccurrence(matrix: pd.DataFrame, path: Path):
     """Heat map of the co-occurrence counts of the most frequent micro-genres."""
-    from aares.plotting import plt, save_figure
-
     m = matrix.to_numpy(float)
-    fig, ax = plt.subplots(figsize=(9, 7.5))
+    fig, ax = subplots(figsize=(9, 7.5))
     im = ax.imshow(np.log1p(m), cmap="magma_r")
     ax.set_xticks(range(len(matrix)), matrix.columns, rotation=90, fontsize=8)
     ax.set_yticks(range(len(matrix)), matrix.index, fontsize=8)

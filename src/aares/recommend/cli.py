@@ -10,7 +10,6 @@ import typer
 
 from aares.console import console, print_frame
 from aares.errors import DataError
-from aares.io import ensure_dir, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +40,7 @@ def _fail(exc: Exception) -> None:
 
 
 def _show(playlist: pd.DataFrame, title: str, out_json: Path | None) -> None:
+    from aares.io import write_json
     from aares.recommend.jobs import PLAYLIST_COLUMNS
 
     print_frame(playlist[[c for c in PLAYLIST_COLUMNS if c in playlist]], title)
@@ -201,6 +201,7 @@ def evaluate_cmd(
     """
     if what not in ("playlists", "collaborative", "all"):
         _fail(ValueError(f"--what must be playlists, collaborative or all, got {what!r}"))
+    from aares.io import ensure_dir, write_json
     from aares.recommend.jobs import playlist_table
 
     folder = ensure_dir(out / "recommend")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from aares.io import ensure_dir, read_json
-from aares.plotting import plt, save_figure
+from aares.plotting import save_figure, styled, subplots
 from aares.report.section import Figure, Note, Section, Table, Text
 
 __all__ = ["report_section"]
@@ -35,6 +35,7 @@ def _playlist_measures(data_dir: Path, folder: Path) -> tuple[pd.DataFrame, str]
     return table.reset_index(drop=True), origin
 
 
+@styled
 def report_section(data_dir, out_dir) -> Section:
     """Exercise 3: playlist design, proxy measures and collaborative results."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -69,7 +70,7 @@ def report_section(data_dir, out_dir) -> Section:
             floatfmt="{:.2f}",
         )
     )
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = subplots(figsize=(7, 3.2))
     ax.barh(shown["setting"], shown["genre_agreement"], color="#4c72b0")
     ax.invert_yaxis()
     ax.set_xlabel("picks sharing a micro-genre with the seed (%)")
