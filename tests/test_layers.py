@@ -86,7 +86,7 @@ def test_every_module_imports_on_its_own():
 
 
 #: What showing the help must not load (the commands load them when they run).
-HEAVY = ("pandas", "matplotlib", "numba", "sklearn", "scipy", "lightgbm")
+HEAVY = ("pandas", "matplotlib", "numba", "sklearn", "scipy", "lightgbm", "fastapi", "uvicorn")
 
 
 def test_help_of_every_group_loads_no_heavy_library():
@@ -96,7 +96,8 @@ def test_help_of_every_group_loads_no_heavy_library():
         "from typer.testing import CliRunner\n"
         "from aares.cli import SUBCOMMANDS, app\n"
         "runner = CliRunner()\n"
-        "for args in [[], *[[name] for name, _ in SUBCOMMANDS], ['fp', 'plot'], ['report']]:\n"
+        "groups = [[name] for name, _ in SUBCOMMANDS]\n"
+        "for args in [[], *groups, ['fp', 'plot'], ['report'], ['serve'], ['run-all']]:\n"
         "    res = runner.invoke(app, [*args, '--help'])\n"
         "    assert res.exit_code == 0, (args, res.output)\n"
         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
