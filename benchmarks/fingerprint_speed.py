@@ -24,6 +24,7 @@ Writes the "fingerprint-speed" section of BENCHMARKS.md and ``docs/fp-speed.png`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,12 +41,24 @@ from aares.fingerprint.audio import load_audio, resample
 from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import analyse, landmark_hashes, pair_peaks
-from aares.fingerprint.match import match_signal
-from aares.fingerprint.variants import changed_excerpt, pink_noise, speech
+from aares.fingerprint.match import MatchSettings, match_signal, speed_grid
+from aares.fingerprint.variants import add_noise, changed_excerpt, phone, pink_noise, speech
+from aares.io import write_json
 from benchmarks._common import ROOT, stamp, write_section
 
 SR = 22050
 LENGTH = 10.0
+PROFILES = ("default", "before", "course")
+#: The matcher as it was before issue 19, on the default profile's catalog: the +-6 % grid
+#: only, the ratio against the next song whatever its significance, no spread test.
+BEFORE = MatchSettings(
+    speeds=speed_grid(0.06, 0.01), accept_score=20, min_spread=0,
+    min_spread_significance=-99.0, version_significance=float("inf"),
+)  # fmt: skip
+
+
+#: What worked before issue 19 (MP3 32k is in the `fingerprint` benchmark: it needs files).
+TODAY = [("clean", 1.0), ("noise 0 dB", 1.0), ("phone", 1.0)]
 
 
 def factor_points(quick: bool = False) -> list[tuple[str, float]]:
@@ -111,20 +124,25 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
         for cat in cats.values():
             cat.add(indexed)
             _ = cat.index
+        cats["before"] = Catalog(work / "default.fp.db", settings=BEFORE)
         audio = {f: load_audio(f, sr=SR)[0] for f in files}
-        ids = {p: {s.path: s.id for s in c.songs()} for p, c in cats.items()}
+        ids = {p: {s.path: s.id for s in c.songs()} for p, c in cats.items() if p != "before"}
         rows: list[dict] = []
         for f in indexed:
             x = audio[f]
             for _k in range(per_song):
                 start = float(rng.uniform(0, x.size / SR - LENGTH * 1.3 - 0.5))
-                for kind, factor in [("clean", 1.0), *points]:
+                for kind, factor in [*TODAY, *points]:
                     q = x[int(start * SR) : int((start + LENGTH) * SR)]
-                    if kind != "clean":
+                    if kind == "noise 0 dB":
+                        q = add_noise(q, 0.0, rng)
+                    elif kind == "phone":
+                        q = phone(q, SR, rng)
+                    elif kind != "clean":
                         q = transform(kind, factor, x, start, rng)
                     for p, cat in cats.items():
                         m, ms = _timed(cat, q, SR)
-                        truth = ids[p][str(f.resolve())]
+                        truth = ids["course" if p == "course" else "default"][str(f.resolve())]
                         ok = bool(m) and m[0].song_id == truth
                         rows.append(
                             {
@@ -161,7 +179,7 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
         res["growth"] = _growth(cats["default"], indexed, audio, rng, quick)
         res["versions"] = _versions(indexed, audio, work, rng, per_song)
         for cat in cats.values():
-            cat.close()
+            cat.close()  # "before" shares the default catalog
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
@@ -292,45 +310,63 @@ def markdown(res: dict) -> str:
         "Speed = resampled (tempo and pitch together); stretch = tempo only (librosa "
         "`time_stretch`); pitch = pitch only, in semitones (librosa `pitch_shift`).",
         "",
-        "| change | factor | default: top-1 (offset) | course: top-1 (offset) | default CPU p50 |",
-        "|---|---|---|---|---|",
+        "| change | factor | default: top-1 (offset) | before issue 19 | course | CPU p50 now "
+        "| before |",
+        "|---|---|---|---|---|---|---|",
     ]
-    keys = [("clean", 1.0), *res["points"]]
-    for kind, factor in keys:
+    for kind, factor in [*TODAY, *res["points"]]:
         sel = {
-            p: [
-                r for r in rows if r["profile"] == p and r["kind"] == kind and r["factor"] == factor
-            ]
-            for p in ("default", "course")
+            p: [r for r in rows if (r["profile"], r["kind"], r["factor"]) == (p, kind, factor)]
+            for p in PROFILES
         }
-        cells = [f"{_pct(sel[p])} ({_pct(sel[p], 'offset_ok')})" for p in ("default", "course")]
-        cpu = np.percentile([r["cpu_ms"] for r in sel["default"]], 50)
+        cells = [f"{_pct(sel[p])} ({_pct(sel[p], 'offset_ok')})" for p in PROFILES]
+        ms = [np.percentile([r["cpu_ms"] for r in sel[p]], 50) for p in ("default", "before")]
         label = f"{factor:+g} st" if kind == "pitch" else f"{factor:.2f}x"
-        lines.append(f"| {kind} | {label} | {cells[0]} | {cells[1]} | {cpu:.0f} ms |")
+        label = "-" if (kind, factor) in TODAY else label
+        lines.append(
+            f"| {kind} | {label} | {' | '.join(cells)} | {ms[0]:.0f} ms | {ms[1]:.0f} ms |"
+        )
     lines += ["", "Negatives (answers given, should be 0):", ""]
-    lines += ["| negatives | n | default | course |", "|---|---|---|---|"]
+    lines += ["| negatives | n | default | before issue 19 | course |", "|---|---|---|---|---|"]
     kinds = []
     for r in rows:
         if not r["positive"] and r["kind"] not in kinds:
             kinds.append(r["kind"])
     for kind in [*kinds, "all"]:
         cells, n = [], 0
-        for p in ("default", "course"):
+        for p in PROFILES:
             sel = [
                 r for r in rows
                 if r["profile"] == p and not r["positive"] and kind in ("all", r["kind"])
             ]  # fmt: skip
             n = len(sel)
             cells.append(str(sum(not r["ok"] for r in sel)))
-        lines.append(f"| {kind} | {n} | {cells[0]} | {cells[1]} |")
-    d = [r["cpu_ms"] for r in rows if r["profile"] == "default"]
-    neg = [r["cpu_ms"] for r in rows if r["profile"] == "default" and not r["positive"]]
+        lines.append(f"| {kind} | {n} | {' | '.join(cells)} |")
+
+    def cpu(p, sel):
+        ms = [r["cpu_ms"] for r in rows if r["profile"] == p and sel(r)]
+        return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f} ms"
+
+    def today(r):
+        return (r["kind"], r["factor"]) in TODAY
+
+    def changed(r):
+        return r["positive"] and not today(r)
+
+    def negative(r):
+        return not r["positive"]
+
     lines += [
         "",
-        f"Query CPU time (default profile, in-process, decoded excerpt): p50 "
-        f"{np.percentile(d, 50):.1f} ms / p95 {np.percentile(d, 95):.1f} ms over these "
-        f"queries; negatives (which search every factor) p50 {np.percentile(neg, 50):.1f} ms "
-        f"/ p95 {np.percentile(neg, 95):.1f} ms.",
+        "Query CPU time p50 / p95 (in-process: analysis, lookups, vote of the decoded excerpt), "
+        "default profile now and before issue 19, in the same run:",
+        "",
+        "| queries | now | before issue 19 |",
+        "|---|---|---|",
+        f"| clean, noise 0 dB, phone | {cpu('default', today)} | {cpu('before', today)} |",
+        f"| changed (every factor above) | {cpu('default', changed)} | {cpu('before', changed)} |",
+        f"| negatives (search every factor) | {cpu('default', negative)} | "
+        f"{cpu('before', negative)} |",
         "",
         "The same kinds of query as the catalog grows (extra entries: speed-shifted copies of "
         "every song's landmarks, 0.45-0.7x and 1.45-2.2x, outside the search):",
@@ -372,7 +408,7 @@ def plot(res: dict, path: Path) -> Path:
         (axes[1], "stretch", "tempo factor (time-stretched)"),
         (axes[2], "pitch", "pitch shift (semitones)"),
     ):
-        for p, style in (("default", "-o"), ("course", "--s")):
+        for p, style in (("default", "-o"), ("before", ":^"), ("course", "--s")):
             zero = 0.0 if kind == "pitch" else 1.0
             xs = sorted({f for k, f in res["points"] if k == kind} | {zero})
             ys = []
@@ -383,7 +419,9 @@ def plot(res: dict, path: Path) -> Path:
                     if r["profile"] == p and r["kind"] == k and (k == "clean" or r["factor"] == f)
                 ]  # fmt: skip
                 ys.append(100 * np.mean(sel))
-            ax.plot(xs, ys, style, ms=3, label=f"aares {p} profile")
+            label = {"default": "aares (default profile)", "before": "aares before issue 19",
+                     "course": "course profile (handout parameters)"}[p]  # fmt: skip
+            ax.plot(xs, ys, style, ms=3, label=label)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("top-1 (%)")
@@ -403,7 +441,14 @@ def main(data_dir: Path) -> None:
         return
     quick = os.environ.get("AARES_FP_QUICK") == "1"
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run(data_dir, quick=quick, per_song=int(os.environ.get("AARES_FP_PER_SONG", "3")))
+    # the figures are kept in a JSON file so that the report can be redrawn without a rerun
+    saved = Path(os.environ.get("AARES_FP_SPEED_JSON", "/tmp/aares-fp-speed.json"))
+    if os.environ.get("AARES_FP_SPEED_REUSE") == "1" and saved.is_file():
+        res = json.loads(saved.read_text())
+        res["points"] = [tuple(p) for p in res["points"]]
+    else:
+        res = run(data_dir, quick=quick, per_song=int(os.environ.get("AARES_FP_PER_SONG", "3")))
+        write_json(saved, res)
     wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
     png = plot(res, ROOT / "docs" / "fp-speed.png")
     text = (
