@@ -15,12 +15,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the project's metadata changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Reinstall when the project's metadata changes. `make run` needs only the runtime
+# dependencies; the test extra (pytest, ruff, librosa and faiss as references) comes on top.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	$(BIN)/aares run-all --data "$(DATA)" --out "$(OUT)"
 
 test: $(VENV)/.installed

@@ -31,8 +31,8 @@ Example
 >>> import pandas as pd, numpy as np
 >>> rng = np.random.default_rng(0)
 >>> df = pd.DataFrame({c: rng.random(50) for c in FeatureSpace().columns})
->>> FeatureSpace().fit(df).transform(df).shape
-(50, 12)
+>>> FeatureSpace().fit(df).transform(df).shape   # no genres: one dimension per feature
+(50, 13)
 """
 
 from __future__ import annotations
