@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -100,7 +101,8 @@ class GenreModel(ClassifierMixin, CardModel):
     cache_dir : path-like, optional
         Cache of out-of-fold predictions (shared with ``aares genre compare``).
     n_jobs : int, default=1
-        Processes fitting the cross-validation folds.
+        Processes fitting the cross-validation folds; with more than one, the final model is
+        fitted in this process meanwhile.
 
     Attributes
     ----------
@@ -149,7 +151,8 @@ class GenreModel(ClassifierMixin, CardModel):
         X = X.reset_index(drop=True)
         name = BEST_MODEL if self.model == "best" else self.model
         cv, arrays, cv_seconds = None, None, 0.0
-        if self.folds:
+
+        def cross_validate():
             t0 = time.perf_counter()
             # one pool for every member's folds (an ensemble's members are cached models)
             run = compare_models(
@@ -157,15 +160,28 @@ class GenreModel(ClassifierMixin, CardModel):
                 folds=self.folds, seed=self.seed, cache_dir=self.cache_dir, on_fold=on_fold,
                 n_jobs=self.n_jobs,
             )[0]  # fmt: skip
-            cv_seconds = time.perf_counter() - t0
+            return run, time.perf_counter() - t0
+
+        def fit_final():
+            t0 = time.perf_counter()
+            est = make_model(name, seed=self.seed, balanced=self.balanced).fit(X, y)
+            return est, time.perf_counter() - t0
+
+        if self.folds and self.n_jobs != 1:
+            # the final model is fitted here while the folds' processes run: both cores busy
+            with ThreadPoolExecutor(1) as pool:
+                job = pool.submit(cross_validate)
+                self.estimator_, fit_seconds = fit_final()
+                run, cv_seconds = job.result()
+        else:
+            run, cv_seconds = cross_validate() if self.folds else (None, 0.0)
+            self.estimator_, fit_seconds = fit_final()
+        if run is not None:
             scores = score_table(y, [run]).iloc[0]
             cv = {"folds": self.folds, "seed": self.seed, "cached": bool(run.cached)}
             cv.update({k: round(float(scores[k]), 4) for k in ("f1_micro", "f1_macro", "log_loss")})
             codes = np.searchsorted(run.classes, y)
             arrays = {"cal_proba": run.proba.astype(np.float32), "cal_labels": codes}
-        t0 = time.perf_counter()
-        self.estimator_ = make_model(name, seed=self.seed, balanced=self.balanced).fit(X, y)
-        fit_seconds = time.perf_counter() - t0
         classes, counts = np.unique(y, return_counts=True)
         card = self._make_card(
             X[RAW_COLUMNS], source, genre_inputs(X), [*AUDIO_FEATURES, "popularity", "year"],
