@@ -68,7 +68,7 @@ def main(data_dir: Path) -> None:
 
     runs = compare_models(
         X, y, MODEL_NAMES, folds=FOLDS, seed=SEED, balanced=[BEST_MODEL], cache_dir=cache,
-        on_fold=on_fold,
+        on_fold=on_fold, n_jobs=2,
     )  # fmt: skip
     table = score_table(y, runs)
     best = next(r for r in runs if r.name == BEST_MODEL)

@@ -20,7 +20,8 @@ with the catalog and the course's plain pipeline.
 Example
 -------
 >>> from aares.fingerprint.evaluate import run_bench, BenchConfig      # doctest: +SKIP
->>> res = run_bench(audio_files(["music/"]), "fp-bench", config=BenchConfig(quick=True))
+>>> res = run_bench(audio_files(["music/"]), "fp-bench",                # doctest: +SKIP
+...                 config=BenchConfig(quick=True))
 """
 
 from __future__ import annotations
