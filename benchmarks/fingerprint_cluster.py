@@ -11,7 +11,6 @@ BENCHMARKS.md.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing as mp
 import os
 import resource
@@ -25,6 +24,7 @@ import numpy as np
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.landmarks import get_profile
+from aares.fingerprint.parallel import local_cluster
 from aares.fingerprint.store import copy_store, open_store
 from benchmarks._common import ROOT, stamp, write_section
 
@@ -43,12 +43,9 @@ def _self_cpu() -> float:
 
 
 def _cluster(n: int):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=logging.ERROR,
-    )  # fmt: skip
+    cluster = local_cluster(n)
     return cluster, Client(cluster)
 
 

@@ -39,18 +39,11 @@ def pg_url(pg_server) -> str:
 
 @pytest.fixture(scope="module")
 def client():
-    import logging
+    from distributed import Client
 
-    from distributed import Client, LocalCluster
+    from aares.fingerprint.parallel import local_cluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(2)
     with Client(cluster) as c:
         yield c
     cluster.close()

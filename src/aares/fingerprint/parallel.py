@@ -266,26 +266,36 @@ def _distributed():
     return distributed
 
 
-def _client(cluster, info: dict):
-    # (client, things to close): a Client given by the caller stays open.
+def local_cluster(n_workers: int):
+    """A Dask ``LocalCluster`` of ``n_workers`` single-threaded processes on 127.0.0.1, no
+    dashboard (what ``--cluster local:N`` starts)."""
     import logging
 
-    dist = _distributed()
-    Client, LocalCluster = dist.Client, dist.LocalCluster
+    import dask
 
-    if not isinstance(cluster, str):
-        info.update(where=f"Dask cluster {cluster.scheduler.address}")
-        return cluster, []
-    spec = check_cluster(cluster)
-    if spec.startswith("local:"):
-        local = LocalCluster(
-            n_workers=int(spec[6:]),
+    LocalCluster = _distributed().LocalCluster
+    # the workers' sampling profiler costs CPU on every task and nobody reads it here
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        return LocalCluster(
+            n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
+
+
+def _client(cluster, info: dict):
+    # (client, things to close): a Client given by the caller stays open.
+    Client = _distributed().Client
+
+    if not isinstance(cluster, str):
+        info.update(where=f"Dask cluster {cluster.scheduler.address}")
+        return cluster, []
+    spec = check_cluster(cluster)
+    if spec.startswith("local:"):
+        local = local_cluster(int(spec[6:]))
         client = Client(local)
         info.update(where=f"local Dask cluster of {spec[6:]} processes")
         return client, [client, local]
