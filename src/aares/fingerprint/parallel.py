@@ -274,8 +274,14 @@ def local_cluster(n_workers: int):
     import dask
 
     LocalCluster = _distributed().LocalCluster
-    # the workers' sampling profiler costs CPU on every task and nobody reads it here
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # The workers' sampling profiler costs CPU on every task and nobody reads it here; the
+    # scheduler may hand each worker all its queued files at once (run_jobs bounds them to
+    # 2 per worker), so that a worker never waits for a round trip between two files.
+    settings = {
+        "distributed.worker.profile.enabled": False,
+        "distributed.scheduler.worker-saturation": float("inf"),
+    }
+    with dask.config.set(settings):
         return LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
