@@ -111,6 +111,9 @@ def run_jobs(
     and ``where`` (what ran the analysis).
     """
     info = info if info is not None else {}
+    if not jobs_list:  # everything skipped: start no workers, no cluster
+        info.update(workers=0, where="nothing to analyse")
+        return
     if cluster is not None:
         yield from _run_dask(jobs_list, profile_name, analyse, cluster, info)
         return
