@@ -268,3 +268,26 @@ def test_a_select_only_role_reads_the_catalog_and_cannot_change_it(pg_url):
         assert ro.readonly and [s.title for s in ro.songs()] == ["A"]
         with pytest.raises(StoreError, match="read-only"):
             ro.remove_song(1)
+
+
+def test_first_writers_racing_create_the_schema_once(pg_url):
+    import threading
+
+    barrier, errors, stores = threading.Barrier(4), [], []
+
+    def first_open() -> None:
+        barrier.wait()
+        try:
+            stores.append(open_store(pg_url, profile="default"))
+        except Exception as exc:  # noqa: BLE001 (the test reports whatever went wrong)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_open) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(stores) == 4
+    assert len({s.catalog_id() for s in stores}) == 1
+    for s in stores:
+        s.close()

@@ -150,19 +150,25 @@ class PostgresStore(Store):
         return dict(self._conn.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
 
     def _create(self, profile: str, profile_params: dict | None) -> dict[str, str]:
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
-            meta = self._meta()  # another process may have made it while we waited
-            if meta is not None:
-                return meta
-            for stmt in _DDL.split(";"):
-                self._conn.execute(stmt)
-            meta = initial_meta(profile, profile_params)
-            with self._conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES (%s, %s)", list(meta.items())
-                )
-        return meta
+        # A session lock taken before the transaction: a transaction that started before
+        # another process committed the schema would not see it (its catalog cache is older).
+        self._conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
+        try:
+            with self._conn.transaction():
+                meta = self._meta()  # another process may have made it while we waited
+                if meta is not None:
+                    return meta
+                for stmt in _DDL.split(";"):
+                    self._conn.execute(stmt)
+                meta = initial_meta(profile, profile_params)
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {SCHEMA}.meta (key, value) VALUES (%s, %s)",
+                        list(meta.items()),
+                    )
+            return meta
+        finally:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
 
     def _may_write(self) -> bool:
         row = self._conn.execute(
