@@ -22,6 +22,7 @@ ALL = [
     "popularity",
     "recommend",
     "catalogue",
+    "robustness",
     "report",  # keep last: it builds the report from every capability
 ]
 # Run only when named (hours of CPU, tens of GB of disk)

@@ -41,10 +41,9 @@ def os_message(exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     hints = {
         errno.EACCES: "no permission; choose another --out or fix the folder's permissions",
-        errno.EPERM: "not permitted",
         errno.ENOSPC: "no space left on the device; nothing was replaced",
         errno.EDQUOT: "disk quota exceeded; nothing was replaced",
-        errno.EROFS: "read-only file system",
+        errno.EROFS: "choose another --out",
         errno.ENOTDIR: "a part of this path is a file, not a folder",
         errno.EISDIR: "this is a folder; a file name was expected",
     }

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pandas and the progress bars are loaded when first used
 __all__ = ["console", "progress", "print_frame"]
 
 #: Messages and tables go to stderr so that stdout stays clean for data (``--json``).
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line when piped
 
 
 def progress(*extra_columns: Any, transient: bool = False) -> Progress:
