@@ -1,6 +1,6 @@
 """What the model-file checks cost and what they stop (issue 14, item 1).
 
-`python -m benchmarks robustness --data DIR`: trains a LightGBM genre model on 5,000
+`python -m benchmarks robustness --data DIR`: trains a LightGBM genre model on 2,000
 songs of the training file (300 rounds x 22 genres = 6,600 trees, as in the full model),
 then measures in this process the CPU time of skops' load against each check of
 :mod:`aares.modelcheck` (best of 2), and in subprocesses the exit code, message and peak
@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks._common import stamp, write_section
 
-SAMPLE = 5000
+SAMPLE = 2000
 
 
 def _cpu() -> float:
