@@ -45,7 +45,7 @@ def os_message(exc: OSError) -> str:
         errno.EDQUOT: "disk quota exceeded; nothing was replaced",
         errno.EROFS: "choose another --out",
         errno.ENOTDIR: "a part of this path is a file, not a folder",
-        errno.EISDIR: "this is a folder; a file name was expected",
+        errno.EISDIR: "is a folder; a file name was expected",
     }
     if exc.errno == errno.EEXIST and name and os.path.isfile(name):
         reason = "exists and is a file; a folder was expected"

@@ -22,6 +22,7 @@ answers out of the folder the course expects them in.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "atomic_path",
     "atomic_files",
+    "check_writable",
     "recover",
     "write_text",
     "write_json",
@@ -81,6 +83,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_writable(target: str | os.PathLike) -> Path:
+    """Fail now (``OSError`` naming the path) if ``target`` could not be written later:
+    its folder cannot be made or written, or ``target`` is a folder. For jobs that would
+    otherwise find out only after minutes of work."""
+    target = Path(target)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    ensure_dir(target.parent)
+    fd, probe = tempfile.mkstemp(prefix=f".{target.name}{TMP_TAG}{os.getpid()}-", dir=target.parent)
+    os.close(fd)
+    os.unlink(probe)
+    return target
 
 
 def _finish(tmp: Path, target: Path) -> None:

@@ -47,17 +47,23 @@ def forest_model(genre_data, tmp_path_factory) -> Path:
     return _genre_model("extra_trees", genre_data, folder / "forest.skops")
 
 
-@pytest.fixture(scope="session")
-def popularity_model(tmp_path_factory) -> tuple[Path, Path]:
-    """A small popularity model file and a CSV of songs to predict."""
-    from aares.popularity.model import PopularityModel
-
-    frame = make_feature_frame(200, seed=5).drop(columns="genre")
+def subset_frame(n: int):
+    """A frame with the Exercise 2 subset's columns."""
+    frame = make_feature_frame(n, seed=5).drop(columns="genre")
     frame["artist_name"] = [f"artist {i % 30}" for i in range(len(frame))]
     frame["track_name"] = [f"song {i}" for i in range(len(frame))]
     frame["genres"] = [["rock"] if i % 2 else ["pop"] for i in range(len(frame))]
     frame["id"] = [f"id{i}" for i in range(len(frame))]
     frame["popularity"] = (frame["energy"] * 60).round().astype(int)
+    return frame
+
+
+@pytest.fixture(scope="session")
+def popularity_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A small popularity model file and a CSV of songs to predict."""
+    from aares.popularity.model import PopularityModel
+
+    frame = subset_frame(200)
     folder = tmp_path_factory.mktemp("popularity")
     model = PopularityModel("lightgbm_audio", folds=0).fit(frame)
     frame.drop(columns="popularity").to_csv(folder / "songs.csv", index=False)

@@ -51,13 +51,38 @@ def test_genre_predict_into_a_readonly_folder(capsys, readonly_dir, lightgbm_mod
     assert snapshot(readonly_dir) == {}
 
 
-def test_genre_train_into_a_readonly_folder(capsys, readonly_dir, genre_data):
+def test_genre_train_into_a_readonly_folder(capsys, monkeypatch, readonly_dir, genre_data):
+    # the folder is checked before training (was: minutes of training, then a traceback)
+    from aares.genre.model import GenreModel
+
+    def fit(*args, **kwargs):
+        raise AssertionError("trained before checking the output")
+
+    monkeypatch.setattr(GenreModel, "fit", fit)
     out = readonly_dir / "model.skops"
     code, text = run_main(
         capsys, "genre", "train", "--model", "majority", "--data", genre_data, "--out", out
     )
     assert_error(code, text, str(readonly_dir))
     assert snapshot(readonly_dir) == {}
+
+
+def test_popularity_train_checks_its_output_first(capsys, monkeypatch, tmp_path):
+    from aares.popularity.model import PopularityModel
+
+    def fit(*args, **kwargs):
+        raise AssertionError("trained before checking the output")
+
+    monkeypatch.setattr(PopularityModel, "fit", fit)
+    out = tmp_path / "a-folder"
+    out.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    from .conftest import subset_frame
+
+    subset_frame(60).to_csv(data / "spotify_dataset_subset.csv", index=False)
+    code, text = run_main(capsys, "popularity", "train", "--data", data, "--out", out)
+    assert_error(code, text, "a-folder", "is a folder")
 
 
 def test_popularity_predict_into_a_readonly_folder(capsys, readonly_dir, popularity_model):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from aares.console import console, print_frame, progress
 from aares.data import TRAIN_FILE, data_file, load_train
-from aares.io import ensure_dir, write_json
+from aares.io import check_writable, ensure_dir, write_json
 
 __all__ = [
     "N_JOBS", "RUN_ALL_COMPARE", "load_train_sample", "run_all_step", "run_compare", "train_job",
@@ -114,6 +114,7 @@ def train_job(
     from aares.genre.model import GenreModel
     from aares.genre.models import BEST_MODEL
 
+    check_writable(out)  # before minutes of training, not after
     path = data_file(TRAIN_FILE, data)
     train = load_train(path) if train is None else train
     est = GenreModel(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aares.console import console, print_frame, progress
 from aares.data import SUBSET_FILE, data_file, load_subset
-from aares.io import ensure_dir, read_json, write_json
+from aares.io import check_writable, ensure_dir, read_json, write_json
 from aares.plotting import save_figure, styled, subplots
 
 __all__ = [
@@ -346,6 +346,7 @@ def train_job(
     (cross-validation with a progress bar, then the final fit) and save it with its card."""
     from aares.popularity.model import PopularityModel
 
+    check_writable(out)  # before minutes of training, not after
     path = data_file(SUBSET_FILE, data)
     frame = load_songs(data, sample, seed)
     est = PopularityModel(model, seed=seed, folds=folds)
