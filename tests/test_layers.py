@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "aares"
 
 
@@ -165,3 +167,37 @@ print(json.dumps(diff))
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "{}", res.stdout[-2000:]
     assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
+
+
+CAPABILITIES = [
+    "aares.conformal",
+    "aares.explore",
+    "aares.fingerprint",
+    "aares.genre",
+    "aares.popularity",
+    "aares.recommend",
+    "aares.report",
+    "aares.service",
+]
+
+
+def test_each_capability_declares_its_public_names_and_serves_them():
+    # Importing the packages is light (their names load on first use); every name of
+    # __all__ then resolves, and the fingerprint engine's names are the agreed ones.
+    code = (
+        "import importlib, sys\n"
+        f"pkgs = [importlib.import_module(m) for m in {CAPABILITIES!r}]\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "for p in pkgs:\n"
+        "    for name in p.__all__:\n"
+        "        assert getattr(p, name) is not None, (p.__name__, name)\n"
+        "        assert name in dir(p), (p.__name__, name)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == [], f"importing the packages loaded {res.stdout.strip()}"
+    import aares.fingerprint as fp
+
+    assert {"Catalog", "Match", "Profile", "SongInfo", "course"} <= set(fp.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = fp.nope

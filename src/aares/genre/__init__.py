@@ -11,6 +11,14 @@ The public pieces:
   safe storage with skops and an explicit list of trusted types.
 """
 
+from aares._lazy import lazy_exports
+
+__all__ = ["GenreModel", "load_model", "make_model"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"GenreModel": "aares.genre.model", "make_model": "aares.genre.models"}
+)
+
 
 def load_model(path):
     """Load a genre model file written by ``aares genre train`` (card checked first).

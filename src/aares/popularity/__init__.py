@@ -6,6 +6,14 @@
 features (artist, micro-genres, release date and title help when present).
 """
 
+from aares._lazy import lazy_exports
+
+__all__ = ["PopularityModel", "load_model", "make_model"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"PopularityModel": "aares.popularity.model", "make_model": "aares.popularity.models"}
+)
+
 
 def load_model(path):
     """Load a popularity model file (see :func:`aares.popularity.model.load_model`)."""

@@ -10,6 +10,18 @@ models), :mod:`~aares.recommend.hybrid` (artist linking and blending),
 
 from __future__ import annotations
 
+from aares._lazy import lazy_exports
+
+__all__ = ["HybridRecommender", "PlaylistRecommender", "load_recommender"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "HybridRecommender": "aares.recommend.hybrid",
+        "PlaylistRecommender": "aares.recommend.playlist",
+    },
+)
+
 
 def load_recommender(catalogue, *, cache_dir=None, genres_file=None, **params):
     """A fitted :class:`~aares.recommend.playlist.PlaylistRecommender` over any catalogue.

@@ -11,13 +11,9 @@ The library of the service is :func:`create_app` (:mod:`aares.service.app`); its
 
 from __future__ import annotations
 
+from aares._lazy import lazy_exports
+
 __all__ = ["ServiceSettings", "create_app"]
 
-
-def __getattr__(name: str):
-    # FastAPI and the fingerprint engine load on first use, not when aares is imported.
-    if name in __all__:
-        from aares.service import app
-
-        return getattr(app, name)
-    raise AttributeError(f"module 'aares.service' has no attribute {name!r}")
+# FastAPI and the fingerprint engine load on first use, not when aares is imported.
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "aares.service.app"))
