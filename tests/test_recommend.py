@@ -486,7 +486,7 @@ def test_rp3beta_and_discovery_slots():
     disc = Discovery(head_model, RP3beta(min_item_users=1), tail_slots=3, tail_max_users=2)
     disc.fit(train)
     recs = disc.recommend(train, n=10)
-    head = head_model.recommend(train, n=10)
+    head = disc.model_.recommend(train, n=10)  # the fitted clone of head_model
     assert (recs[:, :7] == head[:, :7]).all()  # top positions keep the accuracy model's picks
     rare = disc.popularity_ <= 2
     # items handed out by the tail slots (not the head's own fill-ins)

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, clone
 
 from aares.data import DataError
 
@@ -232,8 +233,13 @@ def holdout_split(
 # ----------------------------------------------------------------------------- models
 
 
-class _Model:
-    """Shared parts: weighting, popularity penalty, top-n with seen items removed."""
+class _Model(BaseEstimator):
+    """Shared parts: weighting, popularity penalty, top-n with seen items removed.
+
+    The models are scikit-learn estimators: their parameters are their ``__init__``
+    arguments (so ``clone``, ``get_params`` and ``set_params`` work); ``fit(X)`` takes the
+    (users, items) play counts.
+    """
 
     weighting: str = "binary"
     popularity_penalty: float = 0.0
@@ -293,13 +299,6 @@ class _Model:
         top = np.argpartition(-S, n - 1, axis=1)[:, :n]
         order = np.argsort(-np.take_along_axis(S, top, axis=1), axis=1, kind="stable")
         return np.take_along_axis(top, order, axis=1)
-
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _rank_normalise(S: np.ndarray) -> np.ndarray:
@@ -516,21 +515,23 @@ class Blend(_Model):
     Blend(...)
     """
 
+    weighting = "raw"  # each model weights the plays itself
+
     def __init__(self, models, weights=None, popularity_penalty: float = 0.0):
-        self.models = list(models)
-        self.weights = list(weights) if weights is not None else [1.0] * len(self.models)
+        self.models = models
+        self.weights = weights
         self.popularity_penalty = popularity_penalty
-        if len(self.weights) != len(self.models):
-            raise ValueError("Blend needs one weight per model")
-        self.weighting = "raw"
 
     def _fit(self, W):
-        for m in self.models:
-            m.fit(W)
+        weights = [1.0] * len(self.models) if self.weights is None else list(self.weights)
+        if len(weights) != len(self.models):
+            raise ValueError("Blend needs one weight per model")
+        self.weights_ = weights
+        self.models_ = [clone(m).fit(W) for m in self.models]
 
     def _score(self, W):
         total = 0.0
-        for m, w in zip(self.models, self.weights, strict=True):
+        for m, w in zip(self.models_, self.weights_, strict=True):
             total = total + w * _rank_normalise(m.score(W))
         return total
 
@@ -565,33 +566,33 @@ class Discovery(_Model):
         self.tail_slots = tail_slots
         self.tail_max_users = tail_max_users
         self.max_repeats = max_repeats
-        self.weighting = "raw"
+
+    weighting = "raw"  # the models weight the plays themselves
 
     def fit(self, X):
-        self.model.fit(X)
-        if self.tail_model is not None:
-            self.tail_model.fit(X)
-        self.n_items_ = self.model.n_items_
-        self.popularity_ = self.model.popularity_
-        self.active_ = self.model.active_
-        self.fit_time_ = self.model.fit_time_ + getattr(self.tail_model, "fit_time_", 0.0)
+        self.model_ = clone(self.model).fit(X)
+        self.tail_model_ = None if self.tail_model is None else clone(self.tail_model).fit(X)
+        self.n_items_ = self.model_.n_items_
+        self.popularity_ = self.model_.popularity_
+        self.active_ = self.model_.active_
+        self.fit_time_ = self.model_.fit_time_ + getattr(self.tail_model_, "fit_time_", 0.0)
         return self
 
     def score(self, X) -> np.ndarray:
         X = self._check_fitted(X)
-        return self.model.score(X)
+        return self.model_.score(X)
 
     def recommend(self, X, n: int = 10, exclude_seen: bool = True) -> np.ndarray:
         X = self._check_fitted(X)
         head_n = max(n - self.tail_slots, 0)
-        head = self.model.recommend(X, n=n, exclude_seen=exclude_seen)
-        tail_model = self.tail_model or self.model
+        head = self.model_.recommend(X, n=n, exclude_seen=exclude_seen)
+        tail_model = self.tail_model_ or self.model_
         T = tail_model.score(X)
         if exclude_seen:
             T[X.nonzero()] = -np.inf
         rare = self.popularity_ <= self.tail_max_users
-        if self.tail_model is None:
-            rare &= np.isin(np.arange(T.shape[1]), self.model.active_)
+        if self.tail_model_ is None:
+            rare &= np.isin(np.arange(T.shape[1]), self.model_.active_)
         T[:, ~rare] = -np.inf
         given = np.zeros(T.shape[1], dtype=np.int64)
         out = np.empty((X.shape[0], n), dtype=np.int64)
