@@ -127,13 +127,12 @@ def test_wrong_tree_sizes_is_refused_not_a_crash(lightgbm_model, genre_data, tmp
     assert_one_line_error(result, "bad.skops", "tree_sizes")
 
 
-def test_damaged_popularity_model_is_refused(lightgbm_model, tmp_path):
-    # `popularity predict` loads through the same checks (the CSV is never read)
-    bad = edit_booster(lightgbm_model, tmp_path / "bad.skops", CRASHES["right_child_99"][0])
-    csv = tmp_path / "songs.csv"
-    csv.write_text("id\nx\n")
+def test_damaged_popularity_model_is_refused(popularity_model, tmp_path):
+    # `popularity predict` loads through the same checks
+    model, songs = popularity_model
+    bad = edit_booster(model, tmp_path / "bad.skops", CRASHES["right_child_99"][0])
     out = tmp_path / "pred.csv"
-    result = run_aares("popularity", "predict", csv, "--model", bad, "--out", out)
+    result = run_aares("popularity", "predict", songs, "--model", bad, "--out", out)
     assert_one_line_error(result, "bad.skops", "99")
     assert not out.exists()
 
