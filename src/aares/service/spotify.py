@@ -153,14 +153,14 @@ class GenreSets:
     Parameters
     ----------
     proba : callable ``frame -> (songs, genres)`` probabilities.
-    pvalues : callable ``probabilities -> (songs, genres)`` conformal p-values.
-    classes : the genres (columns of both).
+    sets : callable ``(probabilities, eps) -> list of genre lists`` (the conformal sets).
+    classes : the genres (columns of ``proba``).
     source : one sentence on where the model and its calibration come from.
     """
 
-    def __init__(self, proba, pvalues, classes, source: str) -> None:
+    def __init__(self, proba, sets, classes, source: str) -> None:
         self.proba = proba
-        self.pvalues = pvalues
+        self.sets = sets
         self.classes = [str(c) for c in classes]
         self.source = source
 
@@ -175,9 +175,14 @@ class GenreSets:
         X, y = train.drop(columns="genre"), train["genre"].to_numpy()
         cp = SplitConformalClassifier(make_model(model), score="lac", random_state=0).fit(X, y)
         n_cal = len(cp.cal_labels_)
+
+        def sets(proba, eps):
+            inside = cp.pvalues_from_proba(np.asarray(proba)[None]) > eps
+            return [[str(c) for c in cp.classes_[row]] for row in inside]
+
         return cls(
             cp.predict_proba,
-            lambda p: cp.pvalues_from_proba(np.asarray(p)[None]),
+            sets,
             cp.classes_,
             f"{model} fitted at start-up on {len(y) - n_cal:,} training songs, calibrated on "
             f"{n_cal:,} held-out songs (split conformal, LAC score)",
@@ -186,34 +191,32 @@ class GenreSets:
     @classmethod
     def from_file(cls, path: str | os.PathLike):
         """A genre model file with its stored calibration (:func:`aares.genre.load_model`)."""
-        from aares import genre
+        from aares.genre import load_model
 
-        model = genre.load_model(path)
-        if not hasattr(model, "sets_from_proba") or not getattr(model, "calibration_", None):
+        model = load_model(path)
+        if not model.card_.get("calibration"):
             raise ValueError(
-                f"{path}: the model file has no calibration for prediction sets; train it "
-                "with calibration (aares genre train), or start without --genre-model to fit "
-                "one at start-up"
+                f"{path}: the model file has no calibration for prediction sets (trained with "
+                "--folds 0); retrain it with folds, or start without --genre-model"
             )
-        cp = model._conformal()
         return cls(
             lambda X: model.predict_proba(X),
-            lambda p: cp.pvalues_from_proba(np.asarray(p)[None]),
+            model.sets_from_proba,
             model.classes_,
-            f"model file {Path(path).name} with its stored calibration",
+            f"model file {Path(path).name} ({model.card_['model']['name']}) with its stored "
+            "calibration",
         )
 
     def predict(self, frame: pd.DataFrame, eps: float) -> dict:
         """The answer of ``POST /api/genre`` for a one-row frame."""
         p = np.asarray(self.proba(frame))[0]
-        pv = np.asarray(self.pvalues(p[None]))[0]
+        inside = set(self.sets(p[None], eps)[0])
         order = np.argsort(-p, kind="stable")
         genres = [
             {
                 "genre": self.classes[j],
                 "probability": round(float(p[j]), 4),
-                "p_value": round(float(pv[j]), 4),
-                "in_set": bool(pv[j] > eps),
+                "in_set": self.classes[j] in inside,
             }
             for j in order
         ]
