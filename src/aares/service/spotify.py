@@ -81,10 +81,18 @@ class LinkIndex:
         self.artists = [flat[e - len(row) : e] for row, e in zip(lists, ends, strict=True)]
 
 
+def _title_score(fuzz, a: str, b: str) -> float:
+    # token_sort compares the whole titles (a long title does not match a short one that it
+    # merely contains); token_set forgives extra words ("Arranged for Solo Piano"). Their
+    # mean ranked the right recording first for the course songs that Spotify has, and
+    # kept the others below 60 (measured on the 145k catalogue).
+    return 0.5 * (fuzz.token_sort_ratio(a, b) + fuzz.token_set_ratio(a, b))
+
+
 def link_candidates(index: LinkIndex, title: str, artist: str = "", limit: int = 5) -> list[dict]:
     """Catalogue rows most like ``title`` / ``artist``, best first, each with its ``score``.
 
-    The title is compared with each row's name (rapidfuzz ``WRatio``, 0-100); the artist
+    The title score (0-100) is :func:`_title_score` of the normalised titles; the artist
     score is how well a row's artist names are contained in the song's artist *and* title
     text (``token_set_ratio``: fingerprint tags often put the composer in the title,
     "Bizet, Georges - Carmen Prelude"). ``score = 0.65 title + 0.35 artist``.
@@ -95,11 +103,13 @@ def link_candidates(index: LinkIndex, title: str, artist: str = "", limit: int =
     q_who = _norm([f"{artist} {title}"])[0]
     if not q_title:
         return []
-    hits = process.extract(
-        q_title, index.names, scorer=fuzz.WRatio, limit=max(200, limit), score_cutoff=40
-    )
+    found = set()
+    for scorer in (fuzz.token_sort_ratio, fuzz.token_set_ratio):
+        hits = process.extract(q_title, index.names, scorer=scorer, limit=max(200, limit))
+        found.update(row for _, _, row in hits)
     rows = []
-    for _, t_score, row in hits:
+    for row in found:
+        t_score = _title_score(fuzz, q_title, index.names[row])
         names = index.artists[row]
         a_score = max((fuzz.token_set_ratio(a, q_who) for a in names if len(a) >= 3), default=0)
         rows.append((0.65 * t_score + 0.35 * a_score, t_score, a_score, row))
