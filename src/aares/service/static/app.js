@@ -178,14 +178,15 @@ async function identify(blob, name) {
   }
   const best = answer.matches[0];
   const others = answer.matches.slice(1).map((m) => `${m.title} (${Math.round(m.confidence * 100)} %)`);
-  result.replaceChildren(
+  const parts = [
     el("p", { class: "song-title", "data-song-id": best.song_id }, best.title),
-    el("p", {}, best.artist ? `by ${best.artist}` : ""),
+    el("p", {}, best.artist ? `by ${best.artist}` : "(no artist)"),
     el("p", { class: "facts" },
       `at ${clock(best.offset)} into the song · confidence ${(best.confidence * 100).toFixed(1)} %`
       + (Math.abs(best.speed - 1) > 0.001 ? ` · played at ${(best.speed * 100).toFixed(0)} % speed` : "")),
-    others.length ? el("p", { class: "hint" }, `Also possible: ${others.join(", ")}`) : null,
-  );
+  ];
+  if (others.length) parts.push(el("p", { class: "hint" }, `Also possible: ${others.join(", ")}`));
+  result.replaceChildren(...parts);
   await showSpotify(best.song_id);
 }
 
