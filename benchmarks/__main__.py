@@ -23,6 +23,7 @@ ALL = [
     "recommend",
     "catalogue",
     "robustness",
+    "service",
     "report",  # keep last: it builds the report from every capability
 ]
 # Run only when named (hours of CPU, tens of GB of disk)

@@ -29,6 +29,15 @@ def serve(
     ),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.01, help="Upload limit."),
     workers: int = typer.Option(2, "--workers", min=1, help="Identification processes."),
+    genre_fit: str = typer.Option(
+        "lightgbm",
+        "--genre-fit",
+        help="Genre model fitted at start-up when no --genre-model is given (aares genre "
+        "models; logreg is quicker).",
+    ),
+    genre_sample: int = typer.Option(
+        None, "--genre-sample", min=100, help="Fit it on this many training songs (all)."
+    ),
     cache: Path = typer.Option(
         None, "--cache", help="Folder for the parsed Spotify catalogue (Parquet)."
     ),
@@ -54,6 +63,8 @@ def serve(
         token=token or None,
         max_upload_mb=max_upload_mb,
         workers=workers,
+        genre_fit=genre_fit,
+        genre_sample=genre_sample,
         cache=cache,
     )
     try:
