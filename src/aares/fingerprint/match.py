@@ -199,9 +199,12 @@ def factor_grid(
     quantisation for most peaks and the offset drift over a 10 s excerpt within the vote's
     tolerance. ``(1, 1)`` itself is left out (tier 1 searched it).
 
+    The steps reach past each end when the range is not a whole number of steps from 1, so
+    the grid brackets it (0.98 lies between 0.9706 and 0.9803):
+
     >>> g = factor_grid(speed=(0.98, 1.02), stretch=(1, 1), semitones=0.0)
     >>> [(round(p, 4), round(t, 4)) for p, t in g]
-    [(0.9803, 0.9803), (0.9901, 0.9901), (1.01, 1.01), (1.0201, 1.0201)]
+    [(0.9706, 0.9706), (0.9803, 0.9803), (0.9901, 0.9901), (1.01, 1.01), (1.0201, 1.0201)]
     """
     out: list[Factor] = [(float(s), float(s)) for s in _log_steps(*speed, step)]
     out += [(1.0, float(r)) for r in _log_steps(*stretch, step)]
