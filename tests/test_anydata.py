@@ -296,3 +296,15 @@ def test_popularity_model_card_intervals_and_kaggle_layout(tiny_popularity, tmp_
     covered = ((frame["popularity"] >= t["popularity_low"])
                & (frame["popularity"] <= t["popularity_high"])).mean()  # fmt: skip
     assert covered >= 0.75
+
+
+def test_training_folds_are_the_ones_compare_reuses(tmp_path):
+    from aares.genre.evaluate import compare_models
+
+    frame = make_feature_frame(200, seed=2)
+    X, y = frame.drop(columns="genre"), frame["genre"].to_numpy()
+    model = GenreModel("logreg", folds=3, cache_dir=tmp_path).fit(X, y)
+    assert model.card_["cv"]["cached"] is False
+    (run,) = compare_models(X, y, ["logreg"], folds=3, cache_dir=tmp_path)
+    assert run.cached
+    np.testing.assert_allclose(run.proba, model.calibration_["cal_proba"], atol=1e-6)
