@@ -149,7 +149,7 @@ def main(data_dir: Path) -> None:
         "num_leaves set to 500 (counts disagree)": _edit_first_tree(
             path, work / "leaves.skops", "num_leaves", lambda v: "500"
         ),
-        "a 400 kB file unpacking a 400 MB array": _bomb(path, work / "bomb.skops"),
+        "one array replaced by 400 MB of zeros (0.4 MB deflated)": _bomb(path, work / "bomb.skops"),
     }
     rows = []
     for what, file in cases.items():

@@ -56,6 +56,9 @@ MAX_UNPACKED_BYTES = 2 * 1024**3
 #: Largest ratio of unpacked bytes to the file's size (aares models deflate about 10x; a
 #: deflate bomb reaches 1000x).
 MAX_RATIO = 100
+#: Members larger than this are held to MAX_RATIO one by one too (the best genre model's
+#: members deflate at most 36x).
+MEMBER_RATIO_FROM = 1024**2
 #: Most members an archive may have (one per numpy array; aares models have hundreds).
 MAX_MEMBERS = 200_000
 #: Largest ``schema.json`` (parsed as JSON in memory).
@@ -103,6 +106,15 @@ def check_archive(path: str | os.PathLike) -> None:
                 f"{MAX_UNPACKED_BYTES / 1e9:.1f} GB (a damaged file or a zip bomb)",
             )
         for info in infos:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > MEMBER_RATIO_FROM and ratio > MAX_RATIO:
+                # one member can hide in a large file's overall ratio
+                raise _fail(
+                    path,
+                    f"member {info.filename!r} unpacks {ratio:,.0f}x to "
+                    f"{info.file_size / 1e6:,.0f} MB; refusing more than {MAX_RATIO}x "
+                    "(a damaged file or a zip bomb)",
+                )
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise _fail(path, f"member {info.filename!r} uses an unexpected compression")
             if info.filename == "schema.json" and info.file_size > MAX_SCHEMA_BYTES:

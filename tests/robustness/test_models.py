@@ -248,6 +248,16 @@ def test_zip_bomb_is_refused_before_unpacking(lightgbm_model, genre_data, tmp_pa
     assert_one_line_error(result, "bomb.skops", "zip bomb")
 
 
+def test_a_bomb_member_hidden_in_a_large_file_is_refused(lightgbm_model, tmp_path):
+    # 4 MB of incompressible bytes keep the whole file's ratio ordinary (~11x)
+    members = _members(lightgbm_model)
+    members["noise.bin"] = np.random.default_rng(0).bytes(4 * 1024**2)
+    members["bomb.npy"] = b"\0" * (40 * 1024**2)
+    bad = _write(tmp_path / "hidden.skops", members)
+    with pytest.raises(ModelFileError, match="member 'bomb.npy' unpacks"):
+        load_model(bad)
+
+
 def test_array_header_larger_than_its_member_is_refused(lightgbm_model, tmp_path):
     members = _members(lightgbm_model)
     header = io.BytesIO()
