@@ -344,3 +344,20 @@ def test_spotify_link_genre_set_and_playlist(data_client):
     r = data_client.get("/api/playlist?title=no such song at all xyz")
     assert r.status_code == 404 and "no song titled" in r.json()["detail"]
     assert data_client.get("/api/playlist?id=nope").status_code == 404
+
+
+def test_changes_by_another_process_are_noticed(client, catalog_db, songs):
+    """Another writer (here this test's own connection) adds and removes a song: the
+    workers see the catalog's generation change at the next request and reload."""
+    clip = wav_bytes(songs[3][20 * SR : 28 * SR])
+    assert post_audio(client, clip).json()["matches"] == []
+    with Catalog(catalog_db) as cat:
+        sid = cat.add_signal(resample(songs[3], SR, cat.profile.sr), "Added elsewhere", "cli")
+    try:
+        best = post_audio(client, clip).json()["matches"][0]
+        assert best["song_id"] == sid and best["title"] == "Added elsewhere"
+        assert client.get("/api/songs").json()["total"] == 4
+    finally:
+        with Catalog(catalog_db) as cat:
+            cat.remove(sid)
+    assert post_audio(client, clip).json()["matches"] == []
