@@ -42,6 +42,7 @@ __all__ = [
     "write_csv",
     "read_json",
     "ensure_dir",
+    "fsync_dir",
 ]
 
 #: Marks the temporary files and staging folders of this module (with the writer's pid).
@@ -215,14 +216,15 @@ def atomic_files(targets: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             tmp.write_text(json.dumps(plan), encoding="utf-8")
         for tmp, target in zip(paths, targets, strict=True):
             os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         marker.unlink()
     finally:
         if not marker.exists():
             shutil.rmtree(staged, ignore_errors=True)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries to disk (after a rename), where the platform allows it."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

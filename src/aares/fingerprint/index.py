@@ -28,13 +28,13 @@ import numpy as np
 from aares.fingerprint.segment import (
     Segment,
     SegmentError,
-    _fsync_dir,
     checksum_digest,
     merge_segments,
     unscramble,
     write_segment,
 )
 from aares.fingerprint.store import Store
+from aares.io import fsync_dir
 
 __all__ = ["Index", "DiskIndex", "open_index", "compact", "index_folder_for", "IndexFolderError"]
 
@@ -348,7 +348,7 @@ def _write_manifest(folder: Path, man: dict) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, folder / MANIFEST)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def _empty_manifest(catalog_id: str) -> dict:

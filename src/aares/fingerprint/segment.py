@@ -40,6 +40,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from aares.io import fsync_dir
+
 __all__ = ["Segment", "SegmentError", "write_segment", "merge_segments", "checksum_digest"]
 
 MAGIC = b"AARESIX1"
@@ -457,19 +459,6 @@ def _header_counts(buf, offsets):  # pragma: no cover (numba)
 # -- writing --------------------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write(
     path: Path,
     songs: SongTable,
@@ -538,7 +527,7 @@ def _write(
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def checksum_digest(checksum: str) -> int:
