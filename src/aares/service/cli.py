@@ -10,7 +10,9 @@ from aares.console import console
 
 
 def serve(
-    db: Path = typer.Option(..., "--db", help="The fingerprint catalog (aares fp index)."),
+    db: str = typer.Option(
+        ..., "--db", help="The fingerprint catalog (aares fp index): a file or postgresql://..."
+    ),
     data: Path = typer.Option(
         None,
         "--data",
