@@ -30,6 +30,7 @@ from aares.modelcard import (
     read_arrays,
     read_card,
 )
+from aares.modelcheck import check_archive
 
 __all__ = ["CardModel"]
 
@@ -96,6 +97,7 @@ class CardModel(BaseEstimator):
             for anything that is not an aares model of this kind (nothing of it is loaded).
         """
         card = read_card(path, cls.kind)
+        check_archive(path)  # sizes bounded before the arrays are read
         arrays = read_arrays(path)
         self = cls(**cls._params_from_card(card))
         self.estimator_ = cls._persist().load_model(path)

@@ -223,6 +223,13 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     data = _member(path, ARRAYS_MEMBER, MAX_ARRAYS_BYTES)
     if data is None:
         return {}
+    from aares.modelcheck import check_zip  # the npz is a zip inside the zip: bound it too
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            check_zip(inner, len(data), f"{path}: {ARRAYS_MEMBER}")
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path}: damaged arrays member {ARRAYS_MEMBER} ({exc})") from None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}

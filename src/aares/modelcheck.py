@@ -44,6 +44,7 @@ __all__ = [
     "MAX_UNPACKED_BYTES",
     "MAX_RATIO",
     "check_archive",
+    "check_zip",
     "check_schema",
     "check_lightgbm_text",
     "check_loaded",
@@ -89,38 +90,44 @@ def check_archive(path: str | os.PathLike) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise _fail(path, f"not a skops model file (not a zip archive: {exc})") from None
     with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise _fail(path, f"{len(infos):,} archive members; at most {MAX_MEMBERS:,} expected")
-        names = [i.filename for i in infos]
-        if "schema.json" not in names:
+        if "schema.json" not in archive.namelist():
             raise _fail(path, "not a skops model file (no schema.json in the archive)")
-        if len(set(names)) != len(names):
-            raise _fail(path, "archive lists a member twice")
-        total = sum(i.file_size for i in infos)
-        if total > MAX_UNPACKED_BYTES or total > MAX_RATIO * max(size, 1):
+        check_zip(archive, size, path)
+
+
+def check_zip(archive: zipfile.ZipFile, size: int, path) -> None:
+    """The checks of :func:`check_archive` on an open zip of ``size`` bytes (also used for
+    the arrays member beside the model card, a zip inside the zip)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise _fail(path, f"{len(infos):,} archive members; at most {MAX_MEMBERS:,} expected")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise _fail(path, "archive lists a member twice")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNPACKED_BYTES or total > MAX_RATIO * max(size, 1):
+        raise _fail(
+            path,
+            f"unpacks to {total / 1e6:,.0f} MB from {size / 1e6:,.1f} MB "
+            f"({total / max(size, 1):,.0f}x); refusing more than {MAX_RATIO}x or "
+            f"{MAX_UNPACKED_BYTES / 1e9:.1f} GB (a damaged file or a zip bomb)",
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MEMBER_RATIO_FROM and ratio > MAX_RATIO:
+            # one member can hide in a large file's overall ratio
             raise _fail(
                 path,
-                f"unpacks to {total / 1e6:,.0f} MB from {size / 1e6:,.1f} MB "
-                f"({total / max(size, 1):,.0f}x); refusing more than {MAX_RATIO}x or "
-                f"{MAX_UNPACKED_BYTES / 1e9:.1f} GB (a damaged file or a zip bomb)",
+                f"member {info.filename!r} unpacks {ratio:,.0f}x to "
+                f"{info.file_size / 1e6:,.0f} MB; refusing more than {MAX_RATIO}x "
+                "(a damaged file or a zip bomb)",
             )
-        for info in infos:
-            ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MEMBER_RATIO_FROM and ratio > MAX_RATIO:
-                # one member can hide in a large file's overall ratio
-                raise _fail(
-                    path,
-                    f"member {info.filename!r} unpacks {ratio:,.0f}x to "
-                    f"{info.file_size / 1e6:,.0f} MB; refusing more than {MAX_RATIO}x "
-                    "(a damaged file or a zip bomb)",
-                )
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise _fail(path, f"member {info.filename!r} uses an unexpected compression")
-            if info.filename == "schema.json" and info.file_size > MAX_SCHEMA_BYTES:
-                raise _fail(path, f"schema.json of {info.file_size / 1e6:,.0f} MB is too large")
-            if info.filename.endswith(".npy"):
-                _check_npy_header(archive, info, path)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _fail(path, f"member {info.filename!r} uses an unexpected compression")
+        if info.filename == "schema.json" and info.file_size > MAX_SCHEMA_BYTES:
+            raise _fail(path, f"schema.json of {info.file_size / 1e6:,.0f} MB is too large")
+        if info.filename.endswith(".npy"):
+            _check_npy_header(archive, info, path)
 
 
 def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> None:

@@ -258,6 +258,22 @@ def test_a_bomb_member_hidden_in_a_large_file_is_refused(lightgbm_model, tmp_pat
         load_model(bad)
 
 
+def test_a_bomb_inside_the_card_arrays_is_refused(lightgbm_model, tmp_path):
+    # the card's arrays are an npz: a zip inside the zip, with its own deflate
+    from aares.genre.model import GenreModel
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, cal_labels=np.zeros(5 * 1024**2))  # 40 MB -> ~40 kB
+    members = _members(lightgbm_model)
+    members["aares-arrays.npz"] = buf.getvalue()
+    bad = tmp_path / "arrays.skops"
+    with zipfile.ZipFile(bad, "w") as z:  # stored: the outer ratio looks harmless
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ModelFileError, match="aares-arrays.npz: .*unpacks"):
+        GenreModel.load(bad)
+
+
 def test_array_header_larger_than_its_member_is_refused(lightgbm_model, tmp_path):
     members = _members(lightgbm_model)
     header = io.BytesIO()
