@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ import numpy as np
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.landmarks import get_profile
-from aares.fingerprint.parallel import local_cluster
+from aares.fingerprint.parallel import local_cluster, sigterm_as_interrupt
 from aares.fingerprint.store import copy_store, open_store
 from benchmarks._common import ROOT, stamp, write_section
 
@@ -126,6 +127,11 @@ def main(data_dir: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="aares-cluster-bench-"))
     server = PostgresServer(bin_dir).start()
     rows: list[tuple[str, str, dict]] = []
+    with sigterm_as_interrupt():  # a killed benchmark still stops its server
+        _run(files, work, server, rows)
+
+
+def _run(files: list[Path], work: Path, server: PostgresServer, rows: list) -> None:
     try:
         t0 = time.perf_counter()
         rows.append(("SQLite", "inline (1 process)", _index_run(str(work / "a.db"), files)))
@@ -176,6 +182,7 @@ def main(data_dir: Path) -> None:
         minutes = (time.perf_counter() - t0) / 60
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     write_section("fingerprint-cluster", _markdown(rows, writer, latency, files, minutes))
 
 
