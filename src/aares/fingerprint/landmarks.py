@@ -32,8 +32,8 @@ Two profiles go through the same code:
       survive noise and cuts more often than far ones; the query's wider fan-out still holds
       the song's 7 when noise peaks come in between); about 200 landmarks per second of
       audio, under 3 MB per hour of index;
-    * hash: 22 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
-      4 million values, so that a random hash hits about one posting in a catalog of
+    * hash: 21 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
+      2 million values, so that a random hash hits about one posting in a catalog of
       tens of hours and the vote stays cheap;
     * queries are analysed twice, the second time half a hop later
       (:func:`analyse_query`): an excerpt does not start on the song's frame grid, and in
