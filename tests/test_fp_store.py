@@ -267,7 +267,7 @@ def _alive(pids: list[int]) -> list[int]:
     return out
 
 
-def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 1.0):
+def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 0.5):
     """Start ``cmd``, wait for two child processes, send ``sig`` to the parent alone; return
     ``(exit code, output, children still alive 20 s later)``."""
     env = dict(os.environ, COLUMNS="200")
@@ -293,8 +293,10 @@ def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 1.0):
 
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory) -> Path:
+    # long enough that an idle machine is still indexing when the signal comes (6 such songs
+    # were done in 1.1 s, before the test's signal, which then met a finished run)
     folder = tmp_path_factory.mktemp("long")
-    _write_songs(folder, [synth_song(10 + s, seconds=90.0) for s in range(6)])
+    _write_songs(folder, [synth_song(10 + s, seconds=90.0) for s in range(30)])
     return folder
 
 
