@@ -313,15 +313,13 @@ def report(r: dict) -> str:
             f"- `aares fp identify EXCERPT` in a fresh process: {f['wall_s']:.2f} s wall "
             f"(its own matching {f['match_ms']:.0f} ms; the rest is start-up and reading the "
             f"catalog), **{fresh_ratio:.0f}x** the service's median latency with one client.",
-            "- The machine was shared with the other helpers' jobs: the load average and the "
-            "busy share of both cores above say how much; the ratios compare phases of one run.",
+            "- Other jobs may share the machine: the load average and the busy share of both "
+            "cores above say how much; the ratios compare phases of one run.",
             f"- The server spent {lo['server_cpu_s_per_request'] * 1e3:.0f} ms of CPU per request "
             f"under load ({s['server_cpu_s_per_request'] * 1e3:.0f} ms alone), which suffers "
-            "less from the contention than wall time: two idle cores would serve about "
-            f"{2 / lo['server_cpu_s_per_request']:.0f} requests/s, so 50 clients would wait about "
-            f"{CLIENTS * lo['server_cpu_s_per_request'] / 2:.1f} s each (an estimate from the "
-            "CPU time, not a measurement: the p99 above was measured with the cores shared "
-            "about tenfold).",
+            "less from contention than wall time: two otherwise idle cores serve at most about "
+            f"{2 / lo['server_cpu_s_per_request']:.0f} requests/s (an upper bound from the CPU "
+            "time).",
         ]
     )
 
