@@ -152,8 +152,9 @@ Peak memory of the run: {peak:.1f} GB.
 {markdown_table(table.drop(columns=["_index", "_playlist"]), "{:.1f}")}
 
 Targets at 600k: index <= 30 s: {index_txt}; playlist <= 50 ms: {playlist_txt}. Load
-average during the run: {load:.1f} on 2 cores (the machine was shared: wall times then run
-several times the CPU times, which are the figure to compare with an idle machine).
+average during the run: {load:.1f} on 2 cores (when other jobs share the machine, wall times
+run above the CPU times, which are then the figure to compare with an idle machine; CPU above
+wall means several threads).
 """
     write_section("catalogue", md)
     print(md)
