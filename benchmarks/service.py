@@ -22,7 +22,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from benchmarks._common import stamp, write_section
+from benchmarks._common import ROOT, stamp, write_section
+
+sys.path.insert(0, str(ROOT / "tests"))
+from liveserver import free_port, start_server, stop_server  # noqa: E402 (the live tests' server)
 
 CLIENTS = 50
 LOAD_SECONDS = 60.0
@@ -41,12 +43,6 @@ SINGLE_SECONDS = 20.0
 EXCERPT_SECONDS = 8.0
 SR = 22050  # the excerpts are sent as 16-bit mono WAV at this rate (~350 KB each)
 MAX_REQUESTS = 20_000  # a hard bound on top of the time limits
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -212,26 +208,6 @@ def _fresh_identify(db: Path, excerpt: Path, runs: int = 3) -> dict:
     }
 
 
-def _start(db: Path, port: int, log: Path) -> subprocess.Popen:
-    import httpx
-
-    env = {k: v for k, v in os.environ.items() if k not in ("AARES_DATA", "AARES_TOKEN")}
-    cmd = [sys.executable, "-m", "aares", "serve", "--db", str(db), "--port", str(port)]
-    cmd += ["--workers", "2", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"aares serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("aares serve did not start in 300 s")
-
-
 def run(data_dir: Path, work: Path) -> dict:
     from aares.fingerprint.catalog import Catalog, audio_files
 
@@ -248,19 +224,16 @@ def run(data_dir: Path, work: Path) -> dict:
     excerpts = _excerpts(files, 46)
     one = work / "excerpt.wav"
     one.write_bytes(excerpts[0]["wav"])
-    port = _free_port()
-    proc = _start(db, port, work / "server.log")
+    port = free_port()
+    extra = ("--workers", "2", "--log-level", "warning")
+    proc = start_server(db, port, *extra, log=work / "server.log", timeout=300)
     try:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(_phase(base, proc.pid, excerpts, 2, 5.0))  # warm-up: both workers
         single = asyncio.run(_phase(base, proc.pid, excerpts, 1, SINGLE_SECONDS))
         load = asyncio.run(_phase(base, proc.pid, excerpts, CLIENTS, LOAD_SECONDS))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     fresh = _fresh_identify(db, one)
     return {
         "songs": len(files),

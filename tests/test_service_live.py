@@ -15,9 +15,6 @@ import io
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -27,44 +24,10 @@ import soundfile as sf
 
 from aares.fingerprint.audio import resample
 from aares.fingerprint.catalog import Catalog
+from liveserver import free_port, start_server, stop_server
 
 SR = 22050
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: Path, port: int, *extra: str, env: dict | None = None, log: Path):
-    """``python -m aares serve`` on 127.0.0.1:port; returns the process once /healthz answers."""
-    env = {k: v for k, v in (env or os.environ).items() if k not in ("AARES_DATA", "AARES_TOKEN")}
-    cmd = [sys.executable, "-m", "aares", "serve", "--db", str(db), "--port", str(port)]
-    out = open(log, "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen([*cmd, *extra], stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"aares serve exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"aares serve did not answer in 180 s: {log.read_text()[-2000:]}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
