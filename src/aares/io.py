@@ -43,6 +43,7 @@ __all__ = [
     "read_json",
     "ensure_dir",
     "fsync_dir",
+    "created_path",
 ]
 
 #: Marks the temporary files and staging folders of this module (with the writer's pid).
@@ -82,6 +83,39 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         _finish(tmp_path, target)
         os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def created_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it becomes ``target`` only if
+    nothing is there by then (a hard link, which never replaces: when two processes create
+    the same file at once, the first one's stays and the other's is dropped).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> for text in ("first", "second"):
+    ...     with created_path(out) as tmp:
+    ...         _ = tmp.write_text(text)
+    >>> out.read_text()
+    'first'
+    """
+    target = Path(target)
+    ensure_dir(target.parent)
+    recover(target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}{TMP_TAG}{os.getpid()}-", suffix=target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _finish(tmp_path, target)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 

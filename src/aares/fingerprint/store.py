@@ -415,23 +415,41 @@ class SQLiteStore(Store):
         return db
 
     def _create(self, profile: str, profile_params: dict | None) -> None:
+        from aares.io import created_path
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._connect("rwc")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._tx():
-                # another process may have created it since we looked: then use theirs
-                names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-                if not names:
-                    for stmt in _SCHEMA.split(";"):
-                        if stmt.strip():
-                            self._db.execute(stmt)
-                    for key, value in initial_meta(profile, profile_params).items():
-                        self._set_meta(key, value)
+            if self.path.exists():  # an empty file: the catalog is written into it
+                self._fill(self._connect("rw"), profile, profile_params)
+            else:
+                # Built aside, then linked into place: a process that looks meanwhile sees
+                # no file or a whole catalog, never one whose tables are still being made
+                # (it would refuse that as another program's file); of two processes that
+                # create it at once, the first one's catalog stays and both use it.
+                with created_path(self.path) as tmp:
+                    fresh = sqlite3.connect(str(tmp), isolation_level=None)
+                    try:
+                        self._fill(fresh, profile, profile_params)
+                    finally:
+                        fresh.close()
+                self._db = self._connect("rw")
+                self._db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise StoreError(f"{self.path}: cannot create the catalog ({_reason(exc)})") from None
+
+    def _fill(self, db: sqlite3.Connection, profile: str, profile_params: dict | None) -> None:
+        # aares's tables and meta in ``db``, unless another process has put them there
+        self._db = db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with self._tx():
+            names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if not names:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                for key, value in initial_meta(profile, profile_params).items():
+                    self._set_meta(key, value)
 
     def _open_existing(self, readonly: bool) -> tuple[sqlite3.Connection, bool]:
         # Look before writing: mode=ro never changes the file. Keep a writable connection
