@@ -80,6 +80,7 @@ __all__ = [
     "pair_peaks",
     "landmark_hashes",
     "unpack_hash",
+    "peak_landmarks",
     "fingerprint",
 ]
 
@@ -462,12 +463,23 @@ def analyse_query(
     return np.concatenate(pts), np.concatenate(sts), np.concatenate(prs), np.concatenate(shifts)
 
 
+def peak_landmarks(
+    points: np.ndarray, strength: np.ndarray, profile: Profile
+) -> tuple[np.ndarray, np.ndarray]:
+    """A song's landmarks from its peaks: ``(hashes uint32, anchor frames uint32)``.
+
+    ``points``/``strength`` as from :func:`pick_peaks` (time order). The one place where a
+    stored song's peaks become postings (:func:`fingerprint`; the scale benchmark builds its
+    synthetic songs with it).
+    """
+    pairs = pair_peaks(points, profile, strength)
+    h, t = landmark_hashes(points, pairs, profile)
+    return h, np.rint(t).astype(np.uint32)
+
+
 def fingerprint(x: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     """The landmarks of a whole song: ``(hashes uint32, anchor frames uint32)``, time order.
 
     ``x`` is mono at ``profile.sr``. This is what the store keeps for each song.
     """
-    points, strength = analyse(x, profile)
-    pairs = pair_peaks(points, profile, strength)
-    h, t = landmark_hashes(points, pairs, profile)
-    return h, np.rint(t).astype(np.uint32)
+    return peak_landmarks(*analyse(x, profile), profile)
