@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aares.fingerprint import audio
+from aares.fingerprint import audio, decoders
 from aares.fingerprint.audio import AudioError, load_audio, resample
 from aares.fingerprint.catalog import Catalog
 
@@ -79,7 +79,8 @@ def test_queries_read_only_their_first_minute(tmp_path):
 
 
 @pytest.mark.skipif(not audio.shutil.which("ffmpeg"), reason="ffmpeg not installed")
-def test_opus_decodes_through_ffmpeg_with_the_same_samples(tmp_path):
+def test_opus_decodes_through_ffmpeg_with_the_same_samples(tmp_path, monkeypatch):
+    monkeypatch.setattr(decoders, "_libopus", lambda: None)  # ffmpeg: libopus's fallback
     x = _song(12.0)
     path = tmp_path / "a.opus"
     sf.write(path, resample(x, SR, 48000), 48000, format="OGG", subtype="OPUS")

@@ -3,7 +3,10 @@
 :func:`load_audio` reads WAV, FLAC, Ogg Vorbis, Opus and MP3 with ``soundfile`` (libsndfile),
 mixes to mono and resamples with ``soxr``. Any other format (AAC/M4A, WMA, video files, ...)
 goes through ``ffmpeg`` when it is installed. Every failure raises :class:`AudioError`, a
-``ValueError`` whose message names the file and says what was expected.
+``ValueError`` whose message names the file and says what was expected. Mono at a given rate
+and a quality other than ``"HQ"`` (what the fingerprint engine asks for) first tries the
+faster decoders of :mod:`aares.fingerprint.decoders` (libmpg123, libopus, PyAV), and takes
+the way above when they are missing or cannot read the file.
 
 ``load_audio(path, sr=3000)`` gives the same samples as ``librosa.load(path, sr=3000)``
 (librosa reads with soundfile, averages the channels, then resamples with soxr at quality
@@ -31,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from aares.fingerprint.decoders import MonoSink, decode_mono
 
 __all__ = ["AudioError", "load_audio", "resample", "AUDIO_EXTENSIONS"]
 
@@ -127,6 +132,12 @@ def load_audio(
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes), expected audio")
     try:
+        if sr is not None and mono and quality != "HQ":
+            # MP3, Opus, Vorbis, AAC, ...: decoders that mix to mono and come near the target
+            # rate themselves (decoders.py; BENCHMARKS.md: 0.6x of the CPU below, or less)
+            x = decode_mono(path, sr, quality, max_seconds)
+            if x is not None and x.size and np.isfinite(x).all():
+                return x, int(sr)
         if _opus_through_ffmpeg(path, sr, mono, quality):
             # libsndfile decodes Opus at 48 kHz and soxr resamples: ffmpeg's own Opus decoder
             # and resampler straight to the target rate cost half the CPU (BENCHMARKS.md)
@@ -202,47 +213,18 @@ def _read_soundfile(
         if not stream and (not mono or channels == 1):
             data = fh.read(frames=-1 if limit is None else limit, dtype="float32", always_2d=True)
             return data.T, file_sr
-        resampler = (
-            soxr.ResampleStream(file_sr, sr, 1, dtype="float32", quality=quality)
-            if stream
-            else None
-        )
-        size = int(np.ceil(frames * sr / file_sr)) + _BLOCK if stream else frames
-        out = np.empty(max(size, 0), dtype=np.float32)
+        # the block loop's output: resampled as it comes when streaming, else at file_sr
+        sink = MonoSink(file_sr, sr if stream else file_sr, quality, frames, limit)
         buf = np.empty((_BLOCK, channels), dtype=np.float32)
-        pos = read = 0
-        while limit is None or read < limit:
-            want = _BLOCK if limit is None else min(_BLOCK, limit - read)
-            block = fh.read(frames=want, dtype="float32", out=buf[:want])
-            n = block.shape[0]
-            if n == 0:
+        while not sink.full:
+            block = fh.read(frames=_BLOCK, dtype="float32", out=buf)
+            if block.shape[0] == 0:
                 break
-            read += n
-            chunk = _mix_to_mono(block[:n].T)
+            chunk = _mix_to_mono(block.T)
             if not np.isfinite(chunk).all():
                 raise AudioError(f"{path}: decoded samples are not finite numbers (corrupt file)")
-            if resampler is not None:
-                chunk = resampler.resample_chunk(chunk, last=False)
-            out = _put_block(out, pos, chunk)
-            pos += chunk.size
-        if resampler is not None:
-            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-            out = _put_block(out, pos, tail)
-            pos += tail.size
-            n_out = int(np.ceil(read * float(sr) / file_sr))  # as resample(): trim or pad
-            out = _put_block(out, pos, np.zeros(max(n_out - pos, 0), np.float32))
-            return out[None, :n_out], int(sr)
-    return out[None, :pos], file_sr
-
-
-def _put_block(out: np.ndarray, pos: int, chunk: np.ndarray) -> np.ndarray:
-    # out[pos : pos + len(chunk)] = chunk, growing out when the header's count was short (MP3)
-    if pos + chunk.size > out.size:
-        out = np.concatenate(
-            [out[:pos], np.empty(pos + chunk.size - out.size + _BLOCK, np.float32)]
-        )
-    out[pos : pos + chunk.size] = chunk
-    return out
+            sink.add(chunk)
+    return sink.finish()[None, :], sink.sr
 
 
 @contextlib.contextmanager
