@@ -16,7 +16,24 @@ from aares import __version__
 from aares.console import console
 from aares.errors import DataError
 
+
+class _Group(typer.core.TyperGroup):
+    """Typer's group, with a ``--help`` flag that is False (not None) when not given.
+
+    Typer coerces a parameter's None through a pydantic TypeAdapter, and importing pydantic
+    costs ~0.1 s of CPU: `aares genre --help` paid it for the top level's unused ``--help``.
+    A plain bool is passed through, so help loads no pydantic.
+    """
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
 app = typer.Typer(
+    cls=_Group,
     name="aares",
     help="Music data toolkit: genres, popularity, recommendation, audio fingerprints, "
     "conformal prediction.",
@@ -55,7 +72,7 @@ def _load(target: str):
 
 
 for _name, _module in SUBCOMMANDS:
-    app.add_typer(_load(_module + ":app"), name=_name)
+    app.add_typer(_load(_module + ":app"), name=_name, cls=_Group)
 
 
 def version_callback(value: bool) -> None:
