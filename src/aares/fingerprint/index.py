@@ -503,6 +503,18 @@ def sync(
         man["segments"][held.pop(sid)[0]]["dead"].append(sid)
     empty = {i: d for i, d in empty.items() if i in live_set}
     new = sorted(live_set - set(held) - set(empty))
+    # a segment whose songs were all removed (a song added, then taken out again) holds
+    # nothing: it leaves the manifest now instead of waiting for a merge, and its file goes
+    # with the orphans (a lone remaining segment then gives the exact distinct count again)
+    full = [
+        k
+        for k, (seg, e) in enumerate(zip(segs, man["segments"], strict=True))
+        if seg.n_songs > len(set(e["dead"]))
+    ]
+    segs = [segs[k] for k in full]
+    man["segments"] = [man["segments"][k] for k in full]
+    if not segs:
+        man["n_distinct"] = 0
     old_index = DiskIndex(segs, [set(e["dead"]) for e in man["segments"]], man["n_distinct"])
     # new songs go into segments of at most BATCH postings (bounded memory), merged below
     batch: list = []
