@@ -1,33 +1,35 @@
 """Fingerprint catalog at library scale: 10, 100, 1,000 (and more) audio hours.
 
 ``python -m benchmarks fingerprint-scale --data DIR`` (sizes: ``AARES_SCALE_HOURS=10,100,1000``;
-the catalogs go to ``AARES_SCALE_WORK``, default ``/tmp/aares-fingerprint-scale``, and stay
-there after the run so that other measurements can use the largest one).
+the catalog goes to ``AARES_SCALE_WORK``, default ``/tmp/aares-fingerprint-scale``, and stays
+there after the run so that other measurements can use it at its largest size).
 
 The catalog holds the landmarks of real songs (``songs/`` and ``music/singularity/`` of the
 data folder, 5 of them held out as negatives) plus synthetic songs made from those real
-songs' *peaks*: each copy is a real song's peaks **played backwards** with its times
-stretched by a factor ``s`` drawn log-uniformly from 0.6-0.75 or 1.35-1.6 (frequencies kept;
-outside the tempo factors the matcher searches), rounded to whole frames, then paired and hashed by the profile's own code
-(:func:`aares.fingerprint.landmarks.peak_landmarks`, so a new hash layout builds the same way).
-Why this method: reversed, a copy keeps the real songs' peaks (their frequencies, density and
-spacing, so the joint distribution of the hash fields stays that of real music: a real
-query's landmarks meet about as many of the copies' postings as they would meet of other
-real songs, a ratio the run measures and reports), but no forward excerpt lines up with it at
-one offset (a steady loop is the exception: backwards at its own tempo it is itself, hence
-stretch factors that no search reaches); the stretch makes each copy another piece.
-The previous method (speed factors 0.45-0.7 / 1.4-2.0 and mirrored frequencies) moved the
-hashes away from real music's: a real query met only 0.16 times as many of its postings, which
-made large catalogs look cheaper to query than they are. The run checks that no real query
-names a copy. A copy counts for as many audio hours as real music needs for its number of
-postings (so "1,000 h" holds the postings of 1,000 h of real music). Postings go straight into
-the store (no audio is synthesised; generated and compressed on two threads), and the index is
-built from the store by the catalog's own code with bounded memory (segments of ``BATCH``
-postings, one streamed merge). Per size: build time, bytes per audio hour, a new process's time
-to open the catalog and answer (imports apart), warm query p50/p95 (positives, negatives),
-peak resident memory while serving, accuracy (clean 5 s, noise 0 dB 10 s, speed +-5 % 10 s),
-false positives on held-out excerpts, the time to add a song (its analysis apart) and
-``Catalog.stats()``; the in-memory design beside it where it fits.
+songs' *peaks*: a copy is a real song's peaks **played backwards** on a time line stretched
+by a factor drawn log-uniformly from 0.6-0.72 or 1.4-1.6 that wobbles by +-6 % over 20 s
+(frequencies kept), rounded to whole frames, then paired and hashed by the profile's own code
+(:func:`aares.fingerprint.landmarks.peak_landmarks`, so another hash layout builds the same
+way). Why: played backwards, a copy keeps real music's peaks (frequencies, density, spacing),
+so the joint distribution of the hash fields stays that of real music (a real query's
+landmarks meet about as many of the copies' postings as of other real songs: the run
+measures this ratio, :func:`collision_ratio`), but a forward excerpt does not line up with it
+at one offset; the tempo factors lie outside those the matcher searches (0.78-1.28) and
+wobble, because a steady loop played backwards at its own tempo is that loop again (copies
+stretched 0.7-1.4 matched noisy excerpts of their songs). The previous method (speed
+factors 0.45-0.7 / 1.4-2.0, mirrored frequencies) moved the hashes away from real music's: a
+real query met only 0.16 times as many of its postings per posting, which made a large
+catalog look cheaper to query than it is. The run counts the queries that name a copy.
+
+A copy counts for as many audio hours as real music needs for its number of postings (so
+"1,000 h" holds the postings of 1,000 h of real music). Postings go straight into the store
+(no audio is synthesised; generated and compressed on two threads), and the index is built
+from the store by the catalog's own code with bounded memory (segments of ``BATCH``
+postings, one streamed merge). Per size: build time, bytes per audio hour, a new process's
+time to open the catalog and answer (imports apart), warm query p50/p95 (positives,
+negatives), peak resident memory while serving, accuracy (clean 5 s, noise 0 dB 10 s, speed
++-5 % 10 s), false positives on held-out excerpts, the time to add a song (its analysis
+apart) and ``Catalog.stats()``; the in-memory design beside it where it fits.
 """
 
 from __future__ import annotations

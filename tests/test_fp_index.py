@@ -232,3 +232,20 @@ def test_fp_stats_and_compact_commands(tmp_path):
     assert res.exit_code == 0 and "one segment" in res.output
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
     assert info["dead_songs"] == 0 and info["postings"] == sum(h.size for h in hs[1:])
+
+
+def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):
+    # blocks of several hashes (few postings, wide keys) and blocks of one (many postings,
+    # narrow keys) must both count every distinct hash's postings
+    rng = np.random.default_rng(5)
+    narrow = [rng.integers(0, 256, 500).astype(np.uint32) for _ in range(40)]
+    cases = {30: _random_songs(40, bits=30), 8: (narrow, [np.arange(500)] * 40)}
+    for bits, (hs, fs) in cases.items():
+        write_segment(tmp_path / f"{bits}.aix", list(range(40)), hs, fs, key_bits=bits)
+        seg = Segment(tmp_path / f"{bits}.aix")
+        assert (seg.u_bits == seg.gbits) == (bits == 8)  # one hash a block, or several
+        sizes = np.unique(np.concatenate(hs), return_counts=True)[1]
+        got = seg.bucket_histogram()
+        assert got[1:].tolist() == np.bincount(sizes)[1:].tolist() and got[0] == 0
+        stats = DiskIndex([seg]).stats()["bucket_occupancy"]
+        assert stats["max"] == sizes.max() and stats["mean"] == pytest.approx(sizes.mean())

@@ -167,7 +167,8 @@ class DiskIndex:
     segment was written: their postings are skipped at query time until a merge drops them.
     Answers exactly as an :class:`Index` built from the same songs (``n_distinct``, the
     number of distinct hashes, sets the stop list as there; it is exact as long as no song
-    was removed since the last full merge).
+    was removed since the last full merge and no segment of over ``UNION_EXACT_MAX``
+    distinct hashes was added since: then an upper bound, see :func:`_union_distinct`).
     """
 
     def __init__(self, segments: list, dead: list[set[int]] | None = None, n_distinct=None):
@@ -219,25 +220,28 @@ class DiskIndex:
             return e, e, e, e
         if len(qs) == 1:
             return qs[0], ss[0], fs[0], ps[0]
-        qi = np.concatenate(qs)
-        order = np.argsort(qi, kind="stable")
-        ss, fs, ps = np.concatenate(ss), np.concatenate(fs), np.concatenate(ps)
-        return qi[order], ss[order], fs[order], ps[order]
+        return np.concatenate(qs), np.concatenate(ss), np.concatenate(fs), np.concatenate(ps)
 
     def stats(self) -> dict:
         """Postings, distinct hashes, bytes, segments and bucket occupancy (postings per
         distinct hash: mean, median, 99th percentile, largest, and the mean size of the
-        bucket a posting sits in, which is what a query's lookup meets on average)."""
-        sizes = [s.bucket_sizes() for s in self.segments]
-        b = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+        bucket a posting sits in, which is what a query's lookup meets on average; a hash
+        held by several segments counts once per segment until they are merged)."""
+        hist = np.zeros(1, dtype=np.int64)
+        for s in self.segments:
+            h = s.bucket_histogram()
+            hist = np.pad(hist, (0, max(0, h.size - hist.size)))
+            hist[: h.size] += h
         occupancy = {}
-        if b.size:
+        if hist[1:].sum():
+            k = np.arange(hist.size, dtype=float)
+            n, cum = hist.sum(), np.cumsum(hist)
             occupancy = {
-                "mean": float(b.mean()),
-                "median": float(np.median(b)),
-                "p99": float(np.percentile(b, 99)),
-                "max": int(b.max()),
-                "seen_by_a_posting": float((b.astype(float) ** 2).sum() / b.sum()),
+                "mean": float((k * hist).sum() / n),
+                "median": float(np.searchsorted(cum, 0.5 * n)),
+                "p99": float(np.searchsorted(cum, 0.99 * n)),
+                "max": int(np.flatnonzero(hist)[-1]),
+                "seen_by_a_posting": float((k * k * hist).sum() / (k * hist).sum()),
             }
         return {
             "postings": len(self),
@@ -270,7 +274,8 @@ class DiskIndex:
         self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
     ) -> tuple[np.ndarray, ...]:
         """Every posting of every query hash: ``(query index, song, frame)`` (as
-        :meth:`Index.lookup`; the fourth array of ``with_postings`` identifies a posting
+        :meth:`Index.lookup`, but in the files' order rather than the query's: the matcher
+        sorts the hits anyway; the fourth array of ``with_postings`` identifies a posting
         by segment and place)."""
         qh = np.asarray(qh, dtype=np.uint32)
         if stop_list and len(self.segments) == 1 and self.alive[0].all():
@@ -563,10 +568,20 @@ def sync(
     return _disk_index(folder, man)
 
 
+#: a new segment with more distinct hashes than this gets an upper bound of the union's
+#: count instead of a lookup of each of them in the older segments (a bulk build of wide
+#: keys: 30 million lookups per segment over every older one, quadratic in the catalog)
+UNION_EXACT_MAX = 1 << 21
+
+
 def _union_distinct(old: DiskIndex, seg: Segment) -> int:
     # distinct hashes of old + seg: old's count plus seg's hashes that old does not hold
+    # (exact), or the sum of the two counts when seg holds many (an upper bound: it only
+    # lowers the stop list's cap, never under 64, and a full merge makes it exact again)
     if len(old) == 0:
         return seg.n_distinct
+    if seg.n_distinct > UNION_EXACT_MAX:
+        return min(old.n_distinct + seg.n_distinct, 1 << seg.key_bits)
     keys, _ = seg.chunk(0, 0)
     keys = unscramble(np.unique(keys), seg.key_bits).astype(np.uint32)
     return old.n_distinct + int(np.count_nonzero(old.counts(keys) == 0))
