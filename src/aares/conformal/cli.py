@@ -154,7 +154,7 @@ def predict(
     import numpy as np
     import pandas as pd
 
-    from aares.conformal.analysis import METHODS, limit_threads
+    from aares.conformal.analysis import METHODS
     from aares.conformal.course import confidence, credibility
     from aares.conformal.split import SplitConformalClassifier
     from aares.data import TEST_FILE, TRAIN_FILE, data_file, load_test, load_train
@@ -168,7 +168,7 @@ def predict(
         train = load_train(data_file(TRAIN_FILE, data))
         test = load_test(data_file(TEST_FILE, data), train)
         cp = SplitConformalClassifier(
-            limit_threads(make_model(model, seed=seed), n_jobs),
+            make_model(model, seed=seed, n_jobs=n_jobs),
             cv=int(cv) if cv.isdigit() else cv,
             random_state=seed,
             **METHODS[method],

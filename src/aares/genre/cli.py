@@ -18,6 +18,9 @@ app = typer.Typer(
 
 DATA = typer.Option(Path("data"), "--data", envvar="AARES_DATA", help="Folder of the course files.")
 SEED = typer.Option(0, "--seed", help="Random seed (folds and models).")
+JOBS = typer.Option(
+    2, "--jobs", min=1, help="Processes fitting the cross-validation folds (1 = this one)."
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -95,6 +98,7 @@ def compare(
         "--cache",
         help="Folder caching out-of-fold predictions, so re-runs only fit what changed.",
     ),
+    jobs: int = JOBS,
 ) -> None:
     """Compare classifiers by stratified k-fold cross-validation (fixed seed)."""
     from aares.genre.jobs import load_train_sample, run_compare
@@ -104,7 +108,9 @@ def compare(
         names = _model_names(models)
         train = load_train_sample(data, sample, seed)
         extra = [BEST_MODEL] if balanced else []
-        result = run_compare(train, names, out, folds=folds, seed=seed, balanced=extra, cache=cache)
+        result = run_compare(
+            train, names, out, folds=folds, seed=seed, balanced=extra, cache=cache, n_jobs=jobs
+        )
     except (DataError, ValueError) as exc:
         _fail(exc)
     print_frame(result.per_genre, title=f"Per-genre results of {result.best.name}")
@@ -142,13 +148,14 @@ def train(
     out: Path = typer.Option(
         Path("out/genre/model.skops"), "--out", help="Model file to write (skops format)."
     ),
+    jobs: int = JOBS,
 ) -> None:
     """Train a model on the whole training file and save it with its model card."""
     from aares.genre.jobs import train_job
 
     try:
         fitted = train_job(data, out, model=model, balanced=balanced, seed=seed, folds=folds,
-                           cache=cache)  # fmt: skip
+                           cache=cache, n_jobs=jobs)  # fmt: skip
     except (DataError, ValueError) as exc:
         _fail(exc)
     card = fitted.card_

@@ -36,7 +36,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold
 
 from aares.cache import code_version, memory
-from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, limit_threads, make_model
+from aares.genre.models import BALANCED_STRENGTH, BEST_MODEL, ENSEMBLES, make_model
 from aares.io import ensure_dir, write_csv
 from aares.plotting import save_figure, styled, subplots
 
@@ -77,9 +77,7 @@ def _fold_proba(name, X, y, folds: int, seed: int, fold: int, code: str, threads
     ``code`` (the genre models' :func:`~aares.cache.code_version`) is only part of the cache
     key; ``threads`` (not part of it) caps the model's threads when folds run in parallel.
     """
-    model = make_model(name, seed=seed)
-    if threads is not None:
-        limit_threads(model, threads)
+    model = make_model(name, seed=seed, n_jobs=threads)
     train_idx, test_idx = _splits(y, folds, seed)[fold]
     t0 = time.perf_counter()
     model.fit(X.iloc[train_idx], y[train_idx])

@@ -36,7 +36,6 @@ from aares.genre.features import GenreFeatures, ReleaseDateGenres
 __all__ = [
     "MODEL_NAMES",
     "BEST_MODEL",
-    "N_JOBS",
     "make_model",
     "ENSEMBLES",
     "BALANCED_STRENGTH",
@@ -44,12 +43,6 @@ __all__ = [
     "PriorCorrected",
     "limit_threads",
 ]
-
-#: Threads a model may use (the course machines and CI have 2 cores).
-N_JOBS = 2
-#: LightGBM's OpenMP threads spin while waiting: on a busy 2-core machine two threads
-#: were measured 27x slower than one, so LightGBM uses a single thread.
-LGBM_JOBS = 1
 
 
 class ProbabilityAverage(ClassifierMixin, BaseEstimator):
@@ -184,9 +177,11 @@ def _pipe(clf, *, scale: bool = False, date_genres: bool = True, seed: int = 0) 
     return Pipeline(steps)
 
 
-def _lightgbm(seed: int):
+def _lightgbm(seed: int, n_jobs: int | None):
     from lightgbm import LGBMClassifier
 
+    # LightGBM's OpenMP threads spin while waiting: on a busy 2-core machine two threads
+    # were measured 27x slower than one, so it uses a single thread unless told otherwise.
     return LGBMClassifier(
         n_estimators=300,
         learning_rate=0.05,
@@ -196,16 +191,26 @@ def _lightgbm(seed: int):
         subsample_freq=1,
         colsample_bytree=0.5,
         random_state=seed,
-        n_jobs=LGBM_JOBS,
+        n_jobs=1 if n_jobs is None else n_jobs,
         verbose=-1,
     )
 
 
-def _extra_trees(seed: int):
+def _forest_jobs(n_jobs: int | None) -> int:
+    # the forests' threads share nothing while they grow trees: both cores of the course
+    # machines and CI by default
+    return 2 if n_jobs is None else n_jobs
+
+
+def _extra_trees(seed: int, n_jobs: int | None):
     # Each tree node stores one probability per genre: 300 trees with leaves of 2 songs made
     # a 1.25 GB model file; 100 trees with leaves of 5 songs keep it near 130 MB.
     return ExtraTreesClassifier(
-        n_estimators=100, max_features=0.5, min_samples_leaf=5, random_state=seed, n_jobs=N_JOBS
+        n_estimators=100,
+        max_features=0.5,
+        min_samples_leaf=5,
+        random_state=seed,
+        n_jobs=_forest_jobs(n_jobs),
     )
 
 
@@ -220,11 +225,11 @@ ENSEMBLES: dict[str, tuple[tuple[str, float], ...]] = {
 }
 
 
-def _build(name: str, seed: int):
+def _build(name: str, seed: int, n_jobs: int | None):
     if name in ENSEMBLES:
         members = ENSEMBLES[name]
         return ProbabilityAverage(
-            [(m, _build(m, seed)) for m, _ in members], weights=[w for _, w in members]
+            [(m, _build(m, seed, n_jobs)) for m, _ in members], weights=[w for _, w in members]
         )
     if name == "majority":
         return _pipe(DummyClassifier(strategy="most_frequent"), date_genres=False)
@@ -237,12 +242,15 @@ def _build(name: str, seed: int):
     if name == "random_forest":
         return _pipe(
             RandomForestClassifier(
-                n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=N_JOBS
+                n_estimators=200,
+                min_samples_leaf=1,
+                random_state=seed,
+                n_jobs=_forest_jobs(n_jobs),
             ),
             seed=seed,
         )
     if name == "extra_trees":
-        return _pipe(_extra_trees(seed), seed=seed)
+        return _pipe(_extra_trees(seed, n_jobs), seed=seed)
     if name == "hist_gb":
         return _pipe(
             HistGradientBoostingClassifier(
@@ -251,9 +259,9 @@ def _build(name: str, seed: int):
             seed=seed,
         )
     if name == "lightgbm":
-        return _pipe(_lightgbm(seed), seed=seed)
+        return _pipe(_lightgbm(seed, n_jobs), seed=seed)
     if name == "extra_trees_no_date_genres":
-        return _pipe(_extra_trees(seed), date_genres=False)
+        return _pipe(_extra_trees(seed, n_jobs), date_genres=False)
     if name == "mlp":
         return _pipe(
             MLPClassifier(
@@ -290,7 +298,11 @@ BEST_MODEL = "ensemble"
 
 
 def make_model(
-    name: str = "best", seed: int = 0, balanced: bool = False, strength: float = BALANCED_STRENGTH
+    name: str = "best",
+    seed: int = 0,
+    balanced: bool = False,
+    strength: float = BALANCED_STRENGTH,
+    n_jobs: int | None = None,
 ):
     """An unfitted genre classifier by name.
 
@@ -305,6 +317,11 @@ def make_model(
         often (higher F1-macro, lower F1-micro).
     strength : float, default=0.5
         Exponent of the class-frequency correction in balanced mode.
+    n_jobs : int, optional
+        Threads of every model part that has threads (the forests, LightGBM); ``None``
+        gives each its measured default: 2 for the forests, 1 for LightGBM (its waiting
+        threads spin, 27x slower with two on a busy 2-core machine). The forests'
+        predictions do not depend on it.
 
     Returns
     -------
@@ -315,6 +332,8 @@ def make_model(
     --------
     >>> make_model("logreg").steps[0][0]
     'features'
+    >>> make_model("random_forest", n_jobs=1).get_params()["clf__n_jobs"]
+    1
     """
-    model = _build(BEST_MODEL if name == "best" else name, seed)
+    model = _build(BEST_MODEL if name == "best" else name, seed, n_jobs)
     return PriorCorrected(model, strength=strength) if balanced else model

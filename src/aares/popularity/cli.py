@@ -28,6 +28,9 @@ FOLDS = typer.Option(5, "--folds", min=2, help="Folds of the cross-validation.")
 SAMPLE = typer.Option(
     0, "--sample", min=0, help="Use a random sample of this many songs (0 = all); for quick looks."
 )
+JOBS = typer.Option(
+    1, "--jobs", min=1, help="Threads per model (one is fastest on a busy 2-core machine)."
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -67,6 +70,7 @@ def compare(
         help="Permutation importance figure of the best model.",
     ),
     sample: int = SAMPLE,
+    jobs: int = JOBS,
 ) -> None:
     """Cross-validate popularity models (R2, MAE, RMSE, fit time) and draw the figures.
 
@@ -87,6 +91,7 @@ def compare(
             seed=seed,
             by_artist=by_artist,
             importance=importance,
+            n_jobs=jobs,
         )
     except (DataError, ValueError) as exc:
         _fail(exc)
@@ -110,6 +115,7 @@ def train(
     folds: int = typer.Option(
         5, "--folds", min=0, help="CV folds for the card's scores and the intervals (0 = none)."
     ),
+    jobs: int = JOBS,
 ) -> None:
     """Train a popularity model on the whole subset and save it with its model card.
 
@@ -120,7 +126,9 @@ def train(
     from aares.popularity.jobs import train_job
 
     try:
-        fitted = train_job(data, out, model=model, seed=seed, sample=sample, folds=folds)
+        fitted = train_job(
+            data, out, model=model, seed=seed, sample=sample, folds=folds, n_jobs=jobs
+        )
     except (DataError, ValueError) as exc:
         _fail(exc)
     card = fitted.card_

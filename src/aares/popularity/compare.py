@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from aares.plotting import save_figure, styled, subplots
-from aares.popularity.models import N_JOBS, make_model
+from aares.popularity.models import make_model
 
 __all__ = [
     "folds",
@@ -69,6 +69,7 @@ def cross_validate_models(
     by_artist: bool = False,
     models: dict[str, Pipeline] | None = None,
     on_step: Callable[[str], None] | None = None,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cross-validate models on the same folds.
 
@@ -82,6 +83,9 @@ def cross_validate_models(
         Unfitted pipelines by name (a ``features`` step first) instead of ``make_model``.
     on_step : callable, optional
         Called with a short description after each fitted model (for progress bars).
+    n_jobs : int, default=1
+        Threads of each model (:func:`~aares.popularity.models.make_model`; ``models``
+        keep their own) and of OpenMP while the folds are fitted.
 
     Returns
     -------
@@ -95,7 +99,10 @@ def cross_validate_models(
     if target not in frame.columns:
         raise ValueError(f"the frame has no {target!r} column to predict")
     y = frame[target].to_numpy(dtype=float)
-    pipes = {n: (models[n] if models and n in models else make_model(n, seed=seed)) for n in names}
+    pipes = {
+        n: (models[n] if models and n in models else make_model(n, seed=seed, n_jobs=n_jobs))
+        for n in names
+    }
     # Group models by their (unfitted) feature step: equal repr means equal parameters.
     by_features: dict[str, list[str]] = {}
     for n, p in pipes.items():
@@ -103,8 +110,8 @@ def cross_validate_models(
     oof = pd.DataFrame(index=frame.index, columns=list(names), dtype=float)
     scores: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in names}
     # HistGradientBoosting takes every core through OpenMP; on a shared machine that
-    # contends as badly as LightGBM's threads (see models.N_JOBS): cap it the same way.
-    with threadpool_limits(limits=N_JOBS, user_api="openmp"):
+    # contends as badly as LightGBM's threads (see models.make_model): cap it the same way.
+    with threadpool_limits(limits=n_jobs, user_api="openmp"):
         for train, test in folds(frame, n_splits, seed, by_artist):
             _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step)
     rows = []

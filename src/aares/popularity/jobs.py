@@ -60,8 +60,11 @@ def run_compare(
     by_artist: bool = True,
     importance: bool = True,
     importance_repeats: int = 3,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """Cross-validate ``names``, write the table, predictions and figures under ``out``."""
+    """Cross-validate ``names``, write the table, predictions and figures under ``out``.
+
+    ``n_jobs``: threads of each model (see :func:`aares.popularity.models.make_model`)."""
     from aares.popularity import compare as cmp
 
     out = ensure_dir(out)
@@ -73,12 +76,13 @@ def run_compare(
             bar.update(task, advance=1, description=f"cross-validating ({name})")
 
         table, oof = cmp.cross_validate_models(
-            frame, names, n_splits=folds, seed=seed, on_step=step
+            frame, names, n_splits=folds, seed=seed, on_step=step, n_jobs=n_jobs
         )
         if by_artist:
             by, _ = cmp.cross_validate_models(
-                frame, names, n_splits=folds, seed=seed, by_artist=True, on_step=step
-            )
+                frame, names, n_splits=folds, seed=seed, by_artist=True, on_step=step,
+                n_jobs=n_jobs,
+            )  # fmt: skip
             table["r2_new_artists"] = by["r2"]
     table.to_csv(out / "cv_results.csv")
     oof.to_csv(out / "cv_predictions.csv", index=False)
@@ -95,7 +99,7 @@ def run_compare(
         y, {n: oof[n].to_numpy() for n in shown}, out / "residuals_by_popularity.png"
     )
     if importance:
-        imp = importance_of(frame, best, seed=seed, n_repeats=importance_repeats)
+        imp = importance_of(frame, best, seed=seed, n_repeats=importance_repeats, n_jobs=n_jobs)
         imp.to_csv(out / "permutation_importance.csv")
         cmp.plot_importance(
             imp,
@@ -120,7 +124,7 @@ def run_compare(
 
 
 def importance_of(
-    frame: pd.DataFrame, name: str, seed: int = 0, n_repeats: int = 3
+    frame: pd.DataFrame, name: str, seed: int = 0, n_repeats: int = 3, n_jobs: int = 1
 ) -> pd.DataFrame:
     """Permutation importance of raw columns for ``name`` fitted on 80 %, scored on 20 %."""
     from sklearn.model_selection import train_test_split
@@ -129,7 +133,7 @@ def importance_of(
     from aares.popularity.models import make_model
 
     train, test = train_test_split(frame, test_size=0.2, random_state=seed)
-    model = make_model(name, seed=seed).fit(train, train["popularity"])
+    model = make_model(name, seed=seed, n_jobs=n_jobs).fit(train, train["popularity"])
     return raw_permutation_importance(
         model, test, test["popularity"], n_repeats=n_repeats, seed=seed
     )
@@ -218,10 +222,8 @@ def classify_songs(
         from aares.data import TRAIN_FILE, load_train
 
         train = load_train(data_file(TRAIN_FILE, data))
-        model = make_model(classifier, seed=seed)
-        for key in model.get_params():  # one thread: see aares.popularity.models.N_JOBS
-            if key.endswith("n_jobs"):
-                model.set_params(**{key: 1})
+        # one thread, as the popularity models (see aares.popularity.models.make_model)
+        model = make_model(classifier, seed=seed, n_jobs=1)
         with console.status(f"training the Exercise 1 {classifier} genre model"):
             model.fit(train.drop(columns="genre"), train["genre"])
     return np.asarray(model.predict(frame), dtype=object)
@@ -340,16 +342,24 @@ def run_all_step(data_dir: Path, out_dir: Path) -> None:
 
 
 def train_job(
-    data: Path, out: Path, *, model: str = "best", seed: int = 0, sample: int = 0, folds: int = 5
+    data: Path,
+    out: Path,
+    *,
+    model: str = "best",
+    seed: int = 0,
+    sample: int = 0,
+    folds: int = 5,
+    n_jobs: int = 1,
 ):
     """Train a :class:`~aares.popularity.model.PopularityModel` on the subset of ``data``
-    (cross-validation with a progress bar, then the final fit) and save it with its card."""
+    (cross-validation with a progress bar, then the final fit; ``n_jobs`` threads per
+    model) and save it with its card."""
     from aares.popularity.model import PopularityModel
 
     check_writable(out)  # before minutes of training, not after
     path = data_file(SUBSET_FILE, data)
     frame = load_songs(data, sample, seed)
-    est = PopularityModel(model, seed=seed, folds=folds)
+    est = PopularityModel(model, seed=seed, folds=folds, n_jobs=n_jobs)
     with progress() as bar:
         task = bar.add_task(f"{folds}-fold CV, then all {len(frame):,} songs", total=folds + 1)
         est.fit(frame, source=path, on_step=lambda _: bar.advance(task))

@@ -84,6 +84,8 @@ class PopularityModel(RegressorMixin, CardModel):
         Seed of the model, its encoders and the folds.
     folds : int, default=5
         Cross-validation folds for the card's scores and the intervals; ``0`` skips them.
+    n_jobs : int, default=1
+        Threads of each model fit (:func:`aares.popularity.models.make_model`).
 
     Attributes
     ----------
@@ -94,10 +96,11 @@ class PopularityModel(RegressorMixin, CardModel):
     #: input columns passed through to predictions (the truth, when a file has it)
     passthrough = ("popularity",)
 
-    def __init__(self, model: str = "best", seed: int = 0, folds: int = 5):
+    def __init__(self, model: str = "best", seed: int = 0, folds: int = 5, n_jobs: int = 1):
         self.model = model
         self.seed = seed
         self.folds = folds
+        self.n_jobs = n_jobs
 
     def fit(
         self,
@@ -123,7 +126,7 @@ class PopularityModel(RegressorMixin, CardModel):
             t0 = time.perf_counter()
             table, oof = cross_validate_models(
                 X.assign(popularity=y), [name], n_splits=self.folds, seed=self.seed,
-                on_step=on_step,
+                on_step=on_step, n_jobs=self.n_jobs,
             )  # fmt: skip
             cv_seconds = time.perf_counter() - t0
             row = table.loc[name]
@@ -131,7 +134,7 @@ class PopularityModel(RegressorMixin, CardModel):
             cv.update({k: round(float(row[k]), 4) for k in ("r2", "r2_std", "mae", "rmse")})
             arrays = {"abs_errors": np.abs(y - oof[name].to_numpy(float)).astype(np.float32)}
         t0 = time.perf_counter()
-        self.estimator_ = make_model(name, seed=self.seed).fit(X, y)
+        self.estimator_ = make_model(name, seed=self.seed, n_jobs=self.n_jobs).fit(X, y)
         fit_seconds = time.perf_counter() - t0
         card = self._make_card(
             X, source, popularity_inputs(X), [*AUDIO_FEATURES, "year"],

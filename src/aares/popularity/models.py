@@ -34,16 +34,11 @@ __all__ = [
     "MODEL_NAMES",
     "BEST_MODEL",
     "FULL_FEATURES",
-    "N_JOBS",
     "HurdleRegressor",
     "make_model",
     "lightgbm_regressor",
     "ladder_models",
 ]
-
-#: Threads a model may use. One: on a loaded 2-core machine LightGBM's OpenMP threads
-#: contend so badly that n_jobs=2 ran 50x slower than n_jobs=1 (measured).
-N_JOBS = 1
 
 #: Feature blocks of the full models (see :func:`~aares.popularity.features.make_features`).
 FULL_FEATURES = ("song", "artist_te", "release_te", "genre_te", "word_te", "tfidf", "svd")
@@ -111,7 +106,9 @@ class HurdleRegressor(RegressorMixin, BaseEstimator):
         return pred
 
 
-def _lightgbm_params(seed: int, n_estimators: int, learning_rate: float, params: dict) -> dict:
+def _lightgbm_params(
+    seed: int, n_estimators: int, learning_rate: float, n_jobs: int, params: dict
+) -> dict:
     # small leaves, slow learning and row/column sampling: the settings tuned for this subset
     base = dict(
         n_estimators=n_estimators,
@@ -121,7 +118,7 @@ def _lightgbm_params(seed: int, n_estimators: int, learning_rate: float, params:
         subsample=0.8,
         subsample_freq=1,
         colsample_bytree=0.5,
-        n_jobs=N_JOBS,
+        n_jobs=n_jobs,
         random_state=seed,
         verbose=-1,
     )
@@ -129,18 +126,18 @@ def _lightgbm_params(seed: int, n_estimators: int, learning_rate: float, params:
     return base
 
 
-def lightgbm_regressor(seed: int = 0, **params):
+def lightgbm_regressor(seed: int = 0, n_jobs: int = 1, **params):
     """The tuned LightGBM regressor of aares (small leaves, slow learning, column sampling)."""
     import lightgbm as lgb
 
-    return lgb.LGBMRegressor(**_lightgbm_params(seed, 800, 0.015, params))
+    return lgb.LGBMRegressor(**_lightgbm_params(seed, 800, 0.015, n_jobs, params))
 
 
-def lightgbm_classifier(seed: int = 0, **params):
+def lightgbm_classifier(seed: int = 0, n_jobs: int = 1, **params):
     """The LightGBM classifier of the hurdle model (popularity 0 or not)."""
     import lightgbm as lgb
 
-    return lgb.LGBMClassifier(**_lightgbm_params(seed, 600, 0.02, params))
+    return lgb.LGBMClassifier(**_lightgbm_params(seed, 600, 0.02, n_jobs, params))
 
 
 def _pipe(model, features: Sequence[str], seed: int, linear: bool = False) -> Pipeline:
@@ -151,7 +148,7 @@ def _pipe(model, features: Sequence[str], seed: int, linear: bool = False) -> Pi
 
 
 def make_model(
-    name: str = "best", seed: int = 0, features: Sequence[str] | None = None
+    name: str = "best", seed: int = 0, features: Sequence[str] | None = None, n_jobs: int = 1
 ) -> Pipeline:
     """An unfitted popularity model by name.
 
@@ -170,6 +167,15 @@ def make_model(
         Seed of the models and of the cross-fitting folds.
     features : sequence of str, optional
         Feature blocks instead of the model's default (see ``make_features``).
+    n_jobs : int, default=1
+        Threads of the random forest and of LightGBM. One by default: on a loaded 2-core
+        machine LightGBM's OpenMP threads contend so badly that two ran 50x slower than
+        one (measured).
+
+    Examples
+    --------
+    >>> make_model("hurdle", n_jobs=2).get_params()["model__regressor__n_jobs"]
+    2
     """
     name = BEST_MODEL if name == "best" else name
     full = tuple(features) if features is not None else FULL_FEATURES
@@ -182,7 +188,7 @@ def make_model(
             n_estimators=150,
             min_samples_leaf=5,
             max_features=0.33,
-            n_jobs=N_JOBS,
+            n_jobs=n_jobs,
             random_state=seed,
         )
         return _pipe(rf, full, seed)
@@ -192,11 +198,13 @@ def make_model(
         )
         return _pipe(hgb, full, seed)
     if name == "lightgbm_audio":
-        return _pipe(lightgbm_regressor(seed), features or ("audio",), seed)
+        return _pipe(lightgbm_regressor(seed, n_jobs), features or ("audio",), seed)
     if name == "lightgbm":
-        return _pipe(lightgbm_regressor(seed), full, seed)
+        return _pipe(lightgbm_regressor(seed, n_jobs), full, seed)
     if name == "hurdle":
-        hurdle = HurdleRegressor(lightgbm_classifier(seed), lightgbm_regressor(seed))
+        hurdle = HurdleRegressor(
+            lightgbm_classifier(seed, n_jobs), lightgbm_regressor(seed, n_jobs)
+        )
         return _pipe(hurdle, full, seed)
     raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES} or 'best'")
 
@@ -212,7 +220,7 @@ LADDER = [
 ]
 
 
-def ladder_models(seed: int = 0) -> dict[str, Pipeline]:
+def ladder_models(seed: int = 0, n_jobs: int = 1) -> dict[str, Pipeline]:
     """Tuned LightGBM on growing feature sets, then the hurdle model on the last one.
 
     Shows what each block adds (the steps the issue's baselines describe).
@@ -223,8 +231,10 @@ def ladder_models(seed: int = 0) -> dict[str, Pipeline]:
         blocks = tuple(b for b in blocks if b != "audio" or "song" not in added) + added
         if set(blocks) == set(FULL_FEATURES):  # same column order as the full models
             blocks = FULL_FEATURES
-        models[name] = _pipe(lightgbm_regressor(seed), blocks, seed)
-    models["+ zero / non-zero split (hurdle)"] = make_model("hurdle", seed=seed, features=blocks)
+        models[name] = _pipe(lightgbm_regressor(seed, n_jobs), blocks, seed)
+    models["+ zero / non-zero split (hurdle)"] = make_model(
+        "hurdle", seed=seed, features=blocks, n_jobs=n_jobs
+    )
     return models
 
 
