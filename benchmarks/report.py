@@ -20,7 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from aares.explore.analysis import TourSettings, run_tour
+from aares.markdown import markdown_table
 from aares.report.build import build_report
 from benchmarks._common import stamp, write_section
 
@@ -41,6 +44,20 @@ def _pdf_facts(path: Path) -> tuple[int, int] | None:
         return None
     reader = PdfReader(path)
     return len(reader.pages), sum(len(page.images) for page in reader.pages)
+
+
+def _per_section(first, again) -> pd.DataFrame:
+    """Seconds of each section in the first build and in the rebuild (sections of both)."""
+    again = {o.section.title: o for o in again}
+    rows = [
+        (o.section.title, o.status, o.seconds, o.cpu_seconds, again[o.section.title].seconds,
+         again[o.section.title].cpu_seconds, len(o.section.figures()))
+        for o in first
+        if o.section.title in again
+    ]  # fmt: skip
+    columns = ["section", "status", "first build wall", "first build CPU", "rebuild wall",
+               "rebuild CPU", "figures"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
 
 
 def main(data_dir: Path) -> None:
@@ -72,15 +89,8 @@ def main(data_dir: Path) -> None:
         pdf_bytes = second.paths["pdf"].stat().st_size
         facts = _pdf_facts(second.paths["pdf"])
     figures = sum(len(s.figures()) for s in second.report.sections)
-    again = {o.section.title: o for o in second.report.outcomes}
-    sections = "\n".join(
-        f"| {o.section.title} | {o.status} | {o.seconds:.1f} | {o.cpu_seconds:.1f} | "
-        f"{again[o.section.title].seconds:.1f} | {again[o.section.title].cpu_seconds:.1f} | "
-        f"{len(o.section.figures())} |"
-        for o in first.report.outcomes
-        if o.section.title in again
-    )
-    table = "\n".join(f"| {name} | {w:.1f} | {c:.1f} |" for name, w, c in rows)
+    table = markdown_table(pd.DataFrame(rows, columns=["run", "wall s", "CPU s"]), "{:.1f}")
+    sections = markdown_table(_per_section(first.report.outcomes, second.report.outcomes), "{:.1f}")
 
     def verdict(seconds: float) -> str:
         return "under" if seconds < TARGET_SECONDS else "over"
@@ -89,14 +99,10 @@ def main(data_dir: Path) -> None:
 
 {stamp()}
 
-| run | wall s | CPU s |
-|---|---|---|
 {table}
 
 Per section (seconds; the first build computes every output, the rebuild reuses them):
 
-| section | status | first build wall | first build CPU | rebuild wall | rebuild CPU | figures |
-|---|---|---|---|---|---|---|
 {sections}
 
 The issue's target: rebuilding the whole report on the course data in under {TARGET_SECONDS} s

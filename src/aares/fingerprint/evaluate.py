@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
 from aares.console import console, progress
@@ -42,6 +43,7 @@ from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.variants import VARIANTS, make_variant, pink_noise, speech
 from aares.io import write_json, write_text
+from aares.markdown import markdown_table
 
 __all__ = ["BenchConfig", "BenchResult", "run_bench"]
 
@@ -269,105 +271,103 @@ def _flag_shared(cat: Catalog, held: list[Path], queries: list[dict]) -> None:
 
 
 def _markdown(data: dict) -> str:
-    lines = []
     cfg = data["config"]
-    lines.append(
+    profiles = data["profiles"]
+    lines = [
         f"{data['indexed']} songs indexed ({data['audio_hours']:.2f} h), {data['held_out']} held "
         f"out; {data['queries']} queries (excerpts of {', '.join(f'{x:g}' for x in cfg['lengths'])}"
-        f" s, {cfg['per_song']} per song and length, seed {cfg['seed']})."
-    )
-    profiles = data["profiles"]
-    names = list(profiles)
-    # accuracy table
-    lines += ["", "Top-1 accuracy (offset within 1 s in brackets):", ""]
-    lines.append("| variant | length | n | " + " | ".join(names) + " |")
-    lines.append("|---|---|---|" + "---|" * len(names))
-    first = profiles[names[0]]["rows"]
-    keys = []
-    for r in first:
-        if r["positive"] and (r["variant"], r["length"]) not in keys:
-            keys.append((r["variant"], r["length"]))
+        f" s, {cfg['per_song']} per song and length, seed {cfg['seed']}).",
+        "",
+        "Top-1 accuracy (offset within 1 s in brackets):",
+        "",
+        markdown_table(_accuracy_table(profiles)),
+        "",
+        "False positives (any answer to a negative; wrong song answered to a positive):",
+        "",
+        markdown_table(_negatives_table(profiles)),
+        "",
+        markdown_table(_speed_table(profiles, cfg["jobs"])),
+    ]
+    return "\n".join(lines)
+
+
+def _accuracy_table(profiles: dict) -> pd.DataFrame:
+    """Per positive variant and length: n, then each profile's top-1 (and offset) accuracy."""
+    first = next(iter(profiles.values()))["rows"]
+    keys = list(dict.fromkeys((r["variant"], r["length"]) for r in first if r["positive"]))
+    table = []
     for v, length in keys:
-        cells = []
-        n = 0
-        for nm in names:
+        row = {"variant": v, "length": f"{length:g} s", "n": 0}
+        for name, p in profiles.items():
             rows = [
-                r for r in profiles[nm]["rows"] if r["positive"] and r["variant"] == v
+                r for r in p["rows"] if r["positive"] and r["variant"] == v
                 and r["length"] == length
             ]  # fmt: skip
-            n = len(rows)
+            row["n"] = len(rows)
             acc = np.mean([r["correct"] for r in rows]) * 100
             off = np.mean([r["offset_ok"] for r in rows]) * 100
-            cells.append(f"{acc:.1f} % ({off:.1f} %)")
-        lines.append(f"| {v} | {length:g} s | {n} | " + " | ".join(cells) + " |")
-    # negatives
-    lines += ["", "False positives (any answer to a negative; wrong song answered to a positive):"]
-    lines += [
-        "",
-        "| negatives | n | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
-    ]
-    neg_kinds = []
-    for r in first:
-        if not r["positive"] and r["variant"] not in neg_kinds:
-            neg_kinds.append(r["variant"])
+            row[name] = f"{acc:.1f} % ({off:.1f} %)"
+        table.append(row)
+    return pd.DataFrame(table, columns=["variant", "length", "n", *profiles])
+
+
+def _negatives_table(profiles: dict) -> pd.DataFrame:
+    """Per kind of negative (and the totals): n, then each profile's count of answers."""
+    first = next(iter(profiles.values()))["rows"]
+    kinds = list(dict.fromkeys(r["variant"] for r in first if not r["positive"]))
     extra = ["all negatives", "wrong song (positives)"]
-    if any("shares" in k for k in neg_kinds):
+    if any("shares" in k for k in kinds):
         extra.insert(1, "all negatives, without shared audio")
-    for kind in [*neg_kinds, *extra]:
-        cells = []
-        n = 0
-        for nm in names:
-            rows = profiles[nm]["rows"]
-            if kind == "all negatives":
-                sel = [r for r in rows if not r["positive"]]
-                bad = sum(r["answered"] for r in sel)
-            elif kind == "all negatives, without shared audio":
-                sel = [r for r in rows if not r["positive"] and "shares" not in r["variant"]]
-                bad = sum(r["answered"] for r in sel)
-            elif kind == "wrong song (positives)":
-                sel = [r for r in rows if r["positive"]]
-                bad = sum(r["answered"] and not r["correct"] for r in sel)
-            else:
-                sel = [r for r in rows if not r["positive"] and r["variant"] == kind]
-                bad = sum(r["answered"] for r in sel)
-            n = len(sel)
-            cells.append(f"{bad}")
-        lines.append(f"| {kind} | {n} | " + " | ".join(cells) + " |")
-    # speed and size
-    lines += ["", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
 
-    def row(label, fn):
-        lines.append(f"| {label} | " + " | ".join(fn(profiles[nm]) for nm in names) + " |")
+    def selected(rows, kind):
+        if kind == "all negatives":
+            return [r for r in rows if not r["positive"]]
+        if kind == "all negatives, without shared audio":
+            return [r for r in rows if not r["positive"] and "shares" not in r["variant"]]
+        if kind == "wrong song (positives)":
+            return [r for r in rows if r["positive"]]
+        return [r for r in rows if not r["positive"] and r["variant"] == kind]
 
-    jobs = cfg["jobs"]
-    row(
-        "index speed, 1 process, decoding included: wall / CPU time (x realtime)",
-        lambda p: f"{p['index_x_realtime_1']:.0f}x / {p['index_x_cpu_1']:.0f}x",
-    )
-    row("load average (1 min) on 2 cores, after indexing", lambda p: f"{p['load_average']:.1f}")
-    if jobs > 1:
-        row(
-            f"index speed, --jobs {jobs} (x realtime)",
-            lambda p: f"{p.get(f'index_x_realtime_{jobs}', 0):.0f}x",
-        )
+    table = []
+    for kind in [*kinds, *extra]:
+        row = {"negatives": kind, "n": 0}
+        for name, p in profiles.items():
+            sel = selected(p["rows"], kind)
+            row["n"] = len(sel)
+            wrong = kind == "wrong song (positives)"
+            row[name] = sum(r["answered"] and (not wrong or not r["correct"]) for r in sel)
+        table.append(row)
+    return pd.DataFrame(table, columns=["negatives", "n", *profiles])
+
+
+def _speed_table(profiles: dict, jobs: int) -> pd.DataFrame:
+    """Speed and size: one row per measure, one column per profile."""
 
     def pct(p, q, pos=None, key="ms"):
         ms = [r[key] for r in p["rows"] if pos is None or r["positive"] == pos]
         return f"{np.percentile(ms, q):.1f}"
 
-    row("query wall p50 / p95, all (ms)", lambda p: f"{pct(p, 50)} / {pct(p, 95)}")
-    row(
-        "query CPU p50 / p95, all (ms)",
-        lambda p: f"{pct(p, 50, key='cpu_ms')} / {pct(p, 95, key='cpu_ms')}",
-    )
-    row(
-        "query CPU p50 / p95, negatives (ms)",
-        lambda p: f"{pct(p, 50, False, 'cpu_ms')} / {pct(p, 95, False, 'cpu_ms')}",
-    )
-    row("landmarks per second of audio", lambda p: f"{p['postings_per_second']:.0f}")
-    row("index size: postings / file (MB per hour)",
-        lambda p: f"{p['blob_mb_per_hour']:.2f} / {p['file_mb_per_hour']:.2f}")  # fmt: skip
-    row("index in memory (MB)", lambda p: f"{p['index_ram_mb']:.1f}")
-    row("peak memory, bench process (MB)", lambda p: f"{p['peak_rss_mb']:.0f}")
-    return "\n".join(lines)
+    measures = [
+        ("index speed, 1 process, decoding included: wall / CPU time (x realtime)",
+         lambda p: f"{p['index_x_realtime_1']:.0f}x / {p['index_x_cpu_1']:.0f}x"),
+        ("load average (1 min) on 2 cores, after indexing", lambda p: f"{p['load_average']:.1f}"),
+    ]  # fmt: skip
+    if jobs > 1:
+        measures.append(
+            (f"index speed, --jobs {jobs} (x realtime)",
+             lambda p: f"{p.get(f'index_x_realtime_{jobs}', 0):.0f}x")
+        )  # fmt: skip
+    measures += [
+        ("query wall p50 / p95, all (ms)", lambda p: f"{pct(p, 50)} / {pct(p, 95)}"),
+        ("query CPU p50 / p95, all (ms)",
+         lambda p: f"{pct(p, 50, key='cpu_ms')} / {pct(p, 95, key='cpu_ms')}"),
+        ("query CPU p50 / p95, negatives (ms)",
+         lambda p: f"{pct(p, 50, False, 'cpu_ms')} / {pct(p, 95, False, 'cpu_ms')}"),
+        ("landmarks per second of audio", lambda p: f"{p['postings_per_second']:.0f}"),
+        ("index size: postings / file (MB per hour)",
+         lambda p: f"{p['blob_mb_per_hour']:.2f} / {p['file_mb_per_hour']:.2f}"),
+        ("index in memory (MB)", lambda p: f"{p['index_ram_mb']:.1f}"),
+        ("peak memory, bench process (MB)", lambda p: f"{p['peak_rss_mb']:.0f}"),
+    ]  # fmt: skip
+    rows = [{"": label, **{n: fn(p) for n, p in profiles.items()}} for label, fn in measures]
+    return pd.DataFrame(rows, columns=["", *profiles])
