@@ -135,6 +135,22 @@ def test_settings_change_without_refitting_and_stored_runs_agree():
         stored.pvalues_from_proba(cp.fold_proba(X[400:])[:2])
 
 
+def test_sets_from_stored_probabilities_hold_the_labels_above_eps_by_probability():
+    X, y = gaussian_classes(500, 1)
+    for cv in ("split", 3):  # one model, and fold models whose probabilities are averaged
+        cp = SplitConformalClassifier(LogisticRegression(), cv=cv, random_state=0)
+        cp.fit(X[:400], y[:400])
+        fold = cp.fold_proba(X[400:])
+        inside = cp.pvalues_from_proba(fold) > 0.1
+        sets = cp.sets_from_proba(fold if cv == 3 else fold[0], 0.1)
+        proba = fold.mean(axis=0)
+        for row, labels in enumerate(sets):
+            assert sorted(labels) == sorted(str(c) for c in cp.classes_[inside[row]])
+            p = [proba[row, list(cp.classes_.astype(str)).index(c)] for c in labels]
+            assert p == sorted(p, reverse=True)
+        assert any(len(s) > 1 for s in sets)  # sets, not only the top label
+
+
 def test_prefit_calibration_and_predict():
     X, y = gaussian_classes(600, 2)
     model = LogisticRegression().fit(X[:300], y[:300])

@@ -30,7 +30,6 @@ from aares.modelcard import (
     read_arrays,
     read_card,
 )
-from aares.modelcheck import check_archive
 
 __all__ = ["CardModel"]
 
@@ -97,11 +96,11 @@ class CardModel(BaseEstimator):
             for anything that is not an aares model of this kind (nothing of it is loaded).
         """
         card = read_card(path, cls.kind)
-        check_archive(path)  # sizes bounded before the arrays are read
-        arrays = read_arrays(path)
         self = cls(**cls._params_from_card(card))
+        # the kind's load_model checks the archive (sizes, trees) before skops reads it;
+        # the arrays member is bounded on its own (read_arrays)
         self.estimator_ = cls._persist().load_model(path)
-        self._set(card, arrays)
+        self._set(card, read_arrays(path))
         self._check_loaded(path)
         return self
 

@@ -466,6 +466,21 @@ class SplitConformalClassifier(BaseEstimator):
             return w * per_class + (1 - w) * marginal
         return per_class
 
+    def sets_from_proba(self, proba: np.ndarray, eps: float) -> list[list[str]]:
+        """Prediction sets at coverage ``1 - eps`` from stored probabilities.
+
+        ``proba`` is :meth:`fold_proba` output, or one model's ``(m, n_classes)``
+        probabilities (a split predictor's). Each set lists its labels by falling
+        probability (the mean over the fold models).
+        """
+        proba = np.asarray(proba, dtype=float)
+        if proba.ndim == 2:
+            proba = proba[None]
+        inside = self.pvalues_from_proba(proba) > eps
+        order = np.argsort(-proba.mean(axis=0), axis=1, kind="stable")
+        pairs = zip(order, inside, strict=True)
+        return [[str(self.classes_[j]) for j in row if ok[j]] for row, ok in pairs]
+
     def class_eps(self, eps: float) -> np.ndarray:
         """Significance each label's p-value must exceed, shape ``(n_classes,)``.
 

@@ -263,10 +263,7 @@ class GenreModel(ClassifierMixin, CardModel):
 
     def sets_from_proba(self, proba: np.ndarray, eps: float) -> list[list[str]]:
         """Conformal sets at ``1 - eps`` from probabilities, genres by falling probability."""
-        inside = self._conformal().pvalues_from_proba(np.asarray(proba)[None]) > eps
-        order = np.argsort(-proba, axis=1, kind="stable")
-        pairs = zip(order, inside, strict=True)
-        return [[str(self.classes_[j]) for j in row if ok[j]] for row, ok in pairs]
+        return self._conformal().sets_from_proba(proba, eps)
 
     def predict_sets(self, X, eps: float = 0.1) -> list[list[str]]:
         """Each song's conformal prediction set at coverage ``1 - eps``."""

@@ -185,14 +185,9 @@ class GenreSets:
         X, y = train.drop(columns="genre"), train["genre"].to_numpy()
         cp = SplitConformalClassifier(make_model(model), score="lac", random_state=0).fit(X, y)
         n_cal = len(cp.cal_labels_)
-
-        def sets(proba, eps):
-            inside = cp.pvalues_from_proba(np.asarray(proba)[None]) > eps
-            return [[str(c) for c in cp.classes_[row]] for row in inside]
-
         return cls(
             cp.predict_proba,
-            sets,
+            cp.sets_from_proba,
             cp.classes_,
             f"{model} fitted at start-up on {len(y) - n_cal:,} training songs, calibrated on "
             f"{n_cal:,} held-out songs (split conformal, LAC score)",
