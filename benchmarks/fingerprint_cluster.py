@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, audio_files
 from aares.fingerprint.landmarks import get_profile
 from aares.fingerprint.parallel import local_cluster, sigterm_as_interrupt
 from aares.fingerprint.store import copy_store, open_store
+from aares.markdown import markdown_table
 from benchmarks._common import ROOT, stamp, write_section
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -202,31 +204,42 @@ def _markdown(rows, writer, latency, files, minutes: float) -> str:
         "(127.0.0.1, fsync off as in the tests). CPU is this process's plus its workers'. "
         "The Dask rows exclude the cluster's start-up (given apart).",
         "",
-        "| store | analysis | wall (s) | audio h per hour | vs inline | CPU (s) | "
-        "audio h per CPU hour | cluster start-up (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for store, how, r in rows:
-        per_cpu = r["hours"] / (r["cpu"] / 3600) if r["cpu"] > 0 else float("nan")
-        start = f"{r['startup']:.1f}" if "startup" in r else ""
-        lines.append(
-            f"| {store} | {how} | {r['wall']:.1f} | {r['rate']:.0f} | "
-            f"{r['rate'] / base['rate']:.2f}x | {r['cpu']:.1f} | {per_cpu:.0f} | {start} |"
-        )
+        markdown_table(
+            pd.DataFrame(
+                [
+                    {"store": store, "analysis": how, "wall (s)": r["wall"],
+                     "audio h per hour": r["rate"], "vs inline": r["rate"] / base["rate"],
+                     "CPU (s)": r["cpu"],
+                     "audio h per CPU hour": r["hours"] / (r["cpu"] / 3600)
+                     if r["cpu"] > 0 else float("nan"),
+                     "cluster start-up (s)": r.get("startup", float("nan"))}
+                    for store, how, r in rows
+                ]
+            ),
+            {"wall (s)": "{:.1f}", "audio h per hour": "{:.0f}", "vs inline": "{:.2f}x",
+             "CPU (s)": "{:.1f}", "audio h per CPU hour": "{:.0f}",
+             "cluster start-up (s)": "{:.1f}"},
+        ),
+    ]  # fmt: skip
     songs_per_hour = len(files) / hours  # songs in an hour of this music
     lines += [
         "",
         "The writer alone (`aares fp copy` of the finished catalog: one transaction per song, "
         "no analysis), the ceiling of one indexing run whatever the number of workers:",
         "",
-        "| into | songs | s | songs/s | MB of postings/s | audio h per hour it can take |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name, w in writer.items():
-        lines.append(
-            f"| {name} | {w['songs']} | {w['seconds']:.2f} | {w['songs_s']:.0f} | "
-            f"{w['mb_s']:.1f} | {w['songs_s'] * 3600 / songs_per_hour:,.0f} |"
-        )
+        markdown_table(
+            pd.DataFrame(
+                [
+                    {"into": name, "songs": w["songs"], "s": w["seconds"],
+                     "songs/s": w["songs_s"], "MB of postings/s": w["mb_s"],
+                     "audio h per hour it can take": w["songs_s"] * 3600 / songs_per_hour}
+                    for name, w in writer.items()
+                ]
+            ),
+            {"s": "{:.2f}", "songs/s": "{:.0f}", "MB of postings/s": "{:.1f}",
+             "audio h per hour it can take": "{:,.0f}"},
+        ),
+    ]  # fmt: skip
     lines += [
         "",
         "A reader (`Catalog.identify_signal`, 5 s excerpts of the 7 course songs) while another "
@@ -234,16 +247,20 @@ def _markdown(rows, writer, latency, files, minutes: float) -> str:
         "transaction; each change of the generation makes the reader bring its query index "
         "in step with the store (the on-disk index adds a segment) before its next query:",
         "",
-        "| store | queries alone | p50 / p95 ms alone | queries with writer | p50 / p95 / max "
-        "ms with writer | index updates | songs at the end |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for store, r in latency.items():
-        a, b = r["alone"], r["busy"]
-        lines.append(
-            f"| {store} | {a['n']} | {a['p50']:.1f} / {a['p95']:.1f} | {b['n']} | "
-            f"{b['p50']:.1f} / {b['p95']:.1f} / {b['max']:.0f} | {r['rebuilds']} | {r['songs']} |"
-        )
+        markdown_table(
+            pd.DataFrame(
+                [
+                    {"store": store, "queries alone": r["alone"]["n"],
+                     "p50 / p95 ms alone": f"{r['alone']['p50']:.1f} / {r['alone']['p95']:.1f}",
+                     "queries with writer": r["busy"]["n"],
+                     "p50 / p95 / max ms with writer": f"{r['busy']['p50']:.1f} / "
+                     f"{r['busy']['p95']:.1f} / {r['busy']['max']:.0f}",
+                     "index updates": r["rebuilds"], "songs at the end": r["songs"]}
+                    for store, r in latency.items()
+                ]
+            )
+        ),
+    ]  # fmt: skip
     one = next(r for st, how, r in rows if how == "--cluster local:1" and st == "PostgreSQL")
     two = next(r for st, how, r in rows if how == "--cluster local:2" and st == "PostgreSQL")
     per_core = one["hours"] / (one["cpu"] / 3600)

@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
+from aares.markdown import markdown_table
 from benchmarks._common import ROOT, stamp, write_section
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -249,17 +251,18 @@ def report(r: dict) -> str:
     s, lo, f = r["single"], r["load"], r["fresh"]
     speedup = lo["rps"] / s["rps"] if s["rps"] else float("nan")
     fresh_ratio = f["wall_s"] * 1e3 / s["p50"] if s["p50"] else float("nan")
-    rows = [
-        "| clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | wrong | "
-        "server CPU s/request | machine CPU busy | load avg (start, end) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, p in (("1 at a time", s), (f"{lo['clients']} concurrent", lo)):
-        rows.append(
-            f"| {name} | {p['requests']} | {p['rps']:.2f} | {p['p50']:.0f} | {p['p95']:.0f} | "
-            f"{p['p99']:.0f} | {p['errors']} | {p['wrong']} | {p['server_cpu_s_per_request']:.3f} "
-            f"| {p['cpu_busy']:.0%} | {p['load_avg'][0]:.1f}, {p['load_avg'][1]:.1f} |"
-        )
+    table = pd.DataFrame(
+        [
+            {"clients": name, "requests": p["requests"], "req/s": p["rps"], "p50 ms": p["p50"],
+             "p95 ms": p["p95"], "p99 ms": p["p99"], "errors": p["errors"], "wrong": p["wrong"],
+             "server CPU s/request": p["server_cpu_s_per_request"],
+             "machine CPU busy": f"{p['cpu_busy']:.0%}",
+             "load avg (start, end)": f"{p['load_avg'][0]:.1f}, {p['load_avg'][1]:.1f}"}
+            for name, p in (("1 at a time", s), (f"{lo['clients']} concurrent", lo))
+        ]
+    )  # fmt: skip
+    formats = {"req/s": "{:.2f}", "p50 ms": "{:.0f}", "p95 ms": "{:.0f}", "p99 ms": "{:.0f}",
+               "server CPU s/request": "{:.3f}"}  # fmt: skip
     return "\n".join(
         [
             "## Service under load (`aares serve`)",
@@ -274,7 +277,7 @@ def report(r: dict) -> str:
             "cut at a random offset of a random catalog song; an answer is right when its top "
             "match is that song at that offset (+-0.5 s).",
             "",
-            *rows,
+            markdown_table(table, formats),
             "",
             f"- Throughput with {lo['clients']} clients: **{speedup:.2f}x** that of one client "
             "at a time (target >= 1.6x), same run.",
