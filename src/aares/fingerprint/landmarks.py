@@ -66,7 +66,7 @@ import numba
 import numpy as np
 
 from aares.fingerprint.peaks import course_maxima, find_peaks
-from aares.fingerprint.spectrogram import power_spectrogram
+from aares.fingerprint.spectrogram import power_spectrogram, suppress_late_reverb
 
 __all__ = [
     "Profile",
@@ -114,6 +114,8 @@ class Profile:
     absolute_f2: bool = False  # course: the hash holds f2 itself, not f2 - f1
     resample_quality: str = "MQ"
     query_shifts: int = 1  # analyses of a query at sub-hop time shifts (see analyse_query)
+    dereverb_rt60: float = 2.0  # reverberation assumed by query_peaks(dereverb=True), seconds
+    dereverb_wet: float = 1.0  # ... and its reverberant-to-direct amplitude ratio
 
     @property
     def frame_seconds(self) -> float:
@@ -409,18 +411,29 @@ def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.nd
     return pick_peaks(spectrogram(np.asarray(x, dtype=np.float32), profile), profile, query)
 
 
-def query_peaks(x: np.ndarray, profile: Profile) -> list[tuple[np.ndarray, np.ndarray]]:
+def query_peaks(
+    x: np.ndarray, profile: Profile, dereverb: bool = False
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(points, strength)`` of each of the ``profile.query_shifts`` analyses of a query.
 
     Analysis ``k`` starts ``k * hop / query_shifts`` samples in; its frames are given in the
     unshifted analysis' frames (fractional), so that every analysis votes for one offset.
+    ``dereverb=True`` picks the peaks after taking the late reverberation out of the
+    spectrogram (:func:`aares.fingerprint.spectrogram.suppress_late_reverb` with the
+    profile's ``dereverb_rt60`` and ``dereverb_wet``): for a reverberant query (a "slowed +
+    reverb" edit) whose plain analysis finds nothing. Songs are always analysed dry.
     """
     x = np.asarray(x, dtype=np.float32)
     n = max(1, int(profile.query_shifts))
     out = []
     for k in range(n):
         shift = int(round(k * profile.hop_length / n))
-        p, st = analyse(x[shift:], profile, query=True)
+        S = spectrogram(x[shift:], profile)
+        if dereverb and S.shape[1]:
+            S = suppress_late_reverb(
+                S, profile.frame_seconds, profile.dereverb_rt60, profile.dereverb_wet
+            )
+        p, st = pick_peaks(S, profile, query=True)
         if shift:
             p = p.copy()
             p[:, 1] += shift / profile.hop_length
