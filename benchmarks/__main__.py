@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from pathlib import Path
 
 # Benchmarks in the order `make bench` runs them.
@@ -19,6 +20,7 @@ ALL = [
     "fingerprint",
     "fingerprint-cluster",
     "fingerprint-speed",
+    "fingerprint-indexing",
     "popularity",
     "recommend",
     "catalogue",
@@ -34,7 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {ALL})")
     parser.add_argument("--data", type=Path, default=Path("data"), help="data folder")
+    parser.add_argument(
+        "--olaf", type=Path, help="olaf_core binary for fingerprint-indexing (else skipped)"
+    )
     args = parser.parse_args()
+    if args.olaf:
+        os.environ["AARES_OLAF"] = str(args.olaf)
     for name in args.names or ALL:
         if name not in ALL + EXTRA:
             parser.error(f"unknown benchmark {name!r}; choose from {ALL + EXTRA}")

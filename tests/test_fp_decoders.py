@@ -3,6 +3,7 @@ the file's rate, mixed to mono, resampled by soxr. Files are written by libsndfi
 
 from __future__ import annotations
 
+import subprocess
 import tracemalloc
 
 import numpy as np
@@ -215,3 +216,29 @@ def test_real_ogg_and_mp3_decode_as_the_reference(data_dir):
         n = min(x.size, ref.size)
         assert abs(x.size - ref.size) <= SR // 100
         assert np.corrcoef(x[:n], ref[:n])[0, 1] > 0.99, path.name
+
+
+def test_pyav_reads_what_libsndfile_cannot_as_ffmpeg_does(tmp_path, encoded):
+    _needs(decoders._av)
+    if audio.shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    m4a = tmp_path / "a.m4a"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(encoded("ogg")), "-c:a", "aac", str(m4a)]
+    if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
+        pytest.skip("ffmpeg has no AAC encoder")
+    x, _ = load_audio(m4a, sr=SR, quality="MQ")  # PyAV in this process
+    np.testing.assert_array_equal(x, decoders.decode_av(m4a, SR, "MQ"))
+    ref = audio._ffmpeg_mono(m4a, SR, None)  # the ffmpeg process it replaces
+    n = min(x.size, ref.size)
+    assert abs(x.size - ref.size) <= SR // 20
+    assert np.corrcoef(x[:n], ref[:n])[0, 1] > 0.999
+
+
+def test_pyav_converts_integer_samples(tmp_path):
+    _needs(decoders._av)
+    path = tmp_path / "a.flac"  # FFmpeg's FLAC decoder gives 16-bit integers, not floats
+    sf.write(path, _music(6.0), RATE, subtype="PCM_16")
+    x = decoders.decode_av(path, SR, "MQ")
+    ref = _reference(path)
+    assert x.size == ref.size and np.corrcoef(x, ref)[0, 1] > 0.9999
+    assert np.abs(x - ref).max() < 1e-3

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import itertools
 import os
 import struct
 from pathlib import Path
@@ -194,9 +195,17 @@ def _mpg123() -> ctypes.CDLL | None:
 
 
 def decode_mp3(
-    path: str | os.PathLike, sr: int, quality: str = "MQ", max_seconds: float | None = None
+    path: str | os.PathLike,
+    sr: int,
+    quality: str = "MQ",
+    max_seconds: float | None = None,
+    down: int | None = None,
 ) -> np.ndarray | None:
-    """MP3 to mono at ``sr`` with libmpg123: mixed before synthesis, at 1/2 or 1/4 rate."""
+    """MP3 to mono at ``sr`` with libmpg123: mixed before synthesis, at 1/2 or 1/4 rate.
+
+    ``down`` (0, 1, 2: the rate divided by ``2**down``) is chosen when ``None``: the lowest
+    rate still >= ``sr``.
+    """
     lib = _mpg123()
     if lib is None:
         return None
@@ -205,8 +214,8 @@ def decode_mp3(
         rate = _mpg123_format(lib, probe)[0]
     finally:
         _mpg123_close(lib, probe)
-    # the lower 16 or 8 of the 32 subbands hold everything below the target's Nyquist
-    down = max(d for d in (0, 1, 2) if d == 0 or rate >> d >= sr)
+    if down is None:  # the lower 16 or 8 of the 32 subbands hold all below sr's Nyquist
+        down = max(d for d in (0, 1, 2) if d == 0 or rate >> d >= sr)
     handle = _mpg123_open(lib, path, down=down, rate=rate >> down)
     try:
         if _mpg123_format(lib, handle) != (rate >> down, 1, _MPG123_ENC_FLOAT_32):
@@ -311,13 +320,21 @@ def _libopus() -> ctypes.CDLL | None:
 
 
 def decode_opus(
-    path: str | os.PathLike, sr: int, quality: str = "MQ", max_seconds: float | None = None
+    path: str | os.PathLike,
+    sr: int,
+    quality: str = "MQ",
+    max_seconds: float | None = None,
+    rate: int | None = None,
 ) -> np.ndarray | None:
-    """Ogg Opus to mono at ``sr``: libopus decodes each packet to mono at >= ``sr``."""
+    """Ogg Opus to mono at ``sr``: libopus decodes each packet to mono at ``rate`` (one of
+    8, 12, 16, 24, 48 kHz; when ``None``, the lowest that is >= ``sr``), soxr the rest."""
     lib = _libopus()
     if lib is None:
         return None
-    rate = next((r for r in _OPUS_RATES if r >= sr), 48000)
+    if rate is None:
+        rate = next((r for r in _OPUS_RATES if r >= sr), 48000)
+    elif rate not in _OPUS_RATES:
+        raise ValueError(f"libopus decodes at {_OPUS_RATES} Hz, not {rate}")
     with open(path, "rb") as fh:
         end_granule = _last_granule(fh)
         packets = _ogg_packets(fh)
@@ -462,48 +479,53 @@ def decode_av(
     with av.open(os.fspath(path), mode="r") as container:
         if not container.streams.audio:
             raise DecodeError("no audio stream")
-        stream = container.streams.audio[0]
-        sink = block = None
-        pos = channels = 0
-        convert = None  # for decoders whose samples are not float32 planes
-        for frame in container.decode(stream):
-            if sink is None:
-                rate, channels = int(frame.sample_rate), len(frame.layout.channels)
-                hint = int(container.duration * rate / 1_000_000) if container.duration else 0
-                limit = None if max_seconds is None else int(max_seconds * rate)
-                sink = MonoSink(rate, sr, quality, hint, limit)
-                block = np.empty(BLOCK, dtype=np.float32)
-                if frame.format.name != "fltp":
-                    convert = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
-            elif frame.sample_rate != sink.rate or len(frame.layout.channels) != channels:
-                raise DecodeError("the sample rate or the channels change inside the file")
-            for part in convert.resample(frame) if convert is not None else (frame,):
-                n = part.samples
-                if pos + n > BLOCK:
-                    pos = _flush(sink, block, pos, channels)
-                if n > BLOCK:  # a frame longer than a block: mixed on its own
-                    _flush(sink, _sum_planes(part, np.empty(n, np.float32)), n, channels)
-                else:
-                    _sum_planes(part, block[pos : pos + n])
-                    pos += n
-            if sink.full:
-                break
-        if sink is None:
+        frames = container.decode(container.streams.audio[0])
+        first = next(frames, None)
+        if first is None:
             raise DecodeError("no audio frames")
+        rate, channels = int(first.sample_rate), len(first.layout.channels)
+        hint = int(container.duration * rate / 1_000_000) if container.duration else 0
+        limit = None if max_seconds is None else int(max_seconds * rate)
+        sink = MonoSink(rate, sr, quality, hint, limit)
+        frames = itertools.chain([first], frames)
+        if first.format.name != "fltp":  # FLAC, ALAC, PCM, ...: to float32 planes first
+            frames = _as_fltp(
+                av.AudioResampler(format="fltp", layout=first.layout, rate=rate), frames
+            )
+        block, pos = np.empty(BLOCK, dtype=np.float32), 0
+        frombuffer, add, f32 = np.frombuffer, np.add, np.float32  # this loop runs per frame
+        for frame in frames:
+            planes, n = frame.planes, frame.samples
+            if len(planes) != channels or frame.sample_rate != rate:
+                raise DecodeError("the sample rate or the channels change inside the file")
+            if pos + n > BLOCK:
+                pos = _flush(sink, block, pos, channels)
+                if sink.full:
+                    break
+            if n > BLOCK:  # a frame longer than a block: mixed on its own
+                _flush(sink, _sum_planes(planes, n, np.empty(n, f32)), n, channels)
+            elif channels == 2:  # the common case, in one numpy call
+                add(frombuffer(planes[0], f32, n), frombuffer(planes[1], f32, n),
+                    out=block[pos : pos + n])  # fmt: skip
+                pos += n
+            else:
+                _sum_planes(planes, n, block[pos : pos + n])
+                pos += n
         _flush(sink, block, pos, channels)
         return sink.finish()
 
 
-def _sum_planes(frame, out: np.ndarray) -> np.ndarray:
-    # out = the sum of the frame's float32 planes, in channel order (one numpy call for
-    # stereo: this runs once per frame, ~50-80 times a second of audio)
-    planes, n = frame.planes, frame.samples
-    first = np.frombuffer(planes[0], dtype=np.float32, count=n)
-    if len(planes) == 1:
-        np.copyto(out, first)
-        return out
-    np.add(first, np.frombuffer(planes[1], dtype=np.float32, count=n), out=out)
-    for plane in planes[2:]:
+def _as_fltp(resampler, frames):
+    # the frames converted to float32 planes by FFmpeg's resampler (same rate and layout)
+    for frame in frames:
+        yield from resampler.resample(frame)
+    yield from resampler.resample(None)
+
+
+def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
+    # out = the sum of ``n`` float32 samples of each plane, in channel order
+    np.copyto(out, np.frombuffer(planes[0], dtype=np.float32, count=n))
+    for plane in planes[1:]:
         np.add(out, np.frombuffer(plane, dtype=np.float32, count=n), out=out)
     return out
 

@@ -1,0 +1,297 @@
+"""Indexing throughput per codec, beside Olaf: `python -m benchmarks fingerprint-indexing
+--data DIR [--olaf PATH]` (issue 18).
+
+The first ``AARES_INDEXING_TRACKS`` (default 4) tracks of ``DIR/music/singularity`` as the
+Ogg Vorbis files themselves and converted with ffmpeg to Opus (libopus 96 kbit/s), MP3 (LAME
+160 kbit/s) and AAC (FFmpeg's encoder, 128 kbit/s, M4A). In one process, round after round
+(``AARES_INDEXING_ROUNDS``, default 3; the median is reported), the CPU time per audio hour
+(this process and its children, ``resource.getrusage``) of:
+
+- each way of decoding to mono 8 kHz: ``load_audio`` as the engine calls it now (the fast
+  decoders of ``fingerprint/decoders.py``), as it did before them (libsndfile + soxr, an
+  ffmpeg process for Opus and for what libsndfile cannot read), an ffmpeg process straight to
+  8 kHz, and PyAV + soxr for every codec;
+- the analysis alone (landmarks of the decoded signal);
+- aares indexing, ``Catalog.add(files, jobs=1)`` into a new catalog in a warm process
+  (decoding, analysis, store, index), with today's decoders and with the ones before;
+- Olaf indexing (github.com/JorenSix/Olaf, ``make compile_core``, built outside this
+  repository and named by ``--olaf`` or found as ``olaf_core`` on PATH; skipped when absent):
+  what its command line does per file, ``ffmpeg -ac 1 -ar 16000 -f f32le`` to a file, then
+  ``olaf_core store`` into a fresh database.
+
+Writes the "fingerprint-indexing" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aares.fingerprint import audio, decoders
+from aares.fingerprint.audio import load_audio
+from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.landmarks import fingerprint, get_profile
+from aares.markdown import markdown_table
+from benchmarks._common import stamp, write_section
+
+SR = 8000
+#: codec -> (suffix, ffmpeg encoder options; None: the source files themselves)
+CODECS = {
+    "Ogg Vorbis": (".ogg", None),
+    "Opus": (".opus", ["-c:a", "libopus", "-b:a", "96k"]),
+    "MP3": (".mp3", ["-c:a", "libmp3lame", "-b:a", "160k"]),
+    "AAC (M4A)": (".m4a", ["-c:a", "aac", "-b:a", "128k"]),
+}
+#: what load_audio uses now, per codec (decoders.decode_mono)
+NOW = {
+    "Ogg Vorbis": "PyAV (FFmpeg's decoder) + soxr",
+    "Opus": "libopus to mono 8 kHz",
+    "MP3": "libmpg123 mono, 1/4 rate + soxr",
+    "AAC (M4A)": "PyAV + soxr",
+}
+BEFORE = {
+    "Ogg Vorbis": "libsndfile (libvorbis) + soxr",
+    "Opus": "ffmpeg process to 8 kHz",
+    "MP3": "libsndfile (libmpg123) + soxr",
+    "AAC (M4A)": "ffmpeg process",
+}
+
+#: the fast decoder's library without its reduced rate (what the reduction saves)
+FULL_RATE = {
+    "Opus": "libopus to mono at 48 kHz + soxr",
+    "MP3": "libmpg123 mono at 48 kHz + soxr",
+}
+
+
+def cpu() -> float:
+    """CPU seconds of this process and its finished children."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@contextlib.contextmanager
+def decoders_before():
+    """load_audio as it was before fingerprint/decoders.py (libsndfile, ffmpeg for Opus)."""
+    saved = audio.decode_mono
+    audio.decode_mono = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        audio.decode_mono = saved
+
+
+def prepare(data_dir: Path, folder: Path, tracks: int) -> tuple[dict[str, list[Path]], float]:
+    """The files per codec (converted once, not timed) and their audio hours."""
+    sources = sorted((data_dir / "music" / "singularity").glob("*.ogg"))[:tracks]
+    files: dict[str, list[Path]] = {}
+    for codec, (suffix, options) in CODECS.items():
+        if options is None:
+            files[codec] = sources
+            continue
+        out = []
+        for src in sources:
+            dst = folder / f"{src.stem}{suffix}"
+            cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", *options]
+            if subprocess.run([*cmd, str(dst)], capture_output=True).returncode == 0:
+                out.append(dst)
+        if len(out) == len(sources):
+            files[codec] = out
+    seconds = sum(load_audio(f, sr=SR, quality="MQ")[0].size / SR for f in sources)
+    return files, seconds / 3600
+
+
+def olaf_index(olaf: Path, files: list[Path], home: Path) -> None:
+    """Olaf's command line per file: ffmpeg to 16 kHz mono float32, then olaf_core store."""
+    shutil.rmtree(home, ignore_errors=True)
+    (home / ".olaf" / "db").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(home)}
+    raw = home / "audio.raw"
+    for f in files:
+        subprocess.run(olaf_ffmpeg(f, raw), check=True, capture_output=True)
+        subprocess.run([str(olaf), "store", str(raw), str(f)], check=True, env=env,
+                       capture_output=True)  # fmt: skip
+
+
+def olaf_ffmpeg(f: Path, raw: Path) -> list[str]:
+    return ["ffmpeg", "-hide_banner", "-y", "-loglevel", "panic", "-i", str(f), "-ac", "1",
+            "-ar", "16000", "-f", "f32le", "-acodec", "pcm_f32le", str(raw)]  # fmt: skip
+
+
+def methods(olaf: Path | None, work: Path) -> dict[str, Callable[[list[Path]], None]]:
+    """name -> a function of the codec's files, timed as a whole."""
+    profile = get_profile("default")
+    q = profile.resample_quality
+    decoded: dict[Path, np.ndarray] = {}
+
+    def now(files):
+        for f in files:
+            decoded[f] = load_audio(f, sr=SR, quality=q)[0]
+
+    def before(files):
+        with decoders_before():
+            for f in files:
+                load_audio(f, sr=SR, quality=q)
+
+    def ffmpeg(files):
+        for f in files:
+            audio._ffmpeg_mono(f, SR, None)
+
+    def pyav(files):
+        for f in files:
+            decoders.decode_av(f, SR, q)
+
+    def analysis(files):
+        for f in files:
+            fingerprint(decoded[f], profile)
+
+    def index(files, old=False):
+        db = work / "catalog.db"
+        for p in work.glob("catalog.db*"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        with decoders_before() if old else contextlib.nullcontext(), Catalog(db) as cat:
+            report = cat.add(files, jobs=1)
+        if report.failed:
+            raise RuntimeError(f"indexing failed: {report.failed[:1]}")
+
+    def native(files):  # the codec's own library at the file's rate, then soxr
+        for f in files:
+            if f.suffix == ".opus":
+                decoders.decode_opus(f, SR, q, rate=48000)
+            elif f.suffix == ".mp3":
+                decoders.decode_mp3(f, SR, q, down=0)
+
+    out = {
+        "decode now": now,
+        "full rate": native,
+        "decode before": before,
+        "ffmpeg process to 8 kHz": ffmpeg,
+        "PyAV + soxr": pyav,
+        "analysis only": analysis,
+        "aares indexing": index,
+        "aares indexing, decoders before": lambda files: index(files, old=True),
+    }
+    if olaf is not None:
+        raw = work / "olaf.raw"
+
+        def olaf_decode(files):
+            for f in files:
+                subprocess.run(olaf_ffmpeg(f, raw), check=True, capture_output=True)
+
+        out["Olaf's ffmpeg to 16 kHz"] = olaf_decode
+        out["Olaf indexing"] = lambda files: olaf_index(olaf, files, work / "olaf-home")
+    return out
+
+
+def run(data_dir: Path, olaf: Path | None, rounds: int, tracks: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="aares-indexing-") as tmp:
+        work = Path(tmp)
+        files, hours = prepare(data_dir, work, tracks)
+        todo = methods(olaf, work)
+        # warm: imports, numba's compilation, PyAV's and the C libraries' first calls
+        first = {codec: fs[:1] for codec, fs in files.items()}
+        for fs in first.values():
+            todo["decode now"](fs)
+            todo["aares indexing"](fs)
+        times: dict[tuple[str, str], list[float]] = {}
+        load = [os.getloadavg()[0]]
+        for _ in range(rounds):
+            for codec, fs in files.items():
+                for name, fn in todo.items():
+                    c0 = cpu()
+                    fn(fs)
+                    times.setdefault((codec, name), []).append((cpu() - c0) / hours)
+            load.append(os.getloadavg()[0])
+        return {
+            "hours": hours,
+            "tracks": len(next(iter(files.values()))),
+            "codecs": list(files),
+            "per_hour": {k: float(np.median(v)) for k, v in times.items()},
+            "load": (min(load), max(load)),
+            "olaf": olaf is not None,
+        }
+
+
+def markdown(res: dict) -> str:
+    t = res["per_hour"]
+    rows, dec = [], []
+    for codec in res["codecs"]:
+        aares, old = t[(codec, "aares indexing")], t[(codec, "aares indexing, decoders before")]
+        row = {
+            "codec": codec,
+            "aares indexing": f"{aares:.2f} s",
+            "aares, decoders before": f"{old:.2f} s",
+        }
+        if res["olaf"]:
+            olaf = t[(codec, "Olaf indexing")]
+            row["Olaf indexing"] = f"{olaf:.2f} s"
+            row["aares speed / Olaf's"] = f"{olaf / aares:.2f}x"
+        rows.append(row)
+        drow = {
+            "codec": codec,
+            "now (load_audio)": f"{t[(codec, 'decode now')]:.2f} s: {NOW[codec]}",
+            "before": f"{t[(codec, 'decode before')]:.2f} s: {BEFORE[codec]}",
+            "ffmpeg process to 8 kHz": f"{t[(codec, 'ffmpeg process to 8 kHz')]:.2f} s",
+            "PyAV + soxr": f"{t[(codec, 'PyAV + soxr')]:.2f} s",
+        }
+        if codec in FULL_RATE:
+            drow["now's library at the file's rate"] = (
+                f"{t[(codec, 'full rate')]:.2f} s: {FULL_RATE[codec]}"
+            )
+        if res["olaf"]:
+            key = "Olaf's ffmpeg to 16 kHz"
+            drow[key] = f"{t[(codec, key)]:.2f} s"
+        drow["analysis only"] = f"{t[(codec, 'analysis only')]:.2f} s"
+        dec.append(drow)
+    return (
+        "CPU time per audio hour, indexing (median of the rounds):\n\n"
+        + markdown_table(pd.DataFrame(rows))
+        + "\n\nCPU time per audio hour, decoding to mono 8 kHz alone (and the analysis):\n\n"
+        + markdown_table(pd.DataFrame(dec))
+    )
+
+
+def main(data_dir: Path) -> None:
+    data_dir = Path(data_dir)
+    if shutil.which("ffmpeg") is None or not (data_dir / "music" / "singularity").is_dir():
+        print("fingerprint-indexing: skipped (needs ffmpeg and DATA/music/singularity)")
+        return
+    named = os.environ.get("AARES_OLAF")
+    olaf = Path(named) if named else (Path(p) if (p := shutil.which("olaf_core")) else None)
+    if olaf is not None and not olaf.is_file():
+        print(f"fingerprint-indexing: {olaf}: no such file; Olaf is skipped")
+        olaf = None
+    rounds = int(os.environ.get("AARES_INDEXING_ROUNDS", "3"))
+    tracks = int(os.environ.get("AARES_INDEXING_TRACKS", "4"))
+    t0 = time.perf_counter()
+    res = run(data_dir, olaf, rounds, tracks)
+    lo, hi = res["load"]
+    olaf_note = (
+        "Olaf: `olaf_core` built from github.com/JorenSix/Olaf with `make compile_core` outside "
+        "this repository (none of its code is here)."
+        if res["olaf"]
+        else "Olaf was not run (no `--olaf PATH` and no `olaf_core` on PATH)."
+    )
+    text = (
+        "### Indexing throughput per codec, beside Olaf (issue 18)\n\n"
+        f"{stamp()} Reproduce: `nice -n 10 python -m benchmarks fingerprint-indexing --data DATA "
+        f"--olaf PATH/olaf_core`; {res['tracks']} tracks of `music/singularity/` "
+        f"({res['hours'] * 60:.1f} min of audio per codec), {rounds} rounds, "
+        f"{(time.perf_counter() - t0) / 60:.1f} min wall, load average {lo:.1f}-{hi:.1f} "
+        f"on the shared machine (CPU times, and ratios within this run, are the figures to "
+        f"read). {olaf_note}\n\n" + markdown(res)
+    )
+    print(text)
+    write_section("fingerprint-indexing", text)
