@@ -16,6 +16,7 @@ import pytest
 
 from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, open_index
+from aares.fingerprint.landmarks import get_profile, index_landmarks
 from aares.fingerprint.match import match_signal
 from aares.fingerprint.segment import Segment, SegmentError, merge_segments, write_segment
 from aares.fingerprint.store import SongInfo, SQLiteStore
@@ -142,8 +143,8 @@ def test_catalog_on_disk_index_matches_the_memory_one(tmp_path):
     for i, x in enumerate(songs):
         a = int(rng.uniform(0, 12) * SR)
         clip = x[a : a + 5 * SR] + 0.02 * rng.standard_normal(5 * SR).astype(np.float32)
-        got = match_signal(clip, cat.index, cat.profile, cat.settings)
-        want = match_signal(clip, mem.index, mem.profile, mem.settings)
+        got = match_signal(clip, cat.index, cat.profile, cat.settings, cat.store.postings)
+        want = match_signal(clip, mem.index, mem.profile, mem.settings, mem.store.postings)
         assert [m.to_dict() for m in got] == [m.to_dict() for m in want]
         found += bool(got) and got[0].song_id == i + 1
     assert found == 5
@@ -214,16 +215,21 @@ def test_fp_stats_and_compact_commands(tmp_path):
     from aares.cli import app
 
     st, hs = _store_with(tmp_path, 6)
+    fs = [st.postings(int(i))[1] for i in st.song_ids()]
+    hs = [st.postings(int(i))[0] for i in st.song_ids()]  # as stored (in frame order)
     st.close()
     db = str(tmp_path / "c.db")
     runner = CliRunner()
     res = runner.invoke(app, ["fp", "stats", "--db", db, "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert info["songs"] == 6 and info["postings"] == sum(h.size for h in hs)
+    # the index holds the default profile's three-point keys, derived from the stored pairs
+    keys = [index_landmarks(h, f, get_profile("default"))[0] for h, f in zip(hs, fs, strict=True)]
+    assert info["songs"] == 6 and info["postings"] == sum(k.size for k in keys)
     assert info["index"] == "disk" and info["segments"] == 1 and info["hash_bits"] == 21
+    assert info["index_bits"] == 32
     assert info["bucket_occupancy"]["max"] >= info["bucket_occupancy"]["median"] >= 1
-    assert info["distinct_hashes"] == len(np.unique(np.concatenate(hs)))
+    assert info["distinct_hashes"] == len(np.unique(np.concatenate(keys)))
     with Catalog(db) as cat:
         cat.remove(1)
     res = runner.invoke(app, ["fp", "stats", "--db", db])
@@ -231,7 +237,7 @@ def test_fp_stats_and_compact_commands(tmp_path):
     res = runner.invoke(app, ["fp", "compact", "--db", db])
     assert res.exit_code == 0 and "one segment" in res.output
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
-    assert info["dead_songs"] == 0 and info["postings"] == sum(h.size for h in hs[1:])
+    assert info["dead_songs"] == 0 and info["postings"] == sum(k.size for k in keys[1:])
 
 
 def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):

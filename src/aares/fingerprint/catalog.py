@@ -12,6 +12,7 @@ Example
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import warnings
@@ -24,8 +25,15 @@ import numpy as np
 import soundfile as sf
 
 from aares.fingerprint.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, compact, open_index
-from aares.fingerprint.landmarks import Profile, fingerprint, get_profile
+from aares.fingerprint.index import (
+    DiskIndex,
+    Index,
+    IndexFolderError,
+    compact,
+    index_folder_for,
+    open_index,
+)
+from aares.fingerprint.landmarks import Profile, fingerprint, get_profile, index_landmarks
 from aares.fingerprint.match import Match, MatchSettings, factor_grid, match_signal
 from aares.fingerprint.parallel import Job, check_cluster, run_jobs
 from aares.fingerprint.segment import SegmentError
@@ -41,6 +49,24 @@ DEFAULT_SETTINGS = {
     "default": MatchSettings(wide=factor_grid()),
     "course": MatchSettings(speeds=()),
 }
+
+
+def _warn_if_rebuilt(folder: Path, bits: int, catalog: str) -> None:
+    # An index of another key width (an aares before three-point keys: 21-bit pairs) is
+    # rebuilt from the catalog's pairs when it is opened (the store is unchanged); say so,
+    # since for a large catalog that takes minutes once.
+    try:
+        man = json.loads((folder / "manifest.json").read_text())
+        old = int(man.get("key_bits") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return  # none yet, or damaged (open_index says so itself)
+    if old and old != bits:
+        warnings.warn(
+            f"{folder}: the query index has {old}-bit keys, this aares uses {bits}-bit keys: "
+            f"rebuilding it from the catalog's songs (once; `aares fp compact --db {catalog}` "
+            "does it ahead)",
+            stacklevel=4,
+        )
 
 
 def audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -85,6 +111,27 @@ def song_tags(path: str | os.PathLike) -> tuple[str, str]:
         else:
             title = stem
     return title, artist
+
+
+class IndexedStore:
+    """A store as the query index sees it: each song's postings are the profile's index
+    keys (:func:`aares.fingerprint.landmarks.index_landmarks`: three-point keys derived
+    from the stored pairs for the default profile, the pairs themselves for the course
+    profile); everything else is the store's."""
+
+    def __init__(self, store: Store, profile: Profile) -> None:
+        self.store = store
+        self.profile = profile
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def postings(self, song_id: int) -> tuple[np.ndarray, np.ndarray]:
+        return index_landmarks(*self.store.postings(song_id), self.profile)
+
+    def all_postings(self):
+        for sid, h, f in self.store.all_postings():
+            yield (sid, *index_landmarks(h, f, self.profile))
 
 
 @dataclass(frozen=True)
@@ -380,21 +427,27 @@ class Catalog:
         return self._index
 
     def _open_index(self) -> Index | DiskIndex:
+        keyed = IndexedStore(self.store, self.profile)
         if self._index_kind == "memory":
-            return Index.from_store(self.store)
-        bits = self.profile.hash_bits
+            return Index.from_store(keyed)
+        bits = self.profile.index_bits
+        _warn_if_rebuilt(index_folder_for(self.store), bits, self.store.location)
         try:
-            return open_index(self.store, key_bits=bits)
+            return open_index(keyed, key_bits=bits)
         except (IndexFolderError, SegmentError) as exc:
             # the index is derived from the store: say what was wrong, then rebuild it
             warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=3)
-            return open_index(self.store, key_bits=bits, rebuild=True)
+            return open_index(keyed, key_bits=bits, rebuild=True)
+
+    def _postings(self):
+        # the stored pairs by song id, for the matcher's second stage (three-point index)
+        return self.store.postings if self.profile.triplets else None
 
     def stats(self) -> dict:
         """What the catalog holds: songs, hours, postings, bytes on disk (store and index),
         bucket occupancy, formats. Opening the index builds it when it is missing or of an
         older format (an upgrade in place: the store is the record)."""
-        from aares.fingerprint.index import FOLDER_FORMAT, index_folder_for
+        from aares.fingerprint.index import FOLDER_FORMAT
         from aares.fingerprint.segment import VERSION
         from aares.fingerprint.store import FORMAT_VERSION
 
@@ -405,6 +458,7 @@ class Catalog:
             "catalog": self.store.location,
             "profile": self.profile.name,
             "hash_bits": self.profile.hash_bits,
+            "index_bits": self.profile.index_bits,
             "songs": len(songs),
             "hours": hours,
             "store_bytes": self.store.size_bytes(),
@@ -425,7 +479,8 @@ class Catalog:
 
     def compact(self) -> DiskIndex:
         """Merge the on-disk index into one segment (removed songs dropped)."""
-        self._index = compact(self.store, key_bits=self.profile.hash_bits)
+        keyed = IndexedStore(self.store, self.profile)
+        self._index = compact(keyed, key_bits=self.profile.index_bits)
         self._generation = self.store.generation()
         return self._index
 
@@ -437,7 +492,9 @@ class Catalog:
         x = np.asarray(x, dtype=np.float32)
         if sr is not None and sr != self.profile.sr:
             x = resample(x, sr, self.profile.sr, quality=self.profile.resample_quality)
-        return self._named(match_signal(x, self.index, self.profile, self.settings))
+        return self._named(
+            match_signal(x, self.index, self.profile, self.settings, self._postings())
+        )
 
     def identify(self, path: str | os.PathLike) -> list[Match]:
         """Ranked matches for an audio file; an empty list means "no match".
@@ -478,7 +535,10 @@ class Catalog:
             starts = np.linspace(0, max(0, x.size - n), windows + 2)[1:-1].astype(int)
             found: dict[int, tuple[int, float, Match]] = {}
             for a in starts:
-                for m in match_signal(x[a : a + n], self.index, self.profile, settings):
+                matches = match_signal(
+                    x[a : a + n], self.index, self.profile, settings, self._postings()
+                )
+                for m in matches:
                     if m.song_id != info.id:
                         k, at, first = found.get(m.song_id, (0, a / sr, m))
                         found[m.song_id] = (k + 1, at, first)

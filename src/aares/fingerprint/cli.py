@@ -304,7 +304,12 @@ def stats_cmd(
     occ = info.get("bucket_occupancy") or {}
     lines = [
         f"catalog       {info['catalog']} (format {info['store_format']}, profile"
-        f" {info['profile']}, {info['hash_bits']}-bit hashes)",
+        f" {info['profile']}, {info['hash_bits']}-bit pair hashes"
+        + (
+            f", {info['index_bits']}-bit three-point index keys)"
+            if info["index_bits"] > info["hash_bits"]
+            else ")"
+        ),
         f"songs         {info['songs']:,} ({info['hours']:.2f} h of audio)",
         f"postings      {info['postings']:,}"
         + (f" ({info['distinct_hashes']:,} distinct hashes)" if "distinct_hashes" in info else ""),

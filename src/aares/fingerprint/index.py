@@ -46,7 +46,9 @@ class Index:
     landmark plus the hits, whatever the number of songs.
     """
 
-    def __init__(self, hashes: np.ndarray, songs: np.ndarray, frames: np.ndarray) -> None:
+    def __init__(
+        self, hashes: np.ndarray, songs: np.ndarray, frames: np.ndarray, direct: bool = True
+    ) -> None:
         order = np.argsort(hashes, kind="stable")
         self.hashes = np.ascontiguousarray(hashes[order], dtype=np.uint32)
         self.songs = np.ascontiguousarray(songs[order], dtype=np.int32)
@@ -56,7 +58,7 @@ class Index:
         # misses the cache at every step once the catalog is large.
         self.starts = None
         top = int(self.hashes[-1]) + 1 if self.hashes.size else 0
-        if top <= self.DIRECT_MAX:
+        if direct and top <= self.DIRECT_MAX:  # (a small index built per query: no table)
             self.starts = np.searchsorted(self.hashes, np.arange(top + 1, dtype=np.uint32))
             self.starts = self.starts.astype(np.int64)
         # each song's length in frames (its last anchor), for the chance level of a vote
@@ -80,17 +82,17 @@ class Index:
     DIRECT_MAX = 1 << 24
 
     @classmethod
-    def from_arrays(cls, hashes_list, frames_list, song_ids) -> Index:
+    def from_arrays(cls, hashes_list, frames_list, song_ids, direct: bool = True) -> Index:
         """Index from per-song arrays of hashes and frames."""
         if len(hashes_list) == 0:
             z = np.zeros(0, dtype=np.uint32)
-            return cls(z, z.astype(np.int32), z.astype(np.int32))
+            return cls(z, z.astype(np.int32), z.astype(np.int32), direct)
         hashes = np.concatenate([np.asarray(h, dtype=np.uint32) for h in hashes_list])
         frames = np.concatenate([np.asarray(f, dtype=np.int64) for f in frames_list])
         songs = np.repeat(
             np.asarray(song_ids, dtype=np.int32), [len(h) for h in hashes_list]
         ).astype(np.int32)
-        return cls(hashes, songs, frames.astype(np.int32))
+        return cls(hashes, songs, frames.astype(np.int32), direct)
 
     @classmethod
     def from_store(cls, store: Store) -> Index:

@@ -80,6 +80,8 @@ __all__ = [
     "pair_peaks",
     "landmark_hashes",
     "unpack_hash",
+    "index_landmarks",
+    "query_index_keys",
     "peak_landmarks",
     "fingerprint",
 ]
@@ -116,6 +118,12 @@ class Profile:
     query_shifts: int = 1  # analyses of a query at sub-hop time shifts (see analyse_query)
     dereverb_rt60: float = 2.0  # reverberation assumed by query_peaks(dereverb=True), seconds
     dereverb_wet: float = 1.0  # ... and its reverberant-to-direct amplitude ratio
+    # Keys of the query index (see index_landmarks): a pair's hash and, from the anchor's
+    # next target, its frequency (in steps of 2 bins: 6 bits) and frames after the pair's
+    # target (5 bits). 0 bits: the index holds the pairs themselves (course profile).
+    index_df3_bits: int = 0
+    index_dt3_bits: int = 0
+    query_gap: int = 2  # a query's triplets join target k with targets k + 1 .. k + gap
 
     @property
     def frame_seconds(self) -> float:
@@ -124,7 +132,18 @@ class Profile:
 
     @property
     def hash_bits(self) -> int:
+        """Width of a stored pair's hash."""
         return self.f_bits + self.df_bits + self.dt_bits
+
+    @property
+    def index_bits(self) -> int:
+        """Width of the query index's keys (three-point keys when wider than a pair's)."""
+        return self.hash_bits + self.index_df3_bits + self.index_dt3_bits
+
+    @property
+    def triplets(self) -> bool:
+        """The query index is keyed by three peaks (:func:`index_landmarks`)."""
+        return self.index_bits > self.hash_bits
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,6 +188,8 @@ PROFILES: dict[str, Profile] = {
         df_bits=7,
         dt_bits=6,
         query_shifts=2,
+        index_df3_bits=6,
+        index_dt3_bits=5,
     ),
 }
 
@@ -369,6 +390,12 @@ def landmark_hashes(
     """
     if pairs.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(0)
+    h, _, _, t1, ok = _pair_fields(points, pairs, profile, speed, dt_shift, pitch)
+    return h[ok].astype(np.uint32), t1[ok]
+
+
+def _pair_fields(points, pairs, profile, speed, dt_shift, pitch):
+    # the quantised (f1, second, dt) of each pair after undoing the factors; which fit
     pitch = speed if pitch is None else pitch
     f1 = points[pairs[:, 0], 0] / pitch
     f2 = points[pairs[:, 1], 0] / pitch
@@ -392,8 +419,83 @@ def landmark_hashes(
     )
     if not profile.absolute_f2:
         ok &= second <= 2 * profile.df_max
-    h = (qf1[ok] << (profile.df_bits + profile.dt_bits)) | (second[ok] << profile.dt_bits) | dt[ok]
-    return h.astype(np.uint32), t1[ok]
+    h = (qf1 << (profile.df_bits + profile.dt_bits)) | (second << profile.dt_bits) | dt
+    return h, second, dt, t1, ok
+
+
+def _third(h, second, dt, r, q, profile):
+    # the key of pair r extended by pair q's target (same anchor, later or equal in time):
+    # its frequency from the anchor's in steps of 2 bins and its frames after r's target
+    d3 = dt[q] - dt[r]
+    keep = (d3 >= 0) & (d3 < (1 << profile.index_dt3_bits))
+    r, q, d3 = r[keep], q[keep], d3[keep]
+    f3 = second[q] >> (profile.df_bits - profile.index_df3_bits)
+    key = (((h[r] << profile.index_df3_bits) | f3) << profile.index_dt3_bits) | d3
+    return key, r
+
+
+def index_landmarks(
+    hashes: np.ndarray, frames: np.ndarray, profile: Profile
+) -> tuple[np.ndarray, np.ndarray]:
+    """The query index's postings of a song, from its stored pair postings.
+
+    For a profile of three-point keys (:attr:`Profile.triplets`), each pair ``(anchor,
+    target k)`` is extended by the anchor's next target ``k + 1``: a key of
+    :attr:`Profile.index_bits` bits that a chance landmark of another song shares about
+    2,000 times less often than a pair's 21-bit hash, so that a lookup stays cheap however
+    large the catalog. The pairs are what the store keeps (the matcher verifies candidates
+    on them, :mod:`aares.fingerprint.match`); the triplets are derived from them exactly
+    (an anchor's pairs share its frame and ``f1``; its targets are in time order). Other
+    profiles: the pairs themselves.
+    """
+    hashes = np.asarray(hashes, dtype=np.uint32)
+    frames = np.asarray(frames, dtype=np.uint32)
+    if not profile.triplets or hashes.size < 2:
+        if profile.triplets:
+            return np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+        return hashes, frames
+    h = hashes.astype(np.int64)
+    dt = h & ((1 << profile.dt_bits) - 1)
+    second = (h >> profile.dt_bits) & ((1 << profile.df_bits) - 1)
+    f1 = h >> (profile.df_bits + profile.dt_bits)
+    fr = frames.astype(np.int64)
+    # by anchor (frame, f1), then its targets in time order (dt, then frequency)
+    order = np.lexsort((second, dt, f1, fr))
+    h, dt, second, f1, fr = h[order], dt[order], second[order], f1[order], fr[order]
+    r = np.flatnonzero((fr[1:] == fr[:-1]) & (f1[1:] == f1[:-1]))
+    key, r = _third(h, second, dt, r, r + 1, profile)
+    back = np.argsort(fr[r], kind="stable")
+    return key[back].astype(np.uint32), fr[r][back].astype(np.uint32)
+
+
+def query_index_keys(
+    points: np.ndarray,
+    pairs: np.ndarray,
+    profile: Profile,
+    speed: float = 1.0,
+    pitch: float | None = None,
+    gap: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A query's keys of the query index (and anchor times), after undoing the factors.
+
+    For three-point keys, target ``k`` of an anchor is joined with its targets ``k + 1``
+    to ``k + gap`` (``profile.query_gap``): a query holds about three times a song's peaks
+    and noise adds its own, so the song's next target is often not the query's next one.
+    Otherwise the pairs' hashes (:func:`landmark_hashes`).
+    """
+    if not profile.triplets:
+        return landmark_hashes(points, pairs, profile, speed=speed, pitch=pitch)
+    if pairs.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0)
+    h, second, dt, t1, ok = _pair_fields(points, pairs, profile, speed, 0, pitch)
+    a = pairs[:, 0]
+    keys, times = [], []
+    for g in range(1, int(profile.query_gap if gap is None else gap) + 1):
+        r = np.flatnonzero((a[g:] == a[:-g]) & ok[g:] & ok[:-g])
+        key, r = _third(h, second, dt, r, r + g, profile)
+        keys.append(key)
+        times.append(t1[r])
+    return np.concatenate(keys).astype(np.uint32), np.concatenate(times)
 
 
 def unpack_hash(h: int, profile: Profile) -> tuple[int, int, int]:

@@ -43,6 +43,7 @@ no accident, one of 5 barely clears the 6,000 cells searched (the index's own ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numba
@@ -50,7 +51,13 @@ import numpy as np
 from scipy.special import gammainc
 
 from aares.fingerprint.index import Index
-from aares.fingerprint.landmarks import Profile, landmark_hashes, pair_peaks, query_peaks
+from aares.fingerprint.landmarks import (
+    Profile,
+    landmark_hashes,
+    pair_peaks,
+    query_index_keys,
+    query_peaks,
+)
 
 __all__ = [
     "Index",
@@ -63,6 +70,7 @@ __all__ = [
     "MatchSettings",
 ]
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of keys into the table's slots
 _OFFSET_BIAS = 1 << 22  # offsets (frames) are shifted positive inside the vote keys
 _OFFSET_BITS = 23
 
@@ -172,6 +180,7 @@ class MatchSettings:
     grid_shifts: int = 1
     related: bool = False
     top: int = 5
+    candidates: int = 8
 
 
 def speed_grid(max_change: float = 0.06, step: float = 0.01) -> tuple[float, ...]:
@@ -372,13 +381,16 @@ def _vote(
     # it votes once, so that a chance bar is not doubled along with the true one and the
     # votes stay about as independent as the significance assumes.
     # (Sorting by hash also makes the lookups walk the index in order.)
-    qkey = (qh.astype(np.int64) << 32) | ((q_frame + (1 << 22)) << 9) | qs
+    qkey = (qh.astype(np.uint64) << np.uint64(32)) | (((q_frame + (1 << 22)) << 9) | qs).astype(
+        np.uint64
+    )
     qkey.sort()
     if qkey.size > 1:
         qkey = qkey[np.concatenate(([True], qkey[1:] != qkey[:-1]))]
-    qh = (qkey >> 32).astype(np.uint32)
-    q_frame = ((qkey >> 9) & ((1 << 23) - 1)) - (1 << 22)
-    qs = qkey & 511
+    qh = (qkey >> np.uint64(32)).astype(np.uint32)
+    low = (qkey & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    q_frame = ((low >> 9) & ((1 << 23) - 1)) - (1 << 22)
+    qs = low & 511
     qi, song, frame = index.lookup(qh, stop_list=stop_list)
     if qi.size == 0:
         return _Votes(e, e, e, e, e, e)
@@ -462,6 +474,12 @@ def match_pairs(
         best = max((r[0].score for r in found if r), default=0)
         if best >= settings.accept_score and not settings.related:
             break
+    return _combine(found, settings)
+
+
+def _combine(found: list[list[Match]], settings: MatchSettings) -> list[Match]:
+    # the tier whose answer has the most votes; with ``related``, every tier's matches
+    # merged, each song at its best factor
     if not settings.related:
         return max(found, key=lambda r: r[0].score if r else -1)
     per_song: dict[int, Match] = {}
@@ -491,9 +509,7 @@ def _scan(points, pairs, index, profile, settings, factors) -> tuple[Factor, ...
     # of each anchor only (a few times fewer lookups) finds the factors where the best
     # ``wide_candidates`` songs stand out; the full vote then runs on those factors and their
     # neighbours alone. The significance still counts every factor as searched.
-    anchor = pairs[:, 0]
-    first = np.concatenate(([0], np.flatnonzero(np.diff(anchor)) + 1))
-    rank = np.arange(anchor.size) - np.repeat(first, np.diff(np.append(first, anchor.size)))
+    rank = _rank(pairs[:, 0])
     h, t, k = _landmarks(points, pairs[rank < settings.wide_scan_fan_out], profile, factors)
     v = _vote(index, h, t, k, settings.tolerance, True, settings.wide_candidates, 1)
     keep = sorted({int(j) for f in v.factor for j in (f - 1, f, f + 1) if 0 <= j < len(factors)})
@@ -551,14 +567,161 @@ def _match_factors(
     return out
 
 
+#: a song's stored pair postings ``(hashes, frames)`` by id (``Store.postings``)
+PostingsOf = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def _retrieve(index, points, pairs, profile, settings, factors, n_best):
+    # Stage 1: the query's three-point keys at each factor over the whole index, voted
+    keys, times, which = [], [], []
+    for k, (pitch, tempo) in enumerate(factors):
+        h, t = query_index_keys(points, pairs, profile, speed=tempo, pitch=pitch)
+        keys.append(h)
+        times.append(t)
+        which.append(np.full(h.size, k, dtype=np.int64))
+    return _vote(
+        index, np.concatenate(keys), np.concatenate(times), np.concatenate(which),
+        settings.tolerance, True, n_best, settings.window,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _chain_table(hashes):  # pragma: no cover (numba)
+    # open hashing with chains: head[slot] -> first posting, nxt[p] -> next posting of the
+    # slot; built once per query over the candidates' postings (no sort)
+    bits = 1
+    while (1 << bits) < 2 * hashes.size + 2:
+        bits += 1
+    head = np.full(1 << bits, -1, dtype=np.int64)
+    nxt = np.empty(hashes.size, dtype=np.int64)
+    for p in range(hashes.size):
+        slot = np.int64((np.uint64(hashes[p]) * _MIX) >> np.uint64(64 - bits))
+        nxt[p] = head[slot]
+        head[slot] = p
+    return head, nxt
+
+
+@numba.njit(cache=True)
+def _probe(qh, hashes, songs, frames, head, nxt):  # pragma: no cover (numba)
+    # every posting whose hash equals a query hash: (query index, song, frame), two passes
+    bits = 0
+    while (1 << bits) < head.size:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    total = 0
+    for i in range(qh.size):
+        p = head[np.int64((np.uint64(qh[i]) * _MIX) >> shift)]
+        while p >= 0:
+            if hashes[p] == qh[i]:
+                total += 1
+            p = nxt[p]
+    qi = np.empty(total, dtype=np.int64)
+    so = np.empty(total, dtype=np.int64)
+    fr = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(qh.size):
+        p = head[np.int64((np.uint64(qh[i]) * _MIX) >> shift)]
+        while p >= 0:
+            if hashes[p] == qh[i]:
+                qi[k] = i
+                so[k] = songs[p]
+                fr[k] = frames[p]
+                k += 1
+            p = nxt[p]
+    return qi, so, fr
+
+
+class _Candidates:
+    # Stage 2's index: the candidate songs' whole stored pairs, found by hashing (built per
+    # query, no sort), so that the full search of match_pairs runs on a few songs whatever
+    # the catalog's size. Each song's length and the catalog's frames are the whole index's:
+    # a vote's chance level and the number of cells searched are what they would be there.
+    def __init__(self, songs, postings: PostingsOf, index) -> None:
+        hs, fs, ids = [], [], []
+        for song in songs:
+            h, f = postings(song)
+            hs.append(np.asarray(h, dtype=np.uint32))
+            fs.append(np.asarray(f, dtype=np.int64))
+            ids.append(np.full(len(h), song, dtype=np.int64))
+        self.hashes = np.concatenate(hs) if hs else np.zeros(0, np.uint32)
+        self.frames = np.concatenate(fs) if fs else np.zeros(0, np.int64)
+        self.songs = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        self.head, self.nxt = _chain_table(self.hashes)
+        self.song_ids = np.array(sorted(songs), dtype=np.int64)
+        self.total_frames = index.total_frames
+        self.max_postings = index.max_postings
+        self._index = index
+
+    def __len__(self) -> int:
+        return int(self.hashes.size)
+
+    def frames_of(self, songs: np.ndarray) -> np.ndarray:
+        return self._index.frames_of(songs)
+
+    def lookup(self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False):
+        # (no stop list: the whole index's buckets are of other keys; the cost is bounded
+        # by the candidates' postings)
+        qh = np.ascontiguousarray(qh, dtype=np.uint32)
+        return _probe(qh, self.hashes, self.songs, self.frames, self.head, self.nxt)
+
+
+def _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings):
+    # Stage 1 finds candidate cells over the whole index with three-point keys (selective:
+    # few chance postings per lookup at any catalog size); stage 2 runs the full search of
+    # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
+    # three-point key three). First at speed 1; the wide grid only when that finds no
+    # answer of accept_score votes.
+    one = ((1.0, 1.0),)
+    v = _retrieve(index, points, pairs, profile, settings, one, settings.candidates)
+    exact = replace(settings, speeds=(), wide=())
+    found: list[list[Match]] = [[]]
+    best_exact = [int(s) for s in v.song[: settings.wide_candidates]]
+    if v.song.size:
+        cands = _Candidates([int(s) for s in v.song], postings, index)
+        found = [match_pairs(points, pairs, cands, profile, exact)]
+        if found[0] and found[0][0].score >= settings.accept_score and not settings.related:
+            return found[0]
+    if not settings.wide or wide is None:
+        return found[0]
+    # the wide grid: which songs and factors stand out over the whole index (the scan of
+    # match_pairs, on three-point keys), then the full search of those factors and their
+    # neighbours on those songs' pairs
+    wp, wprs = wide
+    factors = tuple(settings.wide)
+    scan = wprs[_rank(wprs[:, 0]) < settings.wide_scan_fan_out + 1]
+    v = _retrieve(index, wp, scan, profile, settings, factors, settings.wide_candidates)
+    songs = sorted({int(s) for s in v.song} | set(best_exact))
+    if not songs:
+        return found[0]
+    cands = _Candidates(songs, postings, index)
+    wf = _scan(wp, wprs, cands, profile, settings, factors)
+    found.append(_match_factors(wp, wprs, cands, profile, settings, wf, "wide", len(factors)))
+    return _combine(found, settings)
+
+
+def _rank(anchor: np.ndarray) -> np.ndarray:
+    # the place of each landmark among its anchor's (anchor-major order): 0 = nearest target
+    first = np.concatenate(([0], np.flatnonzero(np.diff(anchor)) + 1))
+    return np.arange(anchor.size) - np.repeat(first, np.diff(np.append(first, anchor.size)))
+
+
 def match_signal(
-    x: np.ndarray, index: Index, profile: Profile, settings: MatchSettings | None = None
+    x: np.ndarray,
+    index: Index,
+    profile: Profile,
+    settings: MatchSettings | None = None,
+    postings: PostingsOf | None = None,
 ) -> list[Match]:
     """Ranked matches for a mono signal at ``profile.sr``.
 
     The query is analysed ``profile.query_shifts`` times at sub-hop shifts
     (:func:`aares.fingerprint.landmarks.query_peaks`); every tier but the first searches
     the first analyses only (``grid_shifts``; the wide tier the first alone).
+
+    With ``postings`` (a song's stored pairs by id), ``index`` holds the profile's
+    three-point keys (:func:`aares.fingerprint.landmarks.index_landmarks`) and the search
+    runs in two stages (candidates over the whole index, then the full search on their
+    pairs); without it, ``index`` holds the pairs and is searched directly.
     """
     settings = settings or MatchSettings()
     slack = settings.slack if settings.speeds else 1.0
@@ -574,6 +737,21 @@ def match_signal(
     wide = None
     if settings.wide:
         wide = (blocks[0][0], _wide_pairs(*blocks[0], profile, settings))
-    return match_pairs(
-        points, pairs, index, profile, settings, pairs[shift < settings.grid_shifts], wide
-    )
+    grid_pairs = pairs[shift < settings.grid_shifts]
+    if _key_bits(index) > profile.hash_bits:
+        if postings is None:
+            raise ValueError(
+                "this index holds three-point keys: pass postings= (a song's stored pairs "
+                "by id, Store.postings) or identify through Catalog"
+            )
+        return _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings)
+    return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide)
+
+
+def _key_bits(index) -> int:
+    # the width of an index's keys: pairs' hashes or three-point keys
+    segments = getattr(index, "segments", None)
+    if segments is not None:
+        return max((int(s.key_bits) for s in segments), default=0)
+    hashes = getattr(index, "hashes", None)
+    return int(hashes[-1]).bit_length() if hashes is not None and hashes.size else 0

@@ -1,0 +1,150 @@
+"""Three-point index keys and the two-stage search (synthetic audio; real songs below)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from aares.fingerprint.audio import load_audio, resample
+from aares.fingerprint.catalog import Catalog, IndexedStore, audio_files
+from aares.fingerprint.index import DiskIndex, open_index
+from aares.fingerprint.landmarks import (
+    PROFILES,
+    analyse,
+    index_landmarks,
+    pair_peaks,
+    peak_landmarks,
+    query_index_keys,
+)
+from aares.fingerprint.match import Index, match_signal
+from test_fp_engine import SR, synth_song
+
+DEFAULT = PROFILES["default"]
+
+
+@pytest.fixture(scope="module")
+def songs() -> list[np.ndarray]:
+    return [synth_song(s, seconds=30.0) for s in range(5)]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, songs) -> Catalog:
+    cat = Catalog(tmp_path_factory.mktemp("two") / "c.db", profile="default")
+    for i, x in enumerate(songs[:4]):
+        cat.add_signal(x, title=f"song{i}")
+    return cat
+
+
+def _pair_index(cat: Catalog) -> Index:
+    # the design before three-point keys: the stored pairs themselves, searched directly
+    ids = [int(i) for i in cat.store.song_ids()]
+    hs, fs = zip(*(cat.store.postings(i) for i in ids), strict=True)
+    return Index.from_arrays(list(hs), list(fs), ids)
+
+
+def test_a_songs_index_keys_are_among_its_own_query_keys(songs):
+    # derived from the stored pairs, the keys equal those a query computes from the peaks
+    points, strength = analyse(songs[0], DEFAULT)
+    h, f = peak_landmarks(points, strength, DEFAULT)
+    keys, frames = index_landmarks(h, f, DEFAULT)
+    assert keys.size > 0.7 * h.size and DEFAULT.index_bits == 32 and DEFAULT.hash_bits == 21
+    assert int(keys.max()) < 1 << 32 and (np.diff(frames.astype(np.int64)) >= 0).all()
+    pairs = pair_peaks(points, DEFAULT, strength, fan_out=DEFAULT.query_fan_out)
+    q, t = query_index_keys(points, pairs, DEFAULT)
+    got = set(zip(q.tolist(), np.rint(t).astype(int).tolist(), strict=True))
+    assert set(zip(keys.tolist(), frames.tolist(), strict=True)) <= got
+    # a 5 % faster copy of the peaks, undone at its factor, gives the same keys back
+    fast = np.column_stack([points[:, 0] * 1.05, points[:, 1] / 1.05])
+    q, _ = query_index_keys(fast, pair_peaks(fast, DEFAULT, strength, fan_out=16), DEFAULT, 1.05)
+    assert np.isin(keys, q).mean() > 0.8
+    # the course profile's index holds its pairs
+    course = PROFILES["course"]
+    assert index_landmarks(h, f, course)[0] is h and course.index_bits == course.hash_bits
+
+
+def test_two_stages_give_the_answers_of_the_pair_search(catalog, songs):
+    pairs = _pair_index(catalog)
+    rng = np.random.default_rng(4)
+    for i in range(4):
+        for speed in (1.0, 1.05, 0.9):
+            start = float(rng.uniform(0, 18))
+            seg = songs[i][int(start * SR) : int((start + 10 * speed) * SR)]
+            q = resample(seg, int(round(SR * speed)), SR) if speed != 1 else seg
+            q = q + 0.01 * rng.standard_normal(q.size).astype(np.float32)
+            got = match_signal(q, catalog.index, DEFAULT, catalog.settings, catalog.store.postings)
+            want = match_signal(q, pairs, DEFAULT, catalog.settings)
+            assert got and got[0].song_id == i + 1 and abs(got[0].offset - start) < 0.2
+            assert [(m.song_id, m.score, m.offset, m.speed) for m in got[:1]] == [
+                (m.song_id, m.score, m.offset, m.speed) for m in want[:1]
+            ]
+    # negatives: a song not in the catalog, noise
+    for q in (songs[4][: 10 * SR], 0.1 * rng.standard_normal(10 * SR).astype(np.float32)):
+        assert catalog.identify_signal(q) == []
+
+
+def test_an_index_of_three_point_keys_needs_the_pairs(catalog, songs):
+    with pytest.raises(ValueError, match="three-point keys: pass postings="):
+        match_signal(songs[0][: 5 * SR], catalog.index, DEFAULT, catalog.settings)
+
+
+def test_a_pair_index_of_an_older_aares_is_rebuilt_with_three_point_keys(tmp_path, songs):
+    db = tmp_path / "old.db"
+    cat = Catalog(db, profile="default")
+    for i, x in enumerate(songs[:2]):
+        cat.add_signal(x, title=f"song{i}")
+    cat.close()
+    # what an aares before three-point keys left beside the catalog: the 21-bit pairs
+    from aares.fingerprint.store import SQLiteStore
+
+    st = SQLiteStore(db)
+    old = open_index(st, key_bits=21, rebuild=True)
+    assert {s.key_bits for s in old.segments} == {21}
+    st.close()
+    again = Catalog(db)
+    with pytest.warns(UserWarning, match=r"old\.db\.index: .*21-bit keys.*rebuilding it"):
+        idx = again.index
+    assert isinstance(idx, DiskIndex) and {s.key_bits for s in idx.segments} == {32}
+    man = json.loads((tmp_path / "old.db.index" / "manifest.json").read_text())
+    assert man["key_bits"] == 32
+    m = again.identify_signal(songs[1][8 * SR : 13 * SR])
+    assert m and m[0].title == "song1" and abs(m[0].offset - 8) < 0.1
+    assert len(idx) == sum(
+        index_landmarks(*again.store.postings(int(i)), DEFAULT)[0].size
+        for i in again.store.song_ids()
+    )
+    assert len(IndexedStore(again.store, DEFAULT).postings(1)[0]) > 0
+
+
+def test_real_excerpts_get_the_pair_search_answers(data_dir, tmp_path):
+    files = audio_files([data_dir / "songs"])[:4]
+    if len(files) < 4:
+        pytest.skip("fewer than 4 course songs in the data folder")
+    cat = Catalog(tmp_path / "real.db", profile="default")
+    cat.add(files[:3], jobs=1)
+    pairs = _pair_index(cat)
+    rng = np.random.default_rng(18)
+    settings = cat.settings
+    for k, f in enumerate(files):
+        x, _ = load_audio(f, sr=SR)
+        for speed in (1.0, 1.05, 1.12):
+            start = float(rng.uniform(0, x.size / SR - 14))
+            seg = x[int(start * SR) : int((start + 10 * speed) * SR)]
+            q = resample(seg, int(round(SR * speed)), SR) if speed != 1 else seg
+            got = match_signal(q, cat.index, DEFAULT, settings, cat.store.postings)
+            want = match_signal(q, pairs, DEFAULT, settings)
+            if k == 3:  # not in the catalog
+                assert got == [] and want == []
+                continue
+            assert got and got[0].song_id == k + 1 and abs(got[0].offset - start) < 1.0
+            assert (got[0].song_id, got[0].score, got[0].speed) == (
+                want[0].song_id,
+                want[0].score,
+                want[0].speed,
+            )
+    related = replace(settings, related=True)
+    x, _ = load_audio(files[0], sr=SR)
+    got = match_signal(x[20 * SR : 30 * SR], cat.index, DEFAULT, related, cat.store.postings)
+    assert got and got[0].song_id == 1
