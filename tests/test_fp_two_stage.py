@@ -148,3 +148,17 @@ def test_real_excerpts_get_the_pair_search_answers(data_dir, tmp_path):
     x, _ = load_audio(files[0], sr=SR)
     got = match_signal(x[20 * SR : 30 * SR], cat.index, DEFAULT, related, cat.store.postings)
     assert got and got[0].song_id == 1
+
+
+def test_a_reused_song_id_is_matched_on_its_new_pairs(tmp_path, songs):
+    # the second stage caches decoded pairs: a song removed and another added under the
+    # same id (SQLite reuses the largest) must be verified on the new song's pairs
+    cat = Catalog(tmp_path / "r.db", profile="default")
+    cat.add_signal(songs[0], title="a")
+    last = cat.add_signal(songs[1], title="b")
+    assert cat.identify_signal(songs[1][5 * SR : 10 * SR])[0].title == "b"
+    cat.remove(last)
+    assert cat.add_signal(songs[2], title="c") == last
+    m = cat.identify_signal(songs[2][5 * SR : 10 * SR])
+    assert m and m[0].title == "c" and abs(m[0].offset - 5) < 0.1
+    assert cat.identify_signal(songs[1][5 * SR : 10 * SR]) == []

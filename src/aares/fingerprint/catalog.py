@@ -134,6 +134,33 @@ class IndexedStore:
             yield (sid, *index_landmarks(h, f, self.profile))
 
 
+class PairCache:
+    """The stored pairs of recently matched songs (decoded blobs), for the second stage of
+    the matcher: the songs that chance brings up again and again (loud, dense ones) are
+    then read from the store once. Bounded by ``max_postings``; valid for one generation
+    of the store (a song id may be given again after its song was removed)."""
+
+    def __init__(self, store: Store, generation: int, max_postings: int = 4_000_000) -> None:
+        from collections import OrderedDict
+
+        self.store, self.generation, self.max_postings = store, generation, max_postings
+        self._songs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._held = 0
+
+    def __call__(self, song_id: int) -> tuple[np.ndarray, np.ndarray]:
+        hit = self._songs.get(song_id)
+        if hit is not None:
+            self._songs.move_to_end(song_id)
+            return hit
+        h, f = self.store.postings(song_id)
+        self._songs[song_id] = (h, f)
+        self._held += h.size
+        while self._held > self.max_postings and len(self._songs) > 1:
+            _, (old, _) = self._songs.popitem(last=False)
+            self._held -= old.size
+        return h, f
+
+
 @dataclass(frozen=True)
 class Relation:
     """Two songs of a catalog that share audio (see :meth:`Catalog.related_songs`)."""
@@ -258,6 +285,7 @@ class Catalog:
         self._index: Index | DiskIndex | None = None
         self._index_kind = index
         self._generation = -1
+        self._cache: PairCache | None = None
 
     # -- context manager ---------------------------------------------------------------------
     def close(self) -> None:
@@ -441,7 +469,11 @@ class Catalog:
 
     def _postings(self):
         # the stored pairs by song id, for the matcher's second stage (three-point index)
-        return self.store.postings if self.profile.triplets else None
+        if not self.profile.triplets:
+            return None
+        if self._cache is None or self._cache.generation != self._generation:
+            self._cache = PairCache(self.store, self._generation)
+        return self._cache
 
     def stats(self) -> dict:
         """What the catalog holds: songs, hours, postings, bytes on disk (store and index),

@@ -1,5 +1,18 @@
 """Matching: look a query's landmarks up in an inverted index and vote on the time offset.
 
+Two stages, so that a query's cost does not grow with the catalog (issue 18): the query
+index holds three-point keys (32 bits: a pair and its anchor's next target,
+:func:`aares.fingerprint.landmarks.index_landmarks`), which a chance landmark of another song
+shares about 2,000 times less often than a 21-bit pair; :func:`match_signal` first votes
+with them over the whole index for the ``candidates`` best songs (speed 1; for the wide grid,
+a scan of every factor for ``wide_candidates`` more), then runs the whole pair search
+described below on those songs' stored pairs alone (``postings``: a few hundred thousand
+postings found by hashing, no sort), where a landmark needs two surviving peaks, not three
+(under noise a three-point key survives about a quarter as often). The decision statistics
+stay the whole catalog's: the number of cells searched counts every song's frames and every
+factor, and a candidate's chance level comes from its hits over its whole length. Measured
+against the one-stage pair search in BENCHMARKS.md ("Fingerprint catalog at scale").
+
 A song holding the excerpt shares many landmarks with it, all at the same offset
 ``frame_in_song - frame_in_excerpt``; a wrong song shares a few, at scattered offsets. So
 every hit votes for ``(song, offset)``, a vote also counts for the two neighbouring offsets
@@ -154,6 +167,10 @@ class MatchSettings:
         factor, after the best one. Costs the whole search for every query.
     top : int
         Maximum number of matches returned.
+    candidates : int
+        Songs that the first stage passes to the second (three-point index only): the best
+        of a vote at speed 1 over the whole index (``wide_candidates`` more from the scan of
+        the wide grid).
     """
 
     min_score: int = 6
@@ -586,55 +603,45 @@ def _retrieve(index, points, pairs, profile, settings, factors, n_best):
 
 
 @numba.njit(cache=True)
-def _chain_table(hashes):  # pragma: no cover (numba)
-    # open hashing with chains: head[slot] -> first posting, nxt[p] -> next posting of the
-    # slot; built once per query over the candidates' postings (no sort)
-    bits = 1
-    while (1 << bits) < 2 * hashes.size + 2:
-        bits += 1
-    head = np.full(1 << bits, -1, dtype=np.int64)
-    nxt = np.empty(hashes.size, dtype=np.int64)
-    for p in range(hashes.size):
-        slot = np.int64((np.uint64(hashes[p]) * _MIX) >> np.uint64(64 - bits))
-        nxt[p] = head[slot]
-        head[slot] = p
-    return head, nxt
-
-
-@numba.njit(cache=True)
-def _probe(qh, hashes, songs, frames, head, nxt):  # pragma: no cover (numba)
-    # every posting whose hash equals a query hash: (query index, song, frame), two passes
-    bits = 0
-    while (1 << bits) < head.size:
-        bits += 1
-    shift = np.uint64(64 - bits)
+def _join(qh, hashes, songs, frames):  # pragma: no cover (numba)
+    # Every posting whose hash is a query hash: (query index, song, frame). ``qh`` is
+    # sorted. A bitmap of the query's hashes (2^21 bits for pairs: 256 kB, it stays in the
+    # cache) turns away most of the candidates' postings, read once in order; a binary
+    # search in ``qh`` finds the query landmarks of each one that passes.
+    n = qh.size
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e
+    top = np.int64(qh[n - 1])
+    bitmap = np.zeros((top >> 6) + 1, dtype=np.uint64)
+    for i in range(n):
+        h = np.int64(qh[i])
+        bitmap[h >> 6] |= np.uint64(1) << np.uint64(h & 63)
     total = 0
-    for i in range(qh.size):
-        p = head[np.int64((np.uint64(qh[i]) * _MIX) >> shift)]
-        while p >= 0:
-            if hashes[p] == qh[i]:
-                total += 1
-            p = nxt[p]
+    for p in range(hashes.size):
+        h = np.int64(hashes[p])
+        if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
+            total += np.searchsorted(qh, hashes[p], "right") - np.searchsorted(qh, hashes[p])
     qi = np.empty(total, dtype=np.int64)
     so = np.empty(total, dtype=np.int64)
     fr = np.empty(total, dtype=np.int64)
     k = 0
-    for i in range(qh.size):
-        p = head[np.int64((np.uint64(qh[i]) * _MIX) >> shift)]
-        while p >= 0:
-            if hashes[p] == qh[i]:
-                qi[k] = i
+    for p in range(hashes.size):
+        h = np.int64(hashes[p])
+        if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
+            for q in range(np.searchsorted(qh, hashes[p]), np.searchsorted(qh, hashes[p], "right")):
+                qi[k] = q
                 so[k] = songs[p]
                 fr[k] = frames[p]
                 k += 1
-            p = nxt[p]
     return qi, so, fr
 
 
 class _Candidates:
-    # Stage 2's index: the candidate songs' whole stored pairs, found by hashing (built per
-    # query, no sort), so that the full search of match_pairs runs on a few songs whatever
-    # the catalog's size. Each song's length and the catalog's frames are the whole index's:
+    # Stage 2's index: the candidate songs' whole stored pairs, joined with the query's
+    # keys (no sort, nothing built per song), so that the full search of match_pairs runs
+    # on a few songs whatever the catalog's size. Each song's length and the catalog's frames
+    # are the whole index's:
     # a vote's chance level and the number of cells searched are what they would be there.
     def __init__(self, songs, postings: PostingsOf, index) -> None:
         hs, fs, ids = [], [], []
@@ -646,7 +653,6 @@ class _Candidates:
         self.hashes = np.concatenate(hs) if hs else np.zeros(0, np.uint32)
         self.frames = np.concatenate(fs) if fs else np.zeros(0, np.int64)
         self.songs = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-        self.head, self.nxt = _chain_table(self.hashes)
         self.song_ids = np.array(sorted(songs), dtype=np.int64)
         self.total_frames = index.total_frames
         self.max_postings = index.max_postings
@@ -662,7 +668,7 @@ class _Candidates:
         # (no stop list: the whole index's buckets are of other keys; the cost is bounded
         # by the candidates' postings)
         qh = np.ascontiguousarray(qh, dtype=np.uint32)
-        return _probe(qh, self.hashes, self.songs, self.frames, self.head, self.nxt)
+        return _join(qh, self.hashes, self.songs, self.frames)
 
 
 def _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings):
