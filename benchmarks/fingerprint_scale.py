@@ -144,6 +144,20 @@ def collision_ratio(real: list[np.ndarray], copies: list[list[np.ndarray]]) -> f
     return float(np.mean(ratios)) if ratios else float("nan")
 
 
+def positive_excerpt(x, sr: int, kind: str, length: float, k: int, rng):
+    """One of issue 18's positives of song number ``k``: ``(excerpt, start in seconds)``;
+    ``kind`` starts with "speed" (5 % fast for odd ``k``, slow for even), "noise" (white
+    noise at 0 dB) or is clean."""
+    speed = (1.05 if k % 2 else 0.95) if kind.startswith("speed") else 1.0
+    a = int(rng.uniform(0, x.size / sr - length * 1.06 - 0.5) * sr)
+    seg = x[a : a + int(length * speed * sr)]
+    if speed != 1.0:
+        seg = change_speed(seg, sr, speed)
+    if kind.startswith("noise"):
+        seg = add_noise(seg, 0.0, rng)
+    return seg, a / sr
+
+
 def _queries(real, held, profile, folder: Path, rng) -> list[dict]:
     # positives: clean 5 s, noise 0 dB 10 s, speed +-5 % 10 s of every indexed real song;
     # negatives: 10 excerpts of each held-out song (clean 5 s, noise 10 s) and the course's
@@ -163,14 +177,8 @@ def _queries(real, held, profile, folder: Path, rng) -> list[dict]:
         for kind, length in (("clean 5 s", 5), ("noise 0 dB 10 s", 10), ("speed 10 s", 10)):
             if dur < length * 1.1 + 1:
                 continue
-            speed = (1.05 if k % 2 else 0.95) if kind == "speed 10 s" else 1.0
-            a = int(rng.uniform(0, dur - length * 1.06 - 0.5) * sr)
-            seg = x[a : a + int(length * speed * sr)]
-            if speed != 1.0:
-                seg = change_speed(seg, sr, speed)
-            if kind.startswith("noise"):
-                seg = add_noise(seg, 0.0, rng)
-            write(seg, sr, kind, song=sid, start=a / sr)
+            seg, start = positive_excerpt(x, sr, kind, length, k, rng)
+            write(seg, sr, kind, song=sid, start=start)
     for path in held:
         x, sr = load_audio(path, sr=QUERY_SR)
         dur = x.size / sr
