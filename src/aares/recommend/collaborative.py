@@ -454,7 +454,11 @@ class EASE(_Model):
 
 
 class ALS(_Model):
-    """Implicit ALS matrix factorisation (``implicit`` library), confidence ``alpha * w``."""
+    """Implicit ALS matrix factorisation (``implicit`` library), confidence ``alpha * w``.
+
+    ``n_jobs`` is the number of implicit's threads while fitting (both cores of the course
+    machines by default).
+    """
 
     def __init__(
         self,
@@ -465,6 +469,7 @@ class ALS(_Model):
         weighting: str = "binary",
         popularity_penalty: float = 0.0,
         random_state: int = 0,
+        n_jobs: int = 2,
     ):
         self.factors = factors
         self.regularization = regularization
@@ -473,6 +478,7 @@ class ALS(_Model):
         self.weighting = weighting
         self.popularity_penalty = popularity_penalty
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _fit(self, W):
         from implicit.cpu.als import AlternatingLeastSquares
@@ -486,7 +492,7 @@ class ALS(_Model):
                 alpha=self.alpha,
                 iterations=self.iterations,
                 random_state=self.random_state,
-                num_threads=2,
+                num_threads=self.n_jobs,
             )
             model.fit(sp.csr_matrix(W, dtype=np.float32), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors)
