@@ -21,23 +21,7 @@ from aares.popularity.features import (
     row_keys,
 )
 from aares.popularity.models import FULL_FEATURES, HurdleRegressor, ladder_models, make_model
-from conftest import make_feature_frame
-
-GENRES = ["dance pop", "pop", "rock", "classic rock", "hip hop", "pop rap", "edm", "jazz"]
-
-
-def synthetic_subset(n: int = 400, seed: int = 0, songs_per_artist: int = 2) -> pd.DataFrame:
-    """A frame with the subset's columns; popularity is pure noise."""
-    rng = np.random.default_rng(seed)
-    frame = make_feature_frame(n, seed).drop(columns="genre")
-    frame["artist_name"] = [f"artist {i // songs_per_artist}" for i in range(n)]
-    frame["track_name"] = [f"song {i}" for i in range(n)]
-    frame["genres"] = [
-        list(rng.choice(GENRES, rng.integers(0, 4), replace=False)) for _ in range(n)
-    ]
-    frame["id"] = [f"id{i}" for i in range(n)]
-    frame["popularity"] = rng.integers(0, 100, n)
-    return frame
+from conftest import make_subset_frame as synthetic_subset
 
 
 def cv_r2(model, X, y, seed: int = 0) -> float:

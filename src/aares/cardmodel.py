@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -30,6 +31,7 @@ from aares.modelcard import (
     read_arrays,
     read_card,
 )
+from aares.tables import check_frame
 
 __all__ = ["CardModel"]
 
@@ -65,6 +67,21 @@ class CardModel(BaseEstimator):
 
     def _check_loaded(self, path) -> None:
         """Extra consistency checks of a loaded model against its card."""
+
+    def _check_training(self, X, y, columns) -> tuple[pd.DataFrame, np.ndarray]:
+        """``(X, y)`` for ``fit``: a DataFrame holding ``columns`` and one target per row.
+
+        Raises ValueError naming what is wrong (``fit`` reads the columns by name, so a
+        plain array or a frame without them cannot be trained on).
+        """
+        who = f"{type(self).__name__}.fit"
+        check_frame(X, columns, who)
+        if len(X) == 0:
+            raise ValueError(f"{who}: the frame has no rows to train on")
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"{who}: y must hold one value per row of X ({len(X)}), got {y.shape}")
+        return X.reset_index(drop=True), y
 
     # -- inputs --------------------------------------------------------------------------
     def prepare(self, X) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -9,6 +9,8 @@ this module reads a user's own file with the same cell checks:
   ``ENERGY``), and says which are missing;
 - :func:`parse_columns` checks and converts the found columns with the course schema's
   cell parser (file, column, row and what was expected in every error);
+- :func:`check_frame` refuses what an estimator cannot read (a plain array, a frame
+  without a column it needs), naming the estimator and the columns;
 - :func:`write_table` writes a frame as CSV, Parquet or JSON lines by extension, atomically,
   or CSV on stdout for ``-``.
 
@@ -39,6 +41,7 @@ __all__ = [
     "ID_COLUMNS",
     "read_raw",
     "as_text",
+    "check_frame",
     "match_columns",
     "parse_columns",
     "id_columns",
@@ -116,6 +119,30 @@ def read_raw(path: str | os.PathLike) -> pd.DataFrame:
         raise DataError(f"{path}: the file has a header but no rows")
     raw.columns = [str(c) for c in raw.columns]
     return raw
+
+
+def check_frame(X, columns: Sequence[str], who: str, what: str = "") -> pd.DataFrame:
+    """``X`` itself when it is a DataFrame holding ``columns``, else a one-line ValueError.
+
+    For estimators that read columns by name: ``who`` names the estimator in the message,
+    ``what`` says where such a frame comes from.
+
+    Examples
+    --------
+    >>> check_frame(pd.DataFrame({"energy": [0.5]}), ["energy", "tempo"], "MyModel")
+    Traceback (most recent call last):
+    ...
+    ValueError: MyModel: missing column(s) ['tempo']; the frame has ['energy']
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(
+            f"{who} expects a pandas DataFrame with the columns {list(columns)}{what}; "
+            f"got {type(X).__name__}"
+        )
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        raise ValueError(f"{who}: missing column(s) {missing}; the frame has {list(X.columns)}")
+    return X
 
 
 def match_columns(

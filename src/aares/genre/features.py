@@ -33,6 +33,7 @@ from sklearn.preprocessing import TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from aares.data import AUDIO_FEATURES, parse_release_date
+from aares.tables import check_frame
 
 __all__ = ["GenreFeatures", "ReleaseDateGenres", "RAW_COLUMNS", "DATE_KEYS"]
 
@@ -80,17 +81,7 @@ class GenreFeatures(TransformerMixin, BaseEstimator):
     # -- helpers -------------------------------------------------------------------------
     @staticmethod
     def _check(X) -> pd.DataFrame:
-        if not isinstance(X, pd.DataFrame):
-            raise ValueError(
-                "GenreFeatures expects a pandas DataFrame with the course columns "
-                f"{RAW_COLUMNS}; got {type(X).__name__}"
-            )
-        missing = [c for c in RAW_COLUMNS if c not in X.columns]
-        if missing:
-            raise ValueError(
-                f"GenreFeatures: missing column(s) {missing}; the frame has {list(X.columns)}"
-            )
-        return X
+        return check_frame(X, RAW_COLUMNS, "GenreFeatures", " (the course files)")
 
     def fit(self, X, y=None):
         """Learn per-year statistics and release-date counts from ``X``."""
@@ -228,13 +219,7 @@ class ReleaseDateGenres(TransformerMixin, BaseEstimator):
         self.seed = seed
 
     def _frame(self, X) -> pd.DataFrame:
-        if not isinstance(X, pd.DataFrame):
-            raise ValueError(
-                f"ReleaseDateGenres expects a pandas DataFrame, got {type(X).__name__}"
-            )
-        need = {"release_date", "popularity", "explicit"} - set(X.columns)
-        if need:
-            raise ValueError(f"ReleaseDateGenres: missing column(s) {sorted(need)}")
+        check_frame(X, ["release_date", "popularity", "explicit"], "ReleaseDateGenres")
         return pd.DataFrame({k: _key(X, k) for k in self.keys}, index=X.index)
 
     def _encoder(self, n_classes: int) -> TargetEncoder:

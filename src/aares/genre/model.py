@@ -147,8 +147,7 @@ class GenreModel(ClassifierMixin, CardModel):
 
         if self.folds and self.folds < 2:
             raise ValueError(f"folds must be 0 (no cross-validation) or >= 2, got {self.folds}")
-        y = np.asarray(y)
-        X = X.reset_index(drop=True)
+        X, y = self._check_training(X, y, RAW_COLUMNS)
         name = BEST_MODEL if self.model == "best" else self.model
         cv, arrays, cv_seconds = None, None, 0.0
 
@@ -259,7 +258,8 @@ class GenreModel(ClassifierMixin, CardModel):
 
     def predict(self, X) -> np.ndarray:
         """The most likely genre of each song."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: NotFittedError before fit
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def sets_from_proba(self, proba: np.ndarray, eps: float) -> list[list[str]]:
         """Conformal sets at ``1 - eps`` from probabilities, genres by falling probability."""

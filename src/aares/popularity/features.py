@@ -29,6 +29,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from aares.data import AUDIO_FEATURES, parse_release_date
+from aares.tables import check_frame
 
 __all__ = [
     "ENCODINGS",
@@ -48,15 +49,7 @@ TITLE_MARKS = ["remaster", "live", "remix", "feat", "version", "edit", "mix", "a
 
 
 def _check_frame(X, columns: Sequence[str], who: str) -> pd.DataFrame:
-    if not isinstance(X, pd.DataFrame):
-        raise ValueError(
-            f"{who} expects a pandas DataFrame with columns {list(columns)} "
-            f"(the Exercise 2 subset); got {type(X).__name__}"
-        )
-    missing = [c for c in columns if c not in X.columns]
-    if missing:
-        raise ValueError(f"{who}: missing column(s) {missing}; the frame has {list(X.columns)}")
-    return X
+    return check_frame(X, columns, who, " (the Exercise 2 subset)")
 
 
 def genre_words(genres: Sequence[str]) -> list[str]:

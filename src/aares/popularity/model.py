@@ -118,8 +118,14 @@ class PopularityModel(RegressorMixin, CardModel):
 
         if self.folds and self.folds < 2:
             raise ValueError(f"folds must be 0 (no cross-validation) or >= 2, got {self.folds}")
-        X = X.reset_index(drop=True)
-        y = np.asarray(X["popularity"] if y is None else y, dtype=float)
+        if y is None:
+            if not (isinstance(X, pd.DataFrame) and "popularity" in X.columns):
+                raise ValueError("PopularityModel.fit: no y given and no 'popularity' column in X")
+            y = X["popularity"]
+        X, y = self._check_training(X, y, INPUT_COLUMNS)
+        y = y.astype(float)
+        if not np.isfinite(y).all():
+            raise ValueError("PopularityModel.fit: y holds missing or infinite popularity values")
         name = BEST_MODEL if self.model == "best" else self.model
         cv, arrays, cv_seconds = None, None, 0.0
         if self.folds:
