@@ -35,10 +35,12 @@ apart) and ``Catalog.stats()``; the in-memory design beside it where it fits.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -71,6 +73,12 @@ STRETCH = ((0.6, 0.72), (1.4, 1.6))
 WOBBLE = 0.06
 PERIOD = 625.0
 THREADS = 2  # copies generated and compressed at once (zlib releases the GIL)
+# a folder to keep each size's store in (store-<size>h.db + .json): a later run with the same
+# generator copies it instead of generating the songs again (its index is built anew, e.g.
+# for another index layout); unset: nothing kept
+# AARES_SCALE_SERVE=0: build (and keep) the catalogs only, no serving measurements
+SERVE = os.environ.get("AARES_SCALE_SERVE", "1") != "0"
+STORES = Path(os.environ["AARES_SCALE_STORES"]) if os.environ.get("AARES_SCALE_STORES") else None
 
 
 def synthetic_postings(points, strength, profile, stretch: float, phase: float = 0.0):
@@ -113,6 +121,20 @@ def _copy(c: int, peaks, profile, rate: float) -> list[tuple[SongInfo, bytes]]:
         )  # fmt: skip
         out.append((info, encode_postings(h, fr)))
     return out
+
+
+def _backup(src: Path, dst: Path) -> None:
+    # a consistent copy of an SQLite file whatever its WAL holds (SQLite's backup API)
+    with (
+        contextlib.closing(sqlite3.connect(src)) as a,
+        contextlib.closing(sqlite3.connect(dst)) as b,
+    ):
+        a.backup(b)
+
+
+def _method(profile, real_hours: float) -> str:
+    # what a kept store depends on: the generator's parameters, the profile, the real songs
+    return json.dumps([STRETCH, WOBBLE, PERIOD, profile.to_dict(), round(real_hours, 6)])
 
 
 def collision_ratio(real: list[np.ndarray], copies: list[list[np.ndarray]]) -> float:
@@ -316,8 +338,12 @@ def run(data_dir: Path) -> dict:
     files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
     held = files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
     indexed = [f for f in files if f not in held]
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    for old in WORK.iterdir():  # a fresh catalog (kept stores apart)
+        if STORES is None or old.resolve() != STORES.resolve():
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    if STORES is not None:
+        STORES.mkdir(parents=True, exist_ok=True)
     db = WORK / "scale.db"
     store = SQLiteStore(db, profile="default")
     real, peaks, hashes, hours, n_real = [], [], [], 0.0, 0
@@ -355,10 +381,25 @@ def run(data_dir: Path) -> dict:
     )
     rows = []
     copy = 0
-    build_wall = build_cpu = 0.0
+    index_wall_total = index_cpu_total = 0.0
     pool = ThreadPoolExecutor(THREADS)
+    store_wall_total = store_cpu_total = 0.0
     for size in SIZES:
         t0, c0 = time.perf_counter(), time.process_time()
+        snap = STORES / f"store-{size:g}h.db" if STORES else None
+        reused = None
+        if snap is not None and snap.exists():
+            # the store of an earlier run at this size (same generator): copied into place,
+            # its build time is that run's; the index is built again below
+            reused = json.loads(snap.with_suffix(".json").read_text())
+            if reused["method"] != _method(profile, real_hours):
+                raise RuntimeError(f"{snap}: built by another generator; delete it to rebuild")
+            store.close()
+            for tail in ("", "-wal", "-shm"):
+                Path(f"{db}{tail}").unlink(missing_ok=True)
+            _backup(snap, db)
+            store = SQLiteStore(db)
+            hours, copy = reused["hours"], reused["copies"]
         ahead: collections.deque = collections.deque()
         while hours < size:
             while len(ahead) < 2 * THREADS:
@@ -373,31 +414,57 @@ def run(data_dir: Path) -> dict:
             fut.cancel()
         store.checkpoint()
         store_wall, store_cpu = time.perf_counter() - t0, time.process_time() - c0
+        if reused is not None:
+            store_wall_total, store_cpu_total = reused["store_wall_s"], reused["store_cpu_s"]
+        else:
+            store_wall_total += store_wall
+            store_cpu_total += store_cpu
+            if snap is not None:
+                _backup(db, snap)
+                snap.with_suffix(".json").write_text(
+                    json.dumps(
+                        {
+                            "method": _method(profile, real_hours),
+                            "hours": hours,
+                            "copies": copy,
+                            "store_wall_s": store_wall_total,
+                            "store_cpu_s": store_cpu_total,
+                            "load": os.getloadavg(),
+                            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        }
+                    )
+                )
+        t1, c1 = time.perf_counter(), time.process_time()
         cat = Catalog(store=store)
         cat.compact()
-        build_wall += time.perf_counter() - t0
-        build_cpu += time.process_time() - c0
+        index_wall, index_cpu = time.perf_counter() - t1, time.process_time() - c1
+        index_wall_total += index_wall
+        index_cpu_total += index_cpu
         folder = Path(f"{db}.index")
         index_bytes = sum(p.stat().st_size for p in folder.iterdir() if p.suffix == ".aix")
         row = {
             "hours": hours,
             "songs": len(store.song_ids()),
-            "build_wall_s": build_wall,
-            "build_cpu_s": build_cpu,
-            "step_store_wall_s": store_wall,
-            "step_store_cpu_s": store_cpu,
-            "step_index_wall_s": time.perf_counter() - t0 - store_wall,
+            # the store's songs up to this size, then every index build and merge so far
+            "build_wall_s": store_wall_total + index_wall_total,
+            "build_cpu_s": store_cpu_total + index_cpu_total,
+            "store_wall_s": store_wall_total,
+            "store_cpu_s": store_cpu_total,
+            "index_wall_s": index_wall,
+            "index_cpu_s": index_cpu,
+            "store_reused": reused,
             "index_mb_per_h": index_bytes / 1e6 / hours,
             "store_mb_per_h": store.size_bytes() / 1e6 / hours,
             "builder_rss_mb": _rss_mb(),
             "load": os.getloadavg(),
         }
-        for kind in ("disk", "memory"):
+        for kind in ("disk", "memory") if SERVE else ():
             if kind == "memory" and hours > MEMORY_MAX_HOURS:
                 continue
             row[kind] = _new_process(db, kind, queries)
         row["add"] = add_one_song(db, held[0])
-        row["stats"] = Catalog(db, readonly=True).stats()
+        with Catalog(db, readonly=True) as cat:
+            row["stats"] = cat.stats()
         rows.append(row)
         print(json.dumps(row), flush=True)
         (WORK / "results.json").write_text(json.dumps(rows, indent=1))
@@ -502,6 +569,16 @@ def _markdown(res: dict) -> str:
             f"| mean bucket met by a posting | {growth(lambda r: r['stats']['bucket_occupancy']['seen_by_a_posting'])} |",  # noqa: E501
             f"| add a song, CPU | {growth(lambda r: r['add']['beyond_cpu_s'])} |",
         ]
+    for r in rows:
+        if r.get("store_reused"):
+            u = r["store_reused"]
+            lines += [
+                "",
+                f"The store of {r['hours']:,.0f} h (its songs' postings) was generated by a run"
+                f" of {u['date']} (load {u['load'][0]:.1f}) and copied in: its part of the"
+                f" build time ({u['store_wall_s']:.0f} s wall, {u['store_cpu_s']:.0f} s CPU)"
+                " is that run's; the index was built by this run.",
+            ]
     lines += [
         "",
         f"Real songs: {res['real_songs']} ({res['real_hours']:.2f} h; 5 more held out for the"
