@@ -60,7 +60,9 @@ from ._common import stamp, write_section
 
 WORK = Path(os.environ.get("AARES_SCALE_WORK", "/tmp/aares-fingerprint-scale"))
 SIZES = [float(h) for h in os.environ.get("AARES_SCALE_HOURS", "10,100,1000").split(",")]
-MEMORY_MAX_HOURS = 120.0  # the in-memory design needs ~12 bytes a posting: kept under 6 GB
+# the in-memory design needs ~12 bytes a posting: measured up to 120 h (under 6 GB), or
+# AARES_SCALE_MEMORY_HOURS (0: not at all)
+MEMORY_MAX_HOURS = float(os.environ.get("AARES_SCALE_MEMORY_HOURS", "120"))
 HELD_OUT = 5
 QUERY_SR = 44100
 # time factors of the reversed copies (log-uniform on either side): outside the tempo
@@ -374,6 +376,7 @@ def run(data_dir: Path) -> dict:
     queries = _queries(real, held, profile, WORK / "queries", rng)
     for d in sorted((data_dir / "excerpts").glob("*")):
         queries.append({"path": str(d), "kind": "negative", "song": None})
+    (WORK / "queries.json").write_text(json.dumps(queries))
     (WORK / "README.txt").write_text(
         "Catalogs of python -m benchmarks fingerprint-scale (aares), rebuilt by each run:\n"
         f"scale.db + scale.db.index/: {len(real)} real songs ({real_hours:.2f} h) and reversed,"
