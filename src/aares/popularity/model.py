@@ -36,11 +36,6 @@ from aares.tables import as_text, match_columns, read_raw
 
 __all__ = ["PopularityModel", "load_model", "popularity_inputs"]
 
-#: Columns the popularity pipelines read.
-INPUT_COLUMNS = ["artist_name", "track_name", "release_date", "genres", "explicit",
-                 *AUDIO_FEATURES, "time_signature"]  # fmt: skip
-
-
 def popularity_inputs(train: pd.DataFrame) -> InputSpec:
     """The popularity model's input columns, with fill values learned from ``train``."""
     required = audio_columns()
@@ -122,7 +117,8 @@ class PopularityModel(RegressorMixin, CardModel):
             if not (isinstance(X, pd.DataFrame) and "popularity" in X.columns):
                 raise ValueError("PopularityModel.fit: no y given and no 'popularity' column in X")
             y = X["popularity"]
-        X, y = self._check_training(X, y, INPUT_COLUMNS)
+        # the columns every model and the card read; a model's features name any other
+        X, y = self._check_training(X, y, [*AUDIO_FEATURES, "release_date", "time_signature"])
         y = y.astype(float)
         if not np.isfinite(y).all():
             raise ValueError("PopularityModel.fit: y holds missing or infinite popularity values")
