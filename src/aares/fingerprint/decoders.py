@@ -133,7 +133,16 @@ def decode_mono(
             return None
         if suffix in _AV_SUFFIXES:
             return decode_av(path, sr, quality, max_seconds)
-    except (DecodeError, OSError, ValueError, EOFError, RuntimeError, *_av_errors()):
+    except (
+        DecodeError,
+        OSError,
+        ValueError,
+        EOFError,
+        RuntimeError,
+        IndexError,
+        struct.error,
+        *_av_errors(),
+    ):
         return None
     return None
 
