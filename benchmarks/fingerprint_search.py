@@ -8,11 +8,12 @@ as ``fingerprint-scale`` makes them (:func:`benchmarks.fingerprint_scale.synthet
 played backwards on a warped time line), up to the size. Before: the
 index of the pairs, searched directly (``match_signal`` without ``postings``). Now: the index
 of the three-point keys derived from the same pairs (``index_landmarks``), searched in two
-stages with the pairs of the candidates. The same excerpts (8 kHz: clean 5 s, noise 0 dB
-10 s, speed +-5 % 10 s; speed 0.85x and 1.18x, stretch 0.9x, pitch +2 semitones, 10 s;
-negatives: 6 excerpts of each held-out song) go to both; per kind: top-1 with the offset
-within 1 s, CPU p50 (``time.process_time``: analysis, lookups, votes), and the postings the
-query reads from the catalog's index (the second stage's candidate pairs apart).
+stages with the pairs of the candidates. Both indexes are segment files read in place, as a
+catalog's are (:class:`aares.fingerprint.index.DiskIndex`). The same excerpts (8 kHz: clean
+5 s, noise 0 dB 10 s, speed +-5 % 10 s; speed 0.85x and 1.18x, stretch 0.9x, pitch +2
+semitones, 10 s; negatives: 6 excerpts of each held-out song) go to both; per kind: top-1
+with the offset within 1 s, CPU p50 (``time.process_time``: analysis, lookups, votes), and
+the postings the query reads from the catalog's index (the candidates' pairs apart).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import numpy as np
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import DEFAULT_SETTINGS, audio_files
-from aares.fingerprint.index import Index
+from aares.fingerprint.index import DiskIndex
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
 from aares.fingerprint.match import match_signal
+from aares.fingerprint.segment import Segment, write_segment
 from aares.fingerprint.variants import add_noise, changed_excerpt
 
 from ._common import stamp, write_section
@@ -43,6 +45,7 @@ KINDS = (
 )  # fmt: skip
 ISSUE18 = KINDS[:3]
 RESULTS = Path(tempfile.gettempdir()) / "aares-fingerprint-search.json"
+WORK = Path(tempfile.gettempdir()) / "aares-fingerprint-search"
 
 
 class _Counting:
@@ -109,10 +112,16 @@ def run(data_dir: Path) -> dict:
                 hours += h.size / rate / 3600
                 copy += 1
         ids = sorted(pairs)
-        before = Index.from_arrays([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], ids)
+        # both indexes as a catalog reads them: one segment file each, memory-mapped
+        WORK.mkdir(parents=True, exist_ok=True)
+        hs, fs = [pairs[i][0] for i in ids], [pairs[i][1] for i in ids]
+        write_segment(WORK / "pairs.aix", ids, hs, fs, key_bits=prof.hash_bits)
+        before = DiskIndex([Segment(WORK / "pairs.aix")])
         keys = [index_landmarks(*pairs[i], prof) for i in ids]
-        now = Index.from_arrays([k for k, _ in keys], [f for _, f in keys], ids)
-        del keys
+        hs, fs = [k for k, _ in keys], [f for _, f in keys]
+        write_segment(WORK / "keys.aix", ids, hs, fs, key_bits=prof.index_bits)
+        now = DiskIndex([Segment(WORK / "keys.aix")])
+        del keys, hs, fs
         row = {"hours": hours, "songs": len(ids), "pair_postings": len(before)}
         row["key_postings"] = len(now)
         for name, index, postings in (("before", before, None), ("now", now, pairs.get)):

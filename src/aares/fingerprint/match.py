@@ -197,7 +197,7 @@ class MatchSettings:
     grid_shifts: int = 1
     related: bool = False
     top: int = 5
-    candidates: int = 8
+    candidates: int = 5
 
 
 def speed_grid(max_change: float = 0.06, step: float = 0.01) -> tuple[float, ...]:
