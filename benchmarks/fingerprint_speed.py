@@ -1,5 +1,7 @@
 """Sped-up, slowed, stretched and pitch-shifted excerpts; versions: `python -m benchmarks
-fingerprint-speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song).
+fingerprint-speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song;
+``AARES_FP_KINDS="slowed + reverb,sped up,clean"``: those kinds of query only, with the
+negatives, no growth or versions, and the section is printed instead of written).
 
 On the course songs and the Singularity soundtrack (5 songs held out, seeded), for the
 default and course profiles side by side:
@@ -9,7 +11,8 @@ default and course profiles side by side:
    vocoder, tempo only) 0.90x-1.10x; pitch-shifted (librosa, pitch only) -2 to +2
    semitones; "slowed + reverb" (0.85x through a synthetic room of RT60 1.5 s) and "sped
    up" (1.2x); the excerpt is cut so that it covers the original's ``[start, start + 10
-   s * factor)``, and the offset is right within 1 s of ``start``;
+   s * factor)``, and the offset is right within 1 s of ``start``; the default matcher
+   beside itself without its dereverberated second search (``dry``: ``dereverb=False``);
 2. false positives on negatives: excerpts of the held-out songs, silence, white and pink
    noise, speech (espeak-ng when installed), and the course's Debussy excerpt (a song not
    in the catalog);
@@ -48,7 +51,7 @@ from benchmarks._common import ROOT, stamp, write_section
 
 SR = 22050
 LENGTH = 10.0
-PROFILES = ("default", "before", "course")
+PROFILES = ("default", "dry", "before", "course")
 #: The matcher as it was before issue 19, on the default profile's catalog: the +-6 % grid
 #: only, the ratio against the next song whatever its significance, no spread test (its
 #: significance now counts the song's other hits only, the bar's own votes left out).
@@ -109,8 +112,9 @@ def _timed(cat: Catalog, x: np.ndarray, sr: int):
     return m, (time.process_time() - c0) * 1e3
 
 
-def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -> dict:
-    """Every figure of the benchmark (see the module docstring)."""
+def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, kinds=None) -> dict:
+    """Every figure of the benchmark (see the module docstring); ``kinds``: only the queries
+    of those kinds (names as in the table), the negatives, and neither growth nor versions."""
     files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(files))
@@ -119,13 +123,19 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
     per_song = 1 if quick else per_song
     work = Path(tempfile.mkdtemp(prefix="aares-fp-speed-"))
     points = factor_points(quick)
-    res: dict = {"points": points, "indexed": len(indexed), "held": len(held)}
+    today = list(TODAY)
+    if kinds:
+        points = [p for p in points if p[0] in kinds]
+        today = [p for p in today if p[0] in kinds]
+    res: dict = {"points": points, "today": today, "indexed": len(indexed), "held": len(held)}
     try:
         cats = {p: Catalog(work / f"{p}.fp.db", profile=p) for p in ("default", "course")}
         for cat in cats.values():
             cat.add(indexed)
             _ = cat.index
         cats["before"] = Catalog(work / "default.fp.db", settings=BEFORE)
+        dry = replace(cats["default"].settings, dereverb=False)
+        cats["dry"] = Catalog(work / "default.fp.db", settings=dry)
         audio = {f: load_audio(f, sr=SR)[0] for f in files}
         ids = {p: {s.path: s.id for s in c.songs()} for p, c in cats.items() if p != "before"}
         rows: list[dict] = []
@@ -133,7 +143,7 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
             x = audio[f]
             for _k in range(per_song):
                 start = float(rng.uniform(0, x.size / SR - LENGTH * 1.3 - 0.5))
-                for kind, factor in [*TODAY, *points]:
+                for kind, factor in [*today, *points]:
                     q = x[int(start * SR) : int((start + LENGTH) * SR)]
                     if kind == "noise 0 dB":
                         q = add_noise(q, 0.0, rng)
@@ -177,10 +187,13 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3) -
                      "ok": not m, "offset_ok": False, "found": None, "cpu_ms": ms}
                 )  # fmt: skip
         res["rows"] = rows
-        res["growth"] = _growth(cats["default"], indexed, audio, rng, quick)
-        res["versions"] = _versions(indexed[:6] if quick else indexed, audio, work, rng, per_song)
+        if not kinds:
+            res["growth"] = _growth(cats["default"], indexed, audio, rng, quick)
+            res["versions"] = _versions(
+                indexed[:6] if quick else indexed, audio, work, rng, per_song
+            )
         for cat in cats.values():
-            cat.close()  # "before" shares the default catalog
+            cat.close()  # "before" and "dry" share the default catalog
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
@@ -303,32 +316,39 @@ def _pct(rows, key="ok") -> str:
 
 def markdown(res: dict) -> str:
     rows = res["rows"]
+    today_points = [tuple(p) for p in res.get("today", TODAY)]
     lines = [
         f"{res['indexed']} songs indexed, {res['held']} held out; 10 s excerpts, "
         f"{sum(1 for r in rows if r['profile'] == 'default' and r['kind'] == 'clean')} per "
         "point. Top-1 (offset within 1 s of the original's time in brackets), default "
         "profile beside the course profile (the handout's parameters, no speed search). "
         "Speed = resampled (tempo and pitch together); stretch = tempo only (librosa "
-        "`time_stretch`); pitch = pitch only, in semitones (librosa `pitch_shift`).",
+        "`time_stretch`); pitch = pitch only, in semitones (librosa `pitch_shift`). "
+        "*dry*: the default matcher without its second, dereverberated search of queries "
+        "that get no answer (`MatchSettings(dereverb=False)`), in the same run.",
         "",
-        "| change | factor | default: top-1 (offset) | before issue 19 | course | CPU p50 now "
-        "| before |",
-        "|---|---|---|---|---|---|---|",
+        "| change | factor | default: top-1 (offset) | dry | before issue 19 | course "
+        "| CPU p50 now | dry | before |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, factor in [*TODAY, *res["points"]]:
+    for kind, factor in [*today_points, *res["points"]]:
         sel = {
             p: [r for r in rows if (r["profile"], r["kind"], r["factor"]) == (p, kind, factor)]
             for p in PROFILES
         }
         cells = [f"{_pct(sel[p])} ({_pct(sel[p], 'offset_ok')})" for p in PROFILES]
-        ms = [np.percentile([r["cpu_ms"] for r in sel[p]], 50) for p in ("default", "before")]
+        ms = [
+            f"{np.percentile([r['cpu_ms'] for r in sel[p]], 50):.0f} ms" if sel[p] else "-"
+            for p in ("default", "dry", "before")
+        ]
         label = f"{factor:+g} st" if kind == "pitch" else f"{factor:.2f}x"
         label = "-" if (kind, factor) in TODAY else label
-        lines.append(
-            f"| {kind} | {label} | {' | '.join(cells)} | {ms[0]:.0f} ms | {ms[1]:.0f} ms |"
-        )
+        lines.append(f"| {kind} | {label} | {' | '.join(cells)} | {' | '.join(ms)} |")
     lines += ["", "Negatives (answers given, should be 0):", ""]
-    lines += ["| negatives | n | default | before issue 19 | course |", "|---|---|---|---|---|"]
+    lines += [
+        "| negatives | n | default | dry | before issue 19 | course |",
+        "|---|---|---|---|---|---|",
+    ]
     kinds = []
     for r in rows:
         if not r["positive"] and r["kind"] not in kinds:
@@ -346,7 +366,7 @@ def markdown(res: dict) -> str:
 
     def cpu(p, sel):
         ms = [r["cpu_ms"] for r in rows if r["profile"] == p and sel(r)]
-        return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f} ms"
+        return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f} ms" if ms else "-"
 
     def today(r):
         return (r["kind"], r["factor"]) in TODAY
@@ -360,14 +380,22 @@ def markdown(res: dict) -> str:
     lines += [
         "",
         "Query CPU time p50 / p95 (in-process: analysis, lookups, vote of the decoded excerpt), "
-        "default profile now and before issue 19, in the same run:",
+        "default profile now, dry (no second search) and before issue 19, in the same run:",
         "",
-        "| queries | now | before issue 19 |",
-        "|---|---|---|",
-        f"| clean, noise 0 dB, phone | {cpu('default', today)} | {cpu('before', today)} |",
-        f"| changed (every factor above) | {cpu('default', changed)} | {cpu('before', changed)} |",
-        f"| negatives (search every factor) | {cpu('default', negative)} | "
-        f"{cpu('before', negative)} |",
+        "| queries | now | dry | before issue 19 |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {' | '.join(cpu(p, sel) for p in ('default', 'dry', 'before'))} |"
+            for name, sel in (
+                ("clean, noise 0 dB, phone", today),
+                ("changed (every factor above)", changed),
+                ("negatives (search every factor, twice now)", negative),
+            )
+        ),
+    ]
+    if "growth" not in res:  # a run of some kinds only
+        return "\n".join(lines)
+    lines += [
         "",
         "The same kinds of query as the catalog grows (extra entries: speed-shifted copies of "
         "every song's landmarks, 0.45-0.7x and 1.45-2.2x, outside the search):",
@@ -488,22 +516,29 @@ def main(data_dir: Path) -> None:
         print(f"fingerprint-speed: skipped (too few songs under {data_dir})")
         return
     quick = os.environ.get("AARES_FP_QUICK") == "1"
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     # the figures are kept in a JSON file so that the report can be redrawn without a rerun
     saved = Path(os.environ.get("AARES_FP_SPEED_JSON", "/tmp/aares-fp-speed.json"))
     if os.environ.get("AARES_FP_SPEED_REUSE") == "1" and saved.is_file():
         res = json.loads(saved.read_text())
         res["points"] = [tuple(p) for p in res["points"]]
     else:
-        res = run(data_dir, quick=quick, per_song=int(os.environ.get("AARES_FP_PER_SONG", "3")))
+        kinds = [k.strip() for k in os.environ.get("AARES_FP_KINDS", "").split(",") if k.strip()]
+        per_song = int(os.environ.get("AARES_FP_PER_SONG", "3"))
+        res = run(data_dir, quick=quick, per_song=per_song, kinds=kinds or None)
         write_json(saved, res)
     wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
+    load = f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    if "growth" not in res:  # some kinds only: a development run, not the section
+        print(f"{stamp()} {wall:.1f} min wall, {cpu:.1f} min CPU, {load}\n\n{markdown(res)}")
+        return
     png = plot(res, ROOT / "docs" / "fp-speed.png")
     text = (
         "## Audio fingerprints: speed, stretch, pitch and versions\n\n"
         f"{stamp()} Reproduce: `python -m benchmarks fingerprint-speed --data DATA`"
         f"{' (AARES_FP_QUICK=1)' if quick else ''}; this run took {wall:.1f} min wall, "
-        f"{cpu:.1f} min CPU (the machine is shared: CPU times are the figures to compare).\n\n"
+        f"{cpu:.1f} min CPU, {load} (the machine is shared: CPU times are the figures to "
+        "compare).\n\n"
         f"![top-1 against factor]({png.relative_to(ROOT)})\n\n" + markdown(res) + "\n\n" + METHOD
     )
     write_section("fingerprint-speed", text)

@@ -86,3 +86,27 @@ def test_suppress_late_reverb_refuses_bad_input():
         suppress_late_reverb(np.zeros(10), 0.032)
     with pytest.raises(ValueError, match="rt60"):
         suppress_late_reverb(np.zeros((2, 10)), 0.032, rt60=0.0)
+
+
+def test_slowed_and_reverberant_excerpt_of_a_real_song_is_named(tmp_path, data_dir):
+    # a seeded "slowed + reverb" excerpt (0.85x through the benchmark's room: RT60 1.5 s, as
+    # much reverberant as direct energy) of a course song that the plain search misses (no
+    # answer: the tails hide the onsets); the dereverberated second search names it
+    from aares.fingerprint.audio import load_audio
+    from aares.fingerprint.catalog import Catalog, audio_files
+    from aares.fingerprint.variants import changed_excerpt
+
+    files = audio_files([data_dir / "songs"])[:3]
+    if len(files) < 3:
+        pytest.skip("fewer than 3 course songs in the data folder")
+    cat = Catalog(tmp_path / "songs.fp.db", profile="default")
+    cat.add(files, jobs=1)
+    rng = np.random.default_rng(29)
+    f = files[int(rng.integers(3))]
+    x, sr = load_audio(f, sr=22050)
+    start = float(rng.uniform(0, x.size / sr - 14))
+    q = changed_excerpt("slowed + reverb", 0.85, x, sr, start, 10.0, rng)
+    m = cat.identify_signal(q, sr=sr)
+    assert m, f"{f.name} at {start:.1f} s, slowed + reverb: no match"
+    assert m[0].path == str(f.resolve()) and abs(m[0].offset - start) < 1.0
+    assert m[0].speed == pytest.approx(0.85, abs=0.015) and m[0].change == "speed"

@@ -46,7 +46,7 @@ QUERY_MAX_SECONDS = 60.0
 
 #: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
 DEFAULT_SETTINGS = {
-    "default": MatchSettings(wide=factor_grid()),
+    "default": MatchSettings(wide=factor_grid(), dereverb=True),
     "course": MatchSettings(speeds=()),
 }
 

@@ -165,6 +165,20 @@ class MatchSettings:
         Search every tier whatever the first ones found, so that every version of the
         song in the catalog (a remaster, a sped-up copy) is listed, at its own offset and
         factor, after the best one. Costs the whole search for every query.
+    dereverb : bool
+        When the search finds nothing, search again on the query's peaks picked after its
+        late reverberation is taken out (:func:`aares.fingerprint.landmarks.query_peaks`
+        ``(dereverb=True)``): in a reverberant query (a "slowed + reverb" edit) the tails
+        hide the onsets that the dry song's peaks stand on. The second search skips the
+        query as it is (speed 1, searched dry already: there, the dereverberated onsets of
+        a piano piece not in the catalog met another piano piece's with 22-26 votes, while
+        the reverberant queries it names all stand at other speeds) and needs
+        ``dereverb_significance``. Costs a second search for queries with no answer
+        (negatives).
+    dereverb_significance : float
+        Significance an answer of the second search needs: the onsets of similar music
+        meet beyond chance there (161 negatives, held-out songs and the Debussy excerpt,
+        reached 15.8 at most; the "slowed + reverb" excerpts it names 18-88).
     top : int
         Maximum number of matches returned.
     candidates : int
@@ -196,6 +210,8 @@ class MatchSettings:
     slack: float = 1.07
     grid_shifts: int = 1
     related: bool = False
+    dereverb: bool = False
+    dereverb_significance: float = 20.0
     top: int = 5
     candidates: int = 5
 
@@ -465,18 +481,20 @@ def match_pairs(
     settings: MatchSettings | None = None,
     grid_pairs: np.ndarray | None = None,
     wide: tuple[np.ndarray, np.ndarray] | None = None,
+    exact: bool = True,
 ) -> list[Match]:
     """Ranked matches for a query given as peaks and their pairs
     (:func:`aares.fingerprint.landmarks.pair_peaks`).
 
-    Tries the query as it is, then (while no answer has ``accept_score`` votes, or always
-    with ``settings.related``) the ``speeds`` grid with ``grid_pairs`` (``pairs`` when
-    None), then the ``wide`` grid with ``wide = (points, pairs)``. The tier whose answer has
+    Tries the query as it is (unless ``exact=False``), then (while no answer has
+    ``accept_score`` votes, or always with ``settings.related``) the ``speeds`` grid with
+    ``grid_pairs`` (``pairs`` when None), then the ``wide`` grid with ``wide = (points,
+    pairs)``. The tier whose answer has
     the most votes gives the answer; with ``settings.related`` the matches of every tier
     are merged, each song at its best factor.
     """
     settings = settings or MatchSettings()
-    tiers = [((points, pairs), ((1.0, 1.0),), "exact")]
+    tiers = [((points, pairs), ((1.0, 1.0),), "exact")] if exact else []
     if settings.speeds:
         gp = pairs if grid_pairs is None else grid_pairs
         tiers.append(((points, gp), tuple((s, s) for s in settings.speeds), "grid"))
@@ -498,7 +516,7 @@ def _combine(found: list[list[Match]], settings: MatchSettings) -> list[Match]:
     # the tier whose answer has the most votes; with ``related``, every tier's matches
     # merged, each song at its best factor
     if not settings.related:
-        return max(found, key=lambda r: r[0].score if r else -1)
+        return max(found, key=lambda r: r[0].score if r else -1, default=[])
     per_song: dict[int, Match] = {}
     for m in (m for r in found for m in r):
         if m.song_id not in per_song or m.score > per_song[m.song_id].score:
@@ -671,22 +689,24 @@ class _Candidates:
         return _join(qh, self.hashes, self.songs, self.frames)
 
 
-def _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings):
+def _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings, exact=True):
     # Stage 1 finds candidate cells over the whole index with three-point keys (selective:
     # few chance postings per lookup at any catalog size); stage 2 runs the full search of
     # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
     # three-point key three). First at speed 1; the wide grid only when that finds no
     # answer of accept_score votes.
-    one = ((1.0, 1.0),)
-    v = _retrieve(index, points, pairs, profile, settings, one, settings.candidates)
-    exact = replace(settings, speeds=(), wide=())
     found: list[list[Match]] = [[]]
-    best_exact = [int(s) for s in v.song[: settings.wide_candidates]]
-    if v.song.size:
-        cands = _Candidates([int(s) for s in v.song], postings, index)
-        found = [match_pairs(points, pairs, cands, profile, exact)]
-        if found[0] and found[0][0].score >= settings.accept_score and not settings.related:
-            return found[0]
+    best_exact: list[int] = []
+    if exact:  # (the dereverberated second search of match_signal skips speed 1)
+        one = ((1.0, 1.0),)
+        v = _retrieve(index, points, pairs, profile, settings, one, settings.candidates)
+        as_is = replace(settings, speeds=(), wide=())
+        best_exact = [int(s) for s in v.song[: settings.wide_candidates]]
+        if v.song.size:
+            cands = _Candidates([int(s) for s in v.song], postings, index)
+            found = [match_pairs(points, pairs, cands, profile, as_is)]
+            if found[0] and found[0][0].score >= settings.accept_score and not settings.related:
+                return found[0]
     if not settings.wide or wide is None:
         return found[0]
     # the wide grid: which songs and factors stand out over the whole index (the scan of
@@ -722,7 +742,8 @@ def match_signal(
 
     The query is analysed ``profile.query_shifts`` times at sub-hop shifts
     (:func:`aares.fingerprint.landmarks.query_peaks`); every tier but the first searches
-    the first analyses only (``grid_shifts``; the wide tier the first alone).
+    the first analyses only (``grid_shifts``; the wide tier the first alone). With
+    ``settings.dereverb`` a query with no answer is searched again dereverberated.
 
     With ``postings`` (a song's stored pairs by id), ``index`` holds the profile's
     three-point keys (:func:`aares.fingerprint.landmarks.index_landmarks`) and the search
@@ -730,8 +751,18 @@ def match_signal(
     pairs); without it, ``index`` holds the pairs and is searched directly.
     """
     settings = settings or MatchSettings()
+    found = _search(query_peaks(x, profile), index, profile, settings, postings)
+    if found or not settings.dereverb:
+        return found
+    sig = max(settings.dereverb_significance, settings.wide_min_significance)
+    second = replace(settings, grid_min_significance=sig, wide_min_significance=sig)
+    blocks = query_peaks(x, profile, dereverb=True)
+    return _search(blocks, index, profile, second, postings, exact=False)
+
+
+def _search(blocks, index, profile, settings, postings, exact=True) -> list[Match]:
+    # match_signal's search on the peaks of a query's analyses (query_peaks)
     slack = settings.slack if settings.speeds else 1.0
-    blocks = query_peaks(x, profile)
     pts, prs, shifts, base = [], [], [], 0
     for k, (p, st) in enumerate(blocks):
         pr = pair_peaks(p, profile, st, fan_out=profile.query_fan_out, slack=slack)
@@ -750,8 +781,10 @@ def match_signal(
                 "this index holds three-point keys: pass postings= (a song's stored pairs "
                 "by id, Store.postings) or identify through Catalog"
             )
-        return _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings)
-    return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide)
+        return _two_stage(
+            points, pairs, grid_pairs, wide, index, postings, profile, settings, exact
+        )
+    return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 
 def _key_bits(index) -> int:
