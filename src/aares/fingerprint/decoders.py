@@ -28,7 +28,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import itertools
 import os
 import struct
 from pathlib import Path
@@ -488,47 +487,52 @@ def decode_av(
     with av.open(os.fspath(path), mode="r") as container:
         if not container.streams.audio:
             raise DecodeError("no audio stream")
-        frames = container.decode(container.streams.audio[0])
-        first = next(frames, None)
-        if first is None:
-            raise DecodeError("no audio frames")
-        rate, channels = int(first.sample_rate), len(first.layout.channels)
-        hint = int(container.duration * rate / 1_000_000) if container.duration else 0
-        limit = None if max_seconds is None else int(max_seconds * rate)
-        sink = MonoSink(rate, sr, quality, hint, limit)
-        frames = itertools.chain([first], frames)
-        if first.format.name != "fltp":  # FLAC, ALAC, PCM, ...: to float32 planes first
-            frames = _as_fltp(
-                av.AudioResampler(format="fltp", layout=first.layout, rate=rate), frames
-            )
+        stream = container.streams.audio[0]
+        decode = stream.codec_context.decode  # demux + decode: one generator less per frame
+        sink = convert = None
         block, pos = np.empty(BLOCK, dtype=np.float32), 0
+        rate = channels = 0
         frombuffer, add, f32 = np.frombuffer, np.add, np.float32  # this loop runs per frame
-        for frame in frames:
-            planes, n = frame.planes, frame.samples
-            if len(planes) != channels or frame.sample_rate != rate:
-                raise DecodeError("the sample rate or the channels change inside the file")
-            if pos + n > BLOCK:
-                pos = _flush(sink, block, pos, channels)
-                if sink.full:
-                    break
-            if n > BLOCK:  # a frame longer than a block: mixed on its own
-                _flush(sink, _sum_planes(planes, n, np.empty(n, f32)), n, channels)
-            elif channels == 2:  # the common case, in one numpy call
-                add(frombuffer(planes[0], f32, n), frombuffer(planes[1], f32, n),
-                    out=block[pos : pos + n])  # fmt: skip
-                pos += n
-            else:
-                _sum_planes(planes, n, block[pos : pos + n])
-                pos += n
+        for packet in container.demux(stream):  # its last, empty packet flushes the decoder
+            frames = decode(packet)
+            if sink is None and frames:
+                first = frames[0]
+                rate, channels = int(first.sample_rate), len(first.layout.channels)
+                hint = int(container.duration * rate / 1e6) if container.duration else 0
+                limit = None if max_seconds is None else int(max_seconds * rate)
+                sink = MonoSink(rate, sr, quality, hint, limit)
+                if first.format.name != "fltp":  # FLAC, ALAC, PCM, ...: float32 planes first
+                    convert = av.AudioResampler(format="fltp", layout=first.layout, rate=rate)
+            if convert is not None:
+                frames = [part for frame in frames for part in convert.resample(frame)]
+            for frame in frames:
+                planes, n = frame.planes, frame.samples
+                if len(planes) != channels:
+                    raise DecodeError("the number of channels changes inside the file")
+                if pos + n > BLOCK:
+                    if frame.sample_rate != rate:  # checked once a block: it runs per frame
+                        raise DecodeError("the sample rate changes inside the file")
+                    pos = _flush(sink, block, pos, channels)
+                if n > BLOCK:  # a frame longer than a block: mixed on its own
+                    _flush(sink, _sum_planes(planes, n, np.empty(n, f32)), n, channels)
+                elif channels == 2:  # the common case, in one numpy call
+                    add(frombuffer(planes[0], f32, n), frombuffer(planes[1], f32, n),
+                        out=block[pos : pos + n])  # fmt: skip
+                    pos += n
+                else:
+                    _sum_planes(planes, n, block[pos : pos + n])
+                    pos += n
+            if sink is not None and sink.full:
+                break
+        if sink is None:
+            raise DecodeError("no audio frames")
+        if convert is not None:  # what FFmpeg's resampler still holds
+            pos = _flush(sink, block, pos, channels)
+            for frame in convert.resample(None):
+                n = frame.samples
+                _flush(sink, _sum_planes(frame.planes, n, np.empty(n, f32)), n, channels)
         _flush(sink, block, pos, channels)
         return sink.finish()
-
-
-def _as_fltp(resampler, frames):
-    # the frames converted to float32 planes by FFmpeg's resampler (same rate and layout)
-    for frame in frames:
-        yield from resampler.resample(frame)
-    yield from resampler.resample(None)
 
 
 def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
