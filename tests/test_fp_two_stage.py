@@ -32,7 +32,7 @@ def songs() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory, songs) -> Catalog:
-    cat = Catalog(tmp_path_factory.mktemp("two") / "c.db", profile="default")
+    cat = Catalog(tmp_path_factory.mktemp("two") / "c.db", profile="default", two_stage_hours=0)
     for i, x in enumerate(songs[:4]):
         cat.add_signal(x, title=f"song{i}")
     return cat
@@ -103,7 +103,10 @@ def test_a_pair_index_of_an_older_aares_is_rebuilt_with_three_point_keys(tmp_pat
     old = open_index(st, key_bits=21, rebuild=True)
     assert {s.key_bits for s in old.segments} == {21}
     st.close()
-    again = Catalog(db)
+    small = Catalog(db)  # under TWO_STAGE_HOURS: the pair index is the right one, kept
+    assert {s.key_bits for s in small.index.segments} == {21}
+    small.close()
+    again = Catalog(db, two_stage_hours=0)  # a catalog past the threshold
     with pytest.warns(UserWarning, match=r"old\.db\.index: .*21-bit keys.*rebuilding it"):
         idx = again.index
     assert isinstance(idx, DiskIndex) and {s.key_bits for s in idx.segments} == {32}
@@ -122,7 +125,7 @@ def test_real_excerpts_get_the_pair_search_answers(data_dir, tmp_path):
     files = audio_files([data_dir / "songs"])[:4]
     if len(files) < 4:
         pytest.skip("fewer than 4 course songs in the data folder")
-    cat = Catalog(tmp_path / "real.db", profile="default")
+    cat = Catalog(tmp_path / "real.db", profile="default", two_stage_hours=0)
     cat.add(files[:3], jobs=1)
     pairs = _pair_index(cat)
     rng = np.random.default_rng(18)
@@ -153,7 +156,7 @@ def test_real_excerpts_get_the_pair_search_answers(data_dir, tmp_path):
 def test_a_reused_song_id_is_matched_on_its_new_pairs(tmp_path, songs):
     # the second stage caches decoded pairs: a song removed and another added under the
     # same id (SQLite reuses the largest) must be verified on the new song's pairs
-    cat = Catalog(tmp_path / "r.db", profile="default")
+    cat = Catalog(tmp_path / "r.db", profile="default", two_stage_hours=0)
     cat.add_signal(songs[0], title="a")
     last = cat.add_signal(songs[1], title="b")
     assert cat.identify_signal(songs[1][5 * SR : 10 * SR])[0].title == "b"

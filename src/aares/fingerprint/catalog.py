@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,15 @@ __all__ = ["Catalog", "IndexReport", "Relation", "audio_files", "file_checksum",
 
 #: seconds of a query file that :meth:`Catalog.identify` reads (the rest is ignored)
 QUERY_MAX_SECONDS = 60.0
+
+#: From this many audio hours a catalog's query index holds three-point keys and queries
+#: are searched in two stages (:mod:`aares.fingerprint.match`); below it the index holds
+#: the pairs, searched in one stage. The one-stage search reads every posting of every query
+#: pair's bucket, which grows with the catalog (at 100 h: 0.7 s of CPU a query); the two
+#: stages read about 50 times fewer but verify only the first stage's candidates, which
+#: under heavy reverb or against a crowd of near-identical songs (a steady beat) is not the
+#: same answer (BENCHMARKS.md, "The search as the catalog grows").
+TWO_STAGE_HOURS = 50.0
 
 #: The matcher's defaults per profile (thresholds calibrated by ``aares fp bench``).
 DEFAULT_SETTINGS = {
@@ -252,6 +261,10 @@ class Catalog:
         brought in step with each change; ``"memory"``: rebuilt in memory by each process
         from the store (the design before the on-disk index; also the fallback when the
         index folder cannot be written).
+    two_stage_hours : float or None
+        Audio hours from which the index holds three-point keys and queries run in two
+        stages (``TWO_STAGE_HOURS``; 0: always, None: never). The index is rebuilt once
+        when the catalog crosses it.
 
     Examples
     --------
@@ -271,6 +284,7 @@ class Catalog:
         create: bool = True,
         readonly: bool = False,
         index: str = "disk",
+        two_stage_hours: float | None = TWO_STAGE_HOURS,
     ) -> None:
         if index not in ("disk", "memory"):
             raise ValueError(f"index must be 'disk' or 'memory', not {index!r}")
@@ -286,6 +300,8 @@ class Catalog:
         self._index_kind = index
         self._generation = -1
         self._cache: PairCache | None = None
+        self._two_stage_hours = two_stage_hours
+        self._keyed = self.profile  # the profile as the current index is keyed
 
     # -- context manager ---------------------------------------------------------------------
     def close(self) -> None:
@@ -454,11 +470,22 @@ class Catalog:
             self._generation = gen
         return self._index
 
+    def _index_profile(self) -> Profile:
+        # the profile's three-point keys from two_stage_hours of audio on, else its pairs
+        prof = self.profile
+        if prof.triplets:
+            hours = sum(s.duration for s in self.store.songs()) / 3600
+            limit = self._two_stage_hours
+            if limit is None or hours < limit:
+                prof = replace(prof, index_df3_bits=0, index_dt3_bits=0)
+        return prof
+
     def _open_index(self) -> Index | DiskIndex:
-        keyed = IndexedStore(self.store, self.profile)
+        self._keyed = self._index_profile()
+        keyed = IndexedStore(self.store, self._keyed)
         if self._index_kind == "memory":
             return Index.from_store(keyed)
-        bits = self.profile.index_bits
+        bits = self._keyed.index_bits
         _warn_if_rebuilt(index_folder_for(self.store), bits, self.store.location)
         try:
             return open_index(keyed, key_bits=bits)
@@ -469,7 +496,7 @@ class Catalog:
 
     def _postings(self):
         # the stored pairs by song id, for the matcher's second stage (three-point index)
-        if not self.profile.triplets:
+        if not self._keyed.triplets:
             return None
         if self._cache is None or self._cache.generation != self._generation:
             self._cache = PairCache(self.store, self._generation)
@@ -490,7 +517,7 @@ class Catalog:
             "catalog": self.store.location,
             "profile": self.profile.name,
             "hash_bits": self.profile.hash_bits,
-            "index_bits": self.profile.index_bits,
+            "index_bits": self._keyed.index_bits,
             "songs": len(songs),
             "hours": hours,
             "store_bytes": self.store.size_bytes(),
@@ -511,8 +538,9 @@ class Catalog:
 
     def compact(self) -> DiskIndex:
         """Merge the on-disk index into one segment (removed songs dropped)."""
-        keyed = IndexedStore(self.store, self.profile)
-        self._index = compact(keyed, key_bits=self.profile.index_bits)
+        self._keyed = self._index_profile()
+        keyed = IndexedStore(self.store, self._keyed)
+        self._index = compact(keyed, key_bits=self._keyed.index_bits)
         self._generation = self.store.generation()
         return self._index
 
@@ -553,7 +581,6 @@ class Catalog:
         song's excerpts match ``other`` (one shared loop or sample is not a version). Songs
         whose file cannot be read are skipped. Costs ``windows`` full searches per song.
         """
-        from dataclasses import replace
 
         settings = replace(self.settings, related=True, top=max(self.settings.top, 8))
         sr = self.profile.sr
@@ -581,7 +608,6 @@ class Catalog:
         return out
 
     def _named(self, matches: list[Match]) -> list[Match]:
-        from dataclasses import replace
 
         out = []
         for m in matches:
