@@ -134,9 +134,26 @@ def _backup(src: Path, dst: Path) -> None:
         a.backup(b)
 
 
+_SONG_SIDE = (
+    "sr n_fft hop_length win_length picker peak_size peak_floor_db max_per_second dt_min "
+    "dt_max df_max fan_out strongest f_bits df_bits dt_bits absolute_f2 resample_quality"
+).split()
+
+
+def _song_side(method: str) -> list:
+    # a kept store's method, its profile reduced to the song side (an older run may have
+    # written the whole profile)
+    m = json.loads(method)
+    m[3] = {k: v for k, v in m[3].items() if k in _SONG_SIDE}
+    return m
+
+
 def _method(profile, real_hours: float) -> str:
     # what a kept store depends on: the generator's parameters, the profile, the real songs
-    return json.dumps([STRETCH, WOBBLE, PERIOD, profile.to_dict(), round(real_hours, 6)])
+    # (a song's analysis only: the query's and the query index's parameters do not change
+    # what the store holds)
+    params = {k: v for k, v in profile.to_dict().items() if k in _SONG_SIDE}
+    return json.dumps([STRETCH, WOBBLE, PERIOD, params, round(real_hours, 6)])
 
 
 def collision_ratio(real: list[np.ndarray], copies: list[list[np.ndarray]]) -> float:
@@ -395,7 +412,7 @@ def run(data_dir: Path) -> dict:
             # the store of an earlier run at this size (same generator): copied into place,
             # its build time is that run's; the index is built again below
             reused = json.loads(snap.with_suffix(".json").read_text())
-            if reused["method"] != _method(profile, real_hours):
+            if _song_side(reused["method"]) != _song_side(_method(profile, real_hours)):
                 raise RuntimeError(f"{snap}: built by another generator; delete it to rebuild")
             store.close()
             for tail in ("", "-wal", "-shm"):
