@@ -112,7 +112,8 @@ def main(data_dir: Path | None = None) -> None:
     lines = [
         "## Start-up (`python -m benchmarks startup`)",
         "",
-        f"{stamp()} CPU time of the child process (user + system), median of {RUNS} runs; "
+        f"{stamp()} Load average {os.getloadavg()[0]:.1f} at the end. CPU time of the child "
+        f"process (user + system), median of {RUNS} runs; "
         "wall time is noisier on this shared machine. Target: `import aares` <= 0.1 s, "
         "every help <= 0.3 s of CPU.",
         "",
