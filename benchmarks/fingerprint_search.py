@@ -2,7 +2,7 @@
 three-point keys (now), in one run. `python -m benchmarks fingerprint-search --data DIR`
 (sizes in audio hours: ``AARES_SEARCH_HOURS``, default ``1,10,100``).
 
-At each size an in-memory catalog holds the pairs of 18 real songs (``songs/`` and
+At each size a catalog holds the pairs of 18 real songs (``songs/`` and
 ``music/singularity/``; 5 held out as negatives) and synthetic songs made from their peaks
 as ``fingerprint-scale`` makes them (:func:`benchmarks.fingerprint_scale.synthetic_postings`:
 played backwards on a warped time line), up to the size. Before: the
@@ -160,11 +160,11 @@ def markdown(res: dict) -> str:
         " (`python -m benchmarks fingerprint-search`)",
         "",
         stamp(),
-        "In-memory catalogs of 18 real songs and synthetic copies of their peaks (the method of"
-        " `fingerprint-scale`); the same excerpts through the one-stage pair search (before)"
-        " and the two-stage search on three-point keys (now) in one run. Top-1 with the offset"
-        " within 1 s (negatives: answers given, should be 0), CPU p50 per query, postings read"
-        " from the catalog's index (median).",
+        "Catalogs (segment files read in place) of 18 real songs and synthetic copies of their"
+        " peaks (the method of `fingerprint-scale`); the same excerpts through the one-stage"
+        " pair search (before) and the two-stage search on three-point keys (now) in one run."
+        " Top-1 with the offset within 1 s (negatives: answers given, should be 0), CPU p50 per"
+        " query, postings read from the catalog's index (median).",
         "",
         "| catalog | excerpts | before: top-1 | now: top-1 | before: CPU p50 | now: CPU p50 |"
         " before: postings read | now: postings read |",
