@@ -34,14 +34,15 @@ Two profiles go through the same code:
       audio, under 3 MB per hour of index;
     * hash: 21 bits, ``f1`` (8 bits, bins 0-255), ``df + 63`` (7 bits), ``dt`` (6 bits):
       2 million values; the store keeps these pairs;
-    * query index keys: 32 bits, a pair's hash and its anchor's next target (its frequency
-      from the anchor's in steps of 2 bins, 6 bits; its frames after the pair's target,
-      5 bits), derived from the stored pairs (:func:`index_landmarks`). A 21-bit bucket
-      holds about 300 postings at 1,000 h and 3,000 at 10,000 h, so that looking up every
-      pair of a query costs millions of postings; a three-point key meets about 2,000
-      times fewer chance postings, and the matcher verifies the few songs it finds on their
-      pairs (:mod:`aares.fingerprint.match`). A query joins each target with the next
-      ``query_gap`` ones (it has about three times a song's peaks);
+    * query index keys of a catalog of 50 h or more: 32 bits, a pair's hash and its
+      anchor's next target (its frequency from the anchor's in steps of 2 bins, 6 bits; its
+      frames after the pair's target, 5 bits), derived from the stored pairs
+      (:func:`index_landmarks`). A 21-bit bucket holds about 300 postings at 1,000 h and
+      3,000 at 10,000 h, so that looking up every pair of a query costs millions of
+      postings; a three-point key meets about 100 times fewer chance postings, and the
+      matcher verifies the few songs it finds on their pairs (:mod:`aares.fingerprint.match`).
+      A query joins each target with the next ``query_gap`` ones (it has about three times
+      a song's peaks);
     * queries are analysed twice, the second time half a hop later
       (:func:`analyse_query`): an excerpt does not start on the song's frame grid, and in
       noise a peak seen through a frame half a hop off is often moved or lost (top-1 on
@@ -448,9 +449,9 @@ def index_landmarks(
 
     For a profile of three-point keys (:attr:`Profile.triplets`), each pair ``(anchor,
     target k)`` is extended by the anchor's next target ``k + 1``: a key of
-    :attr:`Profile.index_bits` bits that a chance landmark of another song shares about
-    2,000 times less often than a pair's 21-bit hash, so that a lookup stays cheap however
-    large the catalog. The pairs are what the store keeps (the matcher verifies candidates
+    :attr:`Profile.index_bits` bits that meets about 100 times fewer chance postings per
+    lookup than a pair's 21-bit hash, so that a lookup stays cheap however large the
+    catalog. The pairs are what the store keeps (the matcher verifies candidates
     on them, :mod:`aares.fingerprint.match`); the triplets are derived from them exactly
     (an anchor's pairs share its frame and ``f1``; its targets are in time order). Other
     profiles: the pairs themselves.
