@@ -16,9 +16,9 @@ survives about a quarter as often as a pair: as the only key it lost 8-14 points
 counts every song's frames and every factor, and a candidate's chance level comes from its
 hits over its whole length; the ratio test sees the candidates only, so an answer also needs
 ``two_stage_significance``. Measured (``python -m benchmarks fingerprint-search``, one run,
-load 9-15): at 100 h positives' CPU p50 519 ms in one stage, 36 ms in two (negatives 1,031 vs
-86 ms), the same or better accuracy, no false positive; at 1 h two stages cost more (24 vs
-18 ms) and find fewer heavily reverberant excerpts, hence the switch. Reasons and the
+load 9-15): at 100 h positives' CPU p50 526 ms in one stage, 38 ms in two (negatives 1,878 vs
+137 ms), the same or better accuracy, no false positive; at 1 h two stages cost more (23 vs
+14 ms) and find fewer heavily reverberant excerpts, hence the switch. Reasons and the
 alternatives measured: BENCHMARKS.md, "How the search for large catalogs was chosen".
 
 A song holding the excerpt shares many landmarks with it, all at the same offset
