@@ -28,7 +28,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +71,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     >>> out.read_text()
     'a\\n1\\n'
     """
-    target = Path(target)
-    ensure_dir(target.parent)
-    recover(target.parent)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}{TMP_TAG}{os.getpid()}-", suffix=target.suffix, dir=target.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
+    with _staged(target, os.replace) as tmp_path:
         yield tmp_path
-        _finish(tmp_path, target)
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -103,6 +91,20 @@ def created_path(target: str | os.PathLike) -> Iterator[Path]:
     >>> out.read_text()
     'first'
     """
+    with _staged(target, _link_unless_present) as tmp_path:
+        yield tmp_path
+
+
+def _link_unless_present(tmp_path: Path, target: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        os.link(tmp_path, target)
+
+
+@contextlib.contextmanager
+def _staged(target: str | os.PathLike, publish: Callable[[Path, Path], None]) -> Iterator[Path]:
+    # a temporary file beside ``target`` (dead writers' leftovers removed first), synced
+    # and given the umask's mode on success, then published by ``publish(tmp, target)``;
+    # never left behind
     target = Path(target)
     ensure_dir(target.parent)
     recover(target.parent)
@@ -114,8 +116,7 @@ def created_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         _finish(tmp_path, target)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp_path, target)
+        publish(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 

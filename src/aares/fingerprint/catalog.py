@@ -16,6 +16,7 @@ import json
 import os
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -150,8 +151,6 @@ class PairCache:
     of the store (a song id may be given again after its song was removed)."""
 
     def __init__(self, store: Store, generation: int, max_postings: int = 4_000_000) -> None:
-        from collections import OrderedDict
-
         self.store, self.generation, self.max_postings = store, generation, max_postings
         self._songs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._held = 0

@@ -703,7 +703,7 @@ class _Candidates:
         return _join(qh, self.hashes, self.songs, self.frames)
 
 
-def _two_stage(points, pairs, grid_pairs, wide, index, postings, profile, settings, exact=True):
+def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=True):
     # Stage 1 finds candidate cells over the whole index with three-point keys (selective:
     # few chance postings per lookup at any catalog size); stage 2 runs the full search of
     # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
@@ -804,9 +804,7 @@ def _search(blocks, index, profile, settings, postings, exact=True) -> list[Matc
                 "this index holds three-point keys: pass postings= (a song's stored pairs "
                 "by id, Store.postings) or identify through Catalog"
             )
-        return _two_stage(
-            points, pairs, grid_pairs, wide, index, postings, profile, settings, exact
-        )
+        return _two_stage(points, pairs, wide, index, postings, profile, settings, exact)
     return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 
