@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from aares.fingerprint.catalog import Catalog
-from aares.fingerprint.index import DiskIndex, Index, IndexFolderError, open_index
+from aares.fingerprint.index import (
+    DiskIndex,
+    Index,
+    IndexFolderError,
+    _read_manifest,
+    index_key_bits,
+    open_index,
+)
 from aares.fingerprint.match import match_signal
 from aares.fingerprint.segment import Segment, SegmentError, merge_segments, write_segment
 from aares.fingerprint.store import SongInfo, SQLiteStore
@@ -127,6 +134,21 @@ def test_index_follows_the_store_adds_removes_and_reused_ids(tmp_path):
     assert st.add_song(SongInfo("u.wav", "u", "", 60.0, "other"), hn[0], fn[0]) == last
     q = np.concatenate([q, hn[0][:300]])
     assert _postings(open_index(st, key_bits=21), q) == _postings(Index.from_store(st), q)
+    # the catalog's hours (which key the index) summed by the store itself
+    assert st.audio_seconds() == pytest.approx(sum(s.duration for s in st.songs()))
+
+
+def test_the_key_width_is_read_from_a_manifest_of_any_format_version(tmp_path):
+    folder = tmp_path / "c.db.index"
+    folder.mkdir()
+    assert index_key_bits(folder) is None  # no index yet
+    man = {"format": "aares-fp-index", "version": 0, "segments": [], "key_bits": 21}
+    (folder / "manifest.json").write_text(json.dumps(man))
+    assert index_key_bits(folder) == 21  # an older aares's index: its width, no error
+    with pytest.raises(IndexFolderError, match=r"manifest\.json: index format 0, this aares"):
+        _read_manifest(folder)  # ... which the reader of the index refuses
+    (folder / "manifest.json").write_text('{"not": "ours"}')
+    assert index_key_bits(folder) is None
 
 
 def test_catalog_on_disk_index_matches_the_memory_one(tmp_path):

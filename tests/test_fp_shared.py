@@ -236,6 +236,7 @@ def test_postgres_store_is_the_same_store(pg_url):
     g = st.generation()
     new = st.add_song(SongInfo("a.wav", "A2", "X", 3.0, "sum2"), h, f, replaces=sid)
     assert [s.id for s in st.songs()] == [new] and st.generation() == g + 1
+    assert st.audio_seconds() == 3.0
     st.close()
     with pytest.raises(StoreError, match="profile 'default'"):
         open_store(pg_url, profile="course")

@@ -12,7 +12,6 @@ Example
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings
@@ -32,6 +31,7 @@ from aares.fingerprint.index import (
     IndexFolderError,
     compact,
     index_folder_for,
+    index_key_bits,
     open_index,
 )
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile, index_landmarks
@@ -65,11 +65,7 @@ def _warn_if_rebuilt(folder: Path, bits: int, catalog: str) -> None:
     # An index of another key width (an aares before three-point keys: 21-bit pairs) is
     # rebuilt from the catalog's pairs when it is opened (the store is unchanged); say so,
     # since for a large catalog that takes minutes once.
-    try:
-        man = json.loads((folder / "manifest.json").read_text())
-        old = int(man.get("key_bits") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return  # none yet, or damaged (open_index says so itself)
+    old = index_key_bits(folder)
     if old and old != bits:
         warnings.warn(
             f"{folder}: the query index has {old}-bit keys, this aares uses {bits}-bit keys: "
@@ -318,7 +314,7 @@ class Catalog:
         return self.store.songs()
 
     def __len__(self) -> int:
-        return len(self.store.songs())
+        return len(self.store.song_ids())
 
     def remove(self, key: int | str) -> SongInfo:
         """Remove a song by id, path or exact title; returns it. ``KeyError`` when absent."""
@@ -473,7 +469,7 @@ class Catalog:
         # the profile's three-point keys from two_stage_hours of audio on, else its pairs
         prof = self.profile
         if prof.triplets:
-            hours = sum(s.duration for s in self.store.songs()) / 3600
+            hours = self.store.audio_seconds() / 3600
             limit = self._two_stage_hours
             if limit is None or hours < limit:
                 prof = replace(prof, index_df3_bits=0, index_dt3_bits=0)
@@ -509,15 +505,14 @@ class Catalog:
         from aares.fingerprint.segment import VERSION
         from aares.fingerprint.store import FORMAT_VERSION
 
-        songs = self.songs()
         index = self.index
-        hours = sum(s.duration for s in songs) / 3600
+        hours = self.store.audio_seconds() / 3600
         out = {
             "catalog": self.store.location,
             "profile": self.profile.name,
             "hash_bits": self.profile.hash_bits,
             "index_bits": self._keyed.index_bits,
-            "songs": len(songs),
+            "songs": len(self.store.song_ids()),
             "hours": hours,
             "store_bytes": self.store.size_bytes(),
             "store_format": FORMAT_VERSION,

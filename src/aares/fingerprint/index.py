@@ -36,7 +36,15 @@ from aares.fingerprint.segment import (
 from aares.fingerprint.store import Store
 from aares.io import fsync_dir
 
-__all__ = ["Index", "DiskIndex", "open_index", "compact", "index_folder_for", "IndexFolderError"]
+__all__ = [
+    "Index",
+    "DiskIndex",
+    "open_index",
+    "compact",
+    "index_folder_for",
+    "index_key_bits",
+    "IndexFolderError",
+]
 
 
 class Index:
@@ -323,7 +331,8 @@ def index_folder_for(store: Store) -> Path:
     return base / "aares" / "index" / name
 
 
-def _read_manifest(folder: Path) -> dict | None:
+def _load_manifest(folder: Path) -> dict | None:
+    # the manifest as written, whatever its version (None: there is none)
     path = folder / MANIFEST
     try:
         text = path.read_text()
@@ -340,12 +349,29 @@ def _read_manifest(folder: Path) -> dict | None:
         raise IndexFolderError(
             f"{path}: not an aares index manifest (delete the folder to rebuild)"
         )
-    if man.get("version") != FOLDER_FORMAT:
+    return man
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    man = _load_manifest(folder)
+    if man is not None and man.get("version") != FOLDER_FORMAT:
         raise IndexFolderError(
-            f"{path}: index format {man.get('version')}, this aares reads {FOLDER_FORMAT} "
-            "(delete the folder to rebuild it from the catalog)"
+            f"{folder / MANIFEST}: index format {man.get('version')}, this aares reads "
+            f"{FOLDER_FORMAT} (delete the folder to rebuild it from the catalog)"
         )
     return man
+
+
+def index_key_bits(folder: str | os.PathLike) -> int | None:
+    """The key width of the index in ``folder`` as its manifest says, whatever the folder's
+    format version (an older aares's too); None when there is no index or its manifest
+    cannot be read (opening the index then says why)."""
+    try:
+        man = _load_manifest(Path(folder))
+    except IndexFolderError:
+        return None
+    bits = man.get("key_bits") if man is not None else None
+    return bits if isinstance(bits, int) and bits > 0 else None
 
 
 def _write_manifest(folder: Path, man: dict) -> None:

@@ -294,6 +294,12 @@ class PostgresStore(Store):
             rows = self._conn.execute(f"SELECT id FROM {SCHEMA}.songs ORDER BY id").fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
+    def audio_seconds(self) -> float:
+        with self._errors():
+            sql = f"SELECT COALESCE(SUM(duration), 0) FROM {SCHEMA}.songs"
+            row = self._conn.execute(sql).fetchone()
+        return float(row[0])
+
     def catalog_id(self) -> str:
         sql = f"SELECT value FROM {SCHEMA}.meta WHERE key = 'catalog_id'"
         with self._errors():

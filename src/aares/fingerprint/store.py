@@ -190,6 +190,10 @@ class Store(ABC):
         """Every song id, ascending (``int64``); override with a cheaper query."""
         return np.array([s.id for s in self.songs()], dtype=np.int64)
 
+    def audio_seconds(self) -> float:
+        """Total duration of the songs, in seconds; override with a cheaper query."""
+        return float(sum(s.duration for s in self.songs()))
+
     def catalog_id(self) -> str:
         """A stable name of this catalog (keys its query index when it has no file)."""
         return ""
@@ -591,6 +595,11 @@ class SQLiteStore(Store):
         with self._read():
             rows = self._db.execute("SELECT id FROM songs ORDER BY id").fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def audio_seconds(self) -> float:
+        with self._read():
+            row = self._db.execute("SELECT COALESCE(SUM(duration), 0) FROM songs").fetchone()
+        return float(row[0])
 
     def catalog_id(self) -> str:
         with self._read():
