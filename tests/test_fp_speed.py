@@ -146,3 +146,65 @@ def test_versions_of_a_song_are_named_best_first_and_listed_as_related(tmp_path)
     assert by_title["fast"].offset == pytest.approx(start / 1.12, abs=0.2)
     assert by_title["fast"].speed == pytest.approx(1 / 1.12, abs=0.011)
     assert ids["original"] == m[0].song_id
+
+
+def test_factor_hashes_equal_one_call_per_factor():
+    # the wide search hashes every factor in one pass; it must give what a call per factor
+    # gives, factor by factor (peaks with fractional bins, as pick_peaks refines them)
+    from aares.fingerprint.landmarks import PROFILES, factor_hashes, landmark_hashes, pair_peaks
+
+    prof = PROFILES["default"]
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.integers(0, 300, 400)).astype(float)
+    points = np.stack([rng.uniform(5, 250, t.size), t], axis=1)
+    pairs = pair_peaks(points, prof, fan_out=8, slack=1.3)
+    factors = factor_grid()
+    h, tt, k = factor_hashes(points, pairs, prof, factors, dt_shift=1)
+    assert h.dtype == np.uint32 and set(np.unique(k)) <= set(range(len(factors)))
+    for j in (0, 17, len(factors) // 2, len(factors) - 1):
+        pitch, tempo = factors[j]
+        h1, t1 = landmark_hashes(points, pairs, prof, speed=tempo, dt_shift=1, pitch=pitch)
+        assert np.array_equal(h[k == j], h1) and np.array_equal(tt[k == j], t1)
+
+
+def _naive_votes(qh, qt, qs, hashes, songs, frames, tolerance):
+    # every (song, factor) group's best bar by brute force: distinct (hash, frame, factor)
+    # landmarks, each posting of its hash a vote at offset frame - frame_q
+    cells: dict = {}
+    for h, t, s in {(int(a), int(round(b)), int(c)) for a, b, c in zip(qh, qt, qs, strict=True)}:
+        for p in np.flatnonzero(hashes == h):
+            key = (int(songs[p]), s)
+            cells.setdefault(key, []).append(int(frames[p]) - t)
+    best = {}
+    for (song, _factor), offs in cells.items():
+        offs = np.array(offs)
+        score = max(int((np.abs(offs - o) <= tolerance).sum()) for o in offs)
+        if song not in best or score > best[song][0]:
+            best[song] = (score, len(offs))
+    return best
+
+
+def test_vote_counts_what_a_brute_force_vote_counts():
+    # the vote looks each distinct hash up once and spreads its postings over the landmarks
+    # holding it: scores, hits and offsets are those of counting cell by cell
+    from aares.fingerprint.index import Index
+    from aares.fingerprint.match import _vote
+
+    rng = np.random.default_rng(5)
+    hashes = [rng.integers(0, 200, 3000).astype(np.uint32) for _ in range(4)]
+    frames = [rng.integers(0, 2000, 3000) for _ in range(4)]
+    # song 2 holds the query at offset 700 for factor 1
+    qh = rng.integers(0, 200, 400).astype(np.uint32)
+    qt = rng.uniform(0, 300, 400)
+    qs = rng.integers(0, 3, 400)
+    hashes[2] = np.concatenate([hashes[2], qh[qs == 1]])
+    frames[2] = np.concatenate([frames[2], np.rint(qt[qs == 1]).astype(int) + 700])
+    index = Index.from_arrays(hashes, frames, [10, 11, 12, 13])
+    v = _vote(index, qh, qt, qs, 1, False, 4, 8)
+    assert v.song[0] == 12 and v.factor[0] == 1 and abs(v.offset[0] - 700) <= 1
+    naive = _naive_votes(
+        qh, qt, qs, index.hashes, index.songs, index.frames, tolerance=1
+    )  # fmt: skip
+    for song, score in zip(v.song, v.score, strict=True):
+        assert score == naive[int(song)][0]
+    assert sorted(v.score.tolist(), reverse=True) == v.score.tolist()

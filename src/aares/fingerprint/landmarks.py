@@ -87,6 +87,7 @@ __all__ = [
     "query_peaks",
     "pair_peaks",
     "landmark_hashes",
+    "factor_hashes",
     "unpack_hash",
     "index_landmarks",
     "query_index_keys",
@@ -400,6 +401,36 @@ def landmark_hashes(
         return np.zeros(0, dtype=np.uint32), np.zeros(0)
     h, _, _, t1, ok = _pair_fields(points, pairs, profile, speed, dt_shift, pitch)
     return h[ok].astype(np.uint32), t1[ok]
+
+
+def factor_hashes(
+    points: np.ndarray,
+    pairs: np.ndarray,
+    profile: Profile,
+    factors,
+    dt_shift: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`landmark_hashes` at every ``(pitch, tempo)`` of ``factors`` in one pass.
+
+    Returns ``(hashes, times, which)``: the hashes and anchor times of every factor in
+    turn (each as :func:`landmark_hashes` ``(speed=tempo, pitch=pitch)`` gives them), and
+    the index in ``factors`` of each. One array operation over factors x pairs instead of
+    a call per factor: the wide search undoes about 95 factors per query.
+
+    >>> prof = PROFILES["default"]
+    >>> peaks = np.array([[100.0, 0], [110.0, 10]])
+    >>> h, t, k = factor_hashes(peaks, pair_peaks(peaks, prof), prof, [(1.0, 1.0), (1.1, 1.1)])
+    >>> [unpack_hash(int(v), prof) for v in h], t.tolist(), k.tolist()
+    ([(100, 10, 10), (91, 9, 11)], [0.0, 0.0], [0, 1])
+    """
+    f = np.asarray(factors, dtype=np.float64).reshape(-1, 2)
+    if pairs.shape[0] == 0 or f.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0), np.zeros(0, dtype=np.int64)
+    # broadcast: row k of each field is factor k (the same arithmetic as one factor's call)
+    h, _, _, t1, ok = _pair_fields(points, pairs, profile, f[:, 1:], dt_shift, f[:, :1])
+    t1 = np.broadcast_to(t1, ok.shape)
+    which = np.broadcast_to(np.arange(f.shape[0], dtype=np.int64)[:, None], ok.shape)
+    return h[ok].astype(np.uint32), t1[ok], which[ok]
 
 
 def _pair_fields(points, pairs, profile, speed, dt_shift, pitch):
