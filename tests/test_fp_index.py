@@ -20,6 +20,7 @@ from aares.fingerprint.index import (
     Index,
     IndexFolderError,
     _read_manifest,
+    file_resident_bytes,
     index_key_bits,
     open_index,
 )
@@ -77,6 +78,33 @@ def test_segment_lookup_equals_memory_and_merge_drops_removed(tmp_path):
     # compressed: the postings take under 4 bytes each for uniform random ones (12 in
     # memory); the directory (4 bytes a block) is on top
     assert m.stream_bytes / len(mem2) < 4.0
+
+
+def test_released_pages_and_a_resident_budget_give_the_same_postings(tmp_path):
+    hs, fs = _random_songs(30, seed=2, bits=32)
+    ids = list(range(1, 31))
+    write_segment(tmp_path / "a.aix", ids, hs, fs, key_bits=32)
+    mem = Index.from_arrays(hs, fs, ids)
+    q = np.concatenate([h[:400] for h in hs[::3]])
+    want = _postings(mem, q)
+    for cap in (None, 5):
+        assert disk_stop(DiskIndex([Segment(tmp_path / "a.aix")]), q, cap) == disk_stop(mem, q, cap)
+    # every lookup over a budget of one byte lets the pages go: the answers do not change
+    tight = DiskIndex([Segment(tmp_path / "a.aix")], resident_budget=1)
+    before = tight.lookup(q)  # (copies: still valid after the pages are let go)
+    kept = sorted(zip(*(a.tolist() for a in before), strict=True))
+    for _ in range(3):
+        assert _postings(tight, q) == want
+    assert kept == want
+    tight.release()
+    assert _postings(tight, q) == want and disk_stop(tight, q, 5) == disk_stop(mem, q, 5)
+    assert tight.releases >= (4 if file_resident_bytes() is not None else 1)
+    assert DiskIndex([Segment(tmp_path / "a.aix")], resident_budget=0).releases == 0
+
+
+def disk_stop(index, qh, cap):
+    out = index.lookup(np.asarray(qh, dtype=np.uint32), stop_list=True, cap=cap)
+    return sorted(zip(*(a.tolist() for a in out), strict=True))
 
 
 def test_segment_errors_name_the_file(tmp_path):

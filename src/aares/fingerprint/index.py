@@ -1,7 +1,7 @@
 """The query index: postings sorted by hash, with the song id and anchor frame of each.
 
 The matcher (:mod:`aares.fingerprint.match`) asks an index only for ``ranges(qh)``,
-``lookup(qh, stop_list=, with_postings=)``, ``frames_of(songs)``, ``total_frames``,
+``lookup(qh, stop_list=, with_postings=, cap=)``, ``frames_of(songs)``, ``total_frames``,
 ``max_postings``, ``song_ids``, ``len()`` and ``nbytes``; keys are ``uint32`` hashes.
 
 Example
@@ -130,16 +130,20 @@ class Index:
         return lo, np.searchsorted(self.hashes, qh, side="right")
 
     def lookup(
-        self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
+        self,
+        qh: np.ndarray,
+        stop_list: bool = False,
+        with_postings: bool = False,
+        cap: int | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Every posting of every query hash: ``(query index, song, frame)`` arrays.
 
-        ``stop_list=True`` skips hashes with more than ``max_postings`` postings;
-        ``with_postings=True`` adds a fourth array, the position of each posting in the
-        index (which identifies it).
+        ``stop_list=True`` skips hashes with more than ``cap`` postings (``max_postings``
+        when None); ``with_postings=True`` adds a fourth array, the position of each posting
+        in the index (which identifies it).
         """
         lo, hi = self.ranges(qh)
-        cap = self.max_postings if stop_list else np.iinfo(np.int64).max
+        cap = (self.max_postings if cap is None else cap) if stop_list else np.iinfo(np.int64).max
         out = _gather(lo, hi, self.songs, self.frames, cap)
         return out if with_postings else out[:3]
 
@@ -170,19 +174,47 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
 # -- on disk --------------------------------------------------------------------------------
 
 
+#: bytes of mapped index pages a serving process keeps resident before it lets them go
+#: (``AARES_INDEX_RESIDENT_MB``; 0: no bound): the pages stay in the page cache, so the
+#: next lookups map them again without reading the disk (BENCHMARKS.md, "Serving memory")
+RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "256")) * (1 << 20))
+
+
+def file_resident_bytes() -> int | None:
+    """This process's resident file-backed and shared pages, in bytes (``/proc/self/statm``:
+    mapped files such as index segments and libraries); None where there is no ``/proc``."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[2]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class DiskIndex:
     """The same index read in place from immutable segment files (:mod:`.segment`).
 
     ``dead[i]`` are the song ids of ``segments[i]`` removed from the store since the
     segment was written: their postings are skipped at query time until a merge drops them.
+    ``resident_budget`` (bytes; 0: none) bounds the mapped pages a process keeps: when its
+    file-backed resident set has grown by more since the index was opened, a lookup ends
+    by releasing the segments' pages (:meth:`release`).
     Answers exactly as an :class:`Index` built from the same songs (``n_distinct``, the
     number of distinct hashes, sets the stop list as there; it is exact as long as no song
     was removed since the last full merge and no segment of over ``UNION_EXACT_MAX``
     distinct hashes was added since: then an upper bound, see :func:`_union_distinct`).
     """
 
-    def __init__(self, segments: list, dead: list[set[int]] | None = None, n_distinct=None):
+    def __init__(
+        self,
+        segments: list,
+        dead: list[set[int]] | None = None,
+        n_distinct=None,
+        resident_budget: int | None = None,
+    ):
         self.segments = list(segments)
+        self.resident_budget = RESIDENT_BUDGET if resident_budget is None else resident_budget
+        self._resident_base = file_resident_bytes() if self.resident_budget else None
+        self.releases = 0  # how many times the pages were let go (for the benchmarks)
         self.dead = [set(d) for d in (dead or [set() for _ in self.segments])]
         self.alive = [
             ~np.isin(s.songs.ids, np.fromiter(d, dtype=np.int64, count=len(d)))
@@ -281,24 +313,45 @@ class DiskIndex:
         return hi - counts, hi
 
     def lookup(
-        self, qh: np.ndarray, stop_list: bool = False, with_postings: bool = False
+        self,
+        qh: np.ndarray,
+        stop_list: bool = False,
+        with_postings: bool = False,
+        cap: int | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Every posting of every query hash: ``(query index, song, frame)`` (as
         :meth:`Index.lookup`, but in the files' order rather than the query's: the matcher
         sorts the hits anyway; the fourth array of ``with_postings`` identifies a posting
         by segment and place)."""
         qh = np.asarray(qh, dtype=np.uint32)
+        cap = self.max_postings if cap is None else int(cap)
         if stop_list and len(self.segments) == 1 and self.alive[0].all():
-            # one pass: a bucket over max_postings is dropped as it is read (or skipped
-            # from its block's header)
+            # one pass: a bucket over the cap is dropped as it is read (or skipped from its
+            # block's header)
             seg = self.segments[0]
-            qi, row, frame, pos = seg.lookup(qh, cap=self.max_postings)
+            qi, row, frame, pos = seg.lookup(qh, cap=cap)
             out = (qi, seg.songs.ids[row], frame, pos)
         else:
             # buckets counted over every segment first, overfull ones skipped
-            skip = self.counts(qh) > self.max_postings if stop_list else None
+            skip = self.counts(qh) > cap if stop_list else None
             out = self._postings(qh, skip)
+        self._bound_resident()
         return out if with_postings else out[:3]
+
+    def release(self) -> None:
+        """Unmap the pages lookups have read from every segment (they stay in the page
+        cache; the arrays returned by lookups are copies and stay valid)."""
+        for seg in self.segments:
+            seg.release()
+        self.releases += 1
+
+    def _bound_resident(self) -> None:
+        # one read of /proc/self/statm per lookup (a few microseconds)
+        if self._resident_base is None:
+            return
+        now = file_resident_bytes()
+        if now is not None and now - self._resident_base > self.resident_budget:
+            self.release()
 
 
 # -- the folder a catalog keeps its index in ---------------------------------------------------

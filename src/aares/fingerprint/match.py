@@ -193,6 +193,15 @@ class MatchSettings:
         Songs that the first stage passes to the second (three-point index only): the best
         of a vote at speed 1 over the whole index (``wide_candidates`` more from the scan of
         the wide grid).
+    candidates_cap : int
+        The first stage's stop list: it skips the three-point keys held by more than this
+        many postings (a pattern repeated all over the catalog: it costs most of the lookups'
+        work and says little about which song it is). A fixed number, not a multiple of
+        the mean bucket, so that the first stage's cost does not grow with the catalog
+        (BENCHMARKS.md, "The first stage at 1,000 h").
+    candidates_shifts : int
+        How many of the query's shifted analyses the first stage looks up (the first ones;
+        the second stage searches all of them).
     two_stage_significance : float
         The least significance of an answer of the two-stage search (every tier). Its ratio
         test sees the candidates only; at 100 h a held-out excerpt reached 7.5 against a
@@ -227,6 +236,8 @@ class MatchSettings:
     dereverb_significance: float = 20.0
     top: int = 5
     candidates: int = 5
+    candidates_cap: int = 64
+    candidates_shifts: int = 2
     two_stage_significance: float = 12.0
 
 
@@ -705,9 +716,24 @@ def _retrieve(index, points, pairs, profile, settings, factors, n_best):
         times.append(t)
         which.append(np.full(h.size, k, dtype=np.int64))
     return _vote(
-        index, np.concatenate(keys), np.concatenate(times), np.concatenate(which),
-        settings.tolerance, True, n_best, settings.window,
+        _Capped(index, settings.candidates_cap), np.concatenate(keys), np.concatenate(times),
+        np.concatenate(which), settings.tolerance, True, n_best, settings.window,
     )  # fmt: skip
+
+
+class _Capped:
+    # the index as the first stage reads it: its stop list at ``cap`` postings
+    def __init__(self, index, cap: int) -> None:
+        self._index, self._cap = index, int(cap)
+
+    def __getattr__(self, name):
+        return getattr(self._index, name)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def lookup(self, qh: np.ndarray, stop_list: bool = True, with_postings: bool = False):
+        return self._index.lookup(qh, stop_list=True, with_postings=with_postings, cap=self._cap)
 
 
 @numba.njit(cache=True)
@@ -779,7 +805,7 @@ class _Candidates:
         return _join(qh, self.hashes, self.songs, self.frames)
 
 
-def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=True):
+def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=True, first=None):
     # Stage 1 finds candidate cells over the whole index with three-point keys (selective:
     # few chance postings per lookup at any catalog size); stage 2 runs the full search of
     # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
@@ -798,7 +824,8 @@ def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=Tr
     best_exact: list[int] = []
     if exact:  # (the dereverberated second search of match_signal skips speed 1)
         one = ((1.0, 1.0),)
-        v = _retrieve(index, points, pairs, profile, settings, one, settings.candidates)
+        first = pairs if first is None else first  # (the first stage's pairs)
+        v = _retrieve(index, points, first, profile, settings, one, settings.candidates)
         as_is = replace(settings, speeds=(), wide=())
         best_exact = [int(s) for s in v.song[: settings.wide_candidates]]
         if v.song.size:
@@ -880,7 +907,8 @@ def _search(blocks, index, profile, settings, postings, exact=True) -> list[Matc
                 "this index holds three-point keys: pass postings= (a song's stored pairs "
                 "by id, Store.postings) or identify through Catalog"
             )
-        return _two_stage(points, pairs, wide, index, postings, profile, settings, exact)
+        first = pairs[shift < settings.candidates_shifts]
+        return _two_stage(points, pairs, wide, index, postings, profile, settings, exact, first)
     return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 

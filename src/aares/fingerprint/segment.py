@@ -30,6 +30,7 @@ File layout (little-endian)::
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 import zlib
@@ -293,6 +294,9 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip, cap):  # pragma: no c
                 continue
             if low > want:
                 break
+            if n - n0 == cap:  # over the cap: dropped, and the rest of it not decoded
+                n = n0
+                break
             if n == size:
                 size *= 2
                 qi2 = np.empty(size, dtype=np.int64)
@@ -306,8 +310,6 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip, cap):  # pragma: no c
             gs[n] = np.int64(v & gmask)
             ps[n] = at
             n += 1
-        if n - n0 > cap:
-            n = n0
     return qi[:n], gs[:n], ps[:n]
 
 
@@ -389,7 +391,9 @@ class Segment:
                 "(truncated or overwritten)"
             )
         self.nbytes = size
-        mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        with open(self.path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        mm = np.frombuffer(self._map, dtype=np.uint8)
         table = np.frombuffer(mm, dtype="<i8", count=5 * self.n_songs, offset=songs_at)
         table = table.reshape(5, self.n_songs)
         self.songs = SongTable(*table)
@@ -398,6 +402,13 @@ class Segment:
         self.stream = mm[stream_at:]
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
+
+    def release(self) -> None:
+        """Drop this process's mapping of the pages lookups have read (they stay in the page
+        cache, and the next lookup that needs one maps it again, without a disk read): the
+        resident set then holds what the queries since touched, not the whole file."""
+        if hasattr(mmap, "MADV_DONTNEED"):  # (Linux, macOS; elsewhere a no-op)
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def _keys(self, qh: np.ndarray):
         # the query keys that fit, in the file's order (scrambled): a lookup then walks the
