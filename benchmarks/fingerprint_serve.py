@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -111,6 +112,9 @@ def _child(db: Path, qfile: Path, overrides: dict, budget: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+RESULTS = Path(tempfile.gettempdir()) / "aares-fingerprint-serve.json"
+
+
 def run(db: Path = DB) -> dict:
     qfile = db.parent / "queries.json"
     if not db.exists() or not qfile.exists():
@@ -124,6 +128,7 @@ def run(db: Path = DB) -> dict:
         res.update(name=name, budget_mb=budget, load=os.getloadavg()[0])
         out.append(res)
         print(json.dumps({k: v for k, v in res.items() if k != "rows"}), flush=True)
+        RESULTS.write_text(json.dumps({"db": str(db), "runs": out}))  # (kept as it goes)
     return {"db": str(db), "runs": out}
 
 
@@ -152,6 +157,18 @@ def _summary(res: dict) -> dict:
     }
 
 
+def _by_kind(res: dict) -> dict:
+    # CPU p50 and first-stage postings read p50 per kind of query
+    out = {"setting": res["name"]}
+    kinds = dict.fromkeys(r["kind"] for r in res["rows"])
+    for kind in kinds:
+        rows = [r for r in res["rows"] if r["kind"] == kind]
+        cpu = np.median([r["cpu_ms"] for r in rows])
+        read = np.median([r["read"] for r in rows])
+        out[f"{kind} ({len(rows)})"] = f"{cpu:.0f} ms, {read:,.0f}"
+    return out
+
+
 def markdown(res: dict) -> str:
     table = pd.DataFrame([_summary(r) for r in res["runs"]])
     fmt = {"postings read p50": "{:,.0f}", "peak RSS (MB)": "{:,.0f}", "load": "{:.1f}"}
@@ -166,6 +183,10 @@ def markdown(res: dict) -> str:
             " with decoding; postings read by the first stage from the catalog's index.",
             "",
             markdown_table(table, floatfmt=fmt),
+            "",
+            "Per kind of query: CPU p50, and the postings the first stage read (p50):",
+            "",
+            markdown_table(pd.DataFrame([_by_kind(r) for r in res["runs"]])),
         ]
     )
 

@@ -99,7 +99,10 @@ def test_released_pages_and_a_resident_budget_give_the_same_postings(tmp_path):
     tight.release()
     assert _postings(tight, q) == want and disk_stop(tight, q, 5) == disk_stop(mem, q, 5)
     assert tight.releases >= (4 if file_resident_bytes() is not None else 1)
-    assert DiskIndex([Segment(tmp_path / "a.aix")], resident_budget=0).releases == 0
+    free = DiskIndex([Segment(tmp_path / "a.aix")], resident_budget=0)
+    assert _postings(free, q) == want and free.releases == 0
+    free.resident_budget = 1  # a budget set on an open index holds from the next lookup
+    assert _postings(free, q) == want and free.releases == (file_resident_bytes() is not None)
 
 
 def disk_stop(index, qh, cap):

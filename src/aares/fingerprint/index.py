@@ -214,7 +214,7 @@ class DiskIndex:
     ):
         self.segments = list(segments)
         self.resident_budget = RESIDENT_BUDGET if resident_budget is None else resident_budget
-        self._resident_base = file_resident_bytes() if self.resident_budget else None
+        self._resident_base = file_resident_bytes()  # (a budget may be set later)
         self.releases = 0  # how many times the pages were let go (for the benchmarks)
         self.dead = [set(d) for d in (dead or [set() for _ in self.segments])]
         self.alive = [
@@ -348,7 +348,7 @@ class DiskIndex:
 
     def _bound_resident(self) -> None:
         # one read of /proc/self/statm per lookup (a few microseconds)
-        if self._resident_base is None:
+        if not self.resident_budget or self._resident_base is None:
             return
         now = file_resident_bytes()
         if now is not None and now - self._resident_base > self.resident_budget:
