@@ -426,11 +426,50 @@ def factor_hashes(
     f = np.asarray(factors, dtype=np.float64).reshape(-1, 2)
     if pairs.shape[0] == 0 or f.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(0), np.zeros(0, dtype=np.int64)
-    # broadcast: row k of each field is factor k (the same arithmetic as one factor's call)
-    h, _, _, t1, ok = _pair_fields(points, pairs, profile, f[:, 1:], dt_shift, f[:, :1])
-    t1 = np.broadcast_to(t1, ok.shape)
-    which = np.broadcast_to(np.arange(f.shape[0], dtype=np.int64)[:, None], ok.shape)
-    return h[ok].astype(np.uint32), t1[ok], which[ok]
+    a, b = pairs[:, 0], pairs[:, 1]
+    return _factor_fields(
+        points[a, 0], points[b, 0], points[a, 1], points[b, 1],
+        np.ascontiguousarray(f[:, 0]), np.ascontiguousarray(f[:, 1]), int(dt_shift),
+        (profile.f_bits, profile.df_bits, profile.dt_bits),
+        (profile.dt_min, profile.dt_max, profile.df_max), bool(profile.absolute_f2),
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _factor_fields(
+    fa, fb, ta, tb, pitch, tempo, dt_shift, bits, zone, absolute_f2
+):  # pragma: no cover
+    f_bits, df_bits, dt_bits = bits
+    dt_min, dt_max, df_max = zone
+    # _pair_fields' arithmetic, element by element (the same roundings), for every factor:
+    # the hashes that fit, their anchor times and factor index, factor-major
+    n_pairs, n_factors = fa.size, pitch.size
+    hs = np.empty(n_pairs * n_factors, dtype=np.uint32)
+    ts = np.empty(n_pairs * n_factors, dtype=np.float64)
+    ks = np.empty(n_pairs * n_factors, dtype=np.int64)
+    n = 0
+    for k in range(n_factors):
+        p, s = pitch[k], tempo[k]
+        for i in range(n_pairs):
+            f1 = fa[i] / p
+            f2 = fb[i] / p
+            dt = np.int64(np.rint((tb[i] - ta[i]) * s)) + dt_shift
+            qf1 = np.int64(np.rint(f1))
+            if absolute_f2:
+                second = np.int64(np.rint(f2))
+            else:
+                second = np.int64(np.rint(f2 - f1)) + df_max
+                if second > 2 * df_max:
+                    continue
+            if qf1 < 0 or qf1 >= (1 << f_bits) or second < 0 or second >= (1 << df_bits):
+                continue
+            if dt < dt_min or dt > dt_max or dt >= (1 << dt_bits):
+                continue
+            hs[n] = (qf1 << (df_bits + dt_bits)) | (second << dt_bits) | dt
+            ts[n] = ta[i] * s
+            ks[n] = k
+            n += 1
+    return hs[:n], ts[:n], ks[:n]
 
 
 def _pair_fields(points, pairs, profile, speed, dt_shift, pitch):
