@@ -234,6 +234,18 @@ def test_pyav_reads_what_libsndfile_cannot_as_ffmpeg_does(tmp_path, encoded):
     assert np.corrcoef(x[:n], ref[:n])[0, 1] > 0.999
 
 
+def test_pyav_reads_any_file_name_as_the_frame_loop_does(tmp_path, encoded):
+    av = pytest.importorskip("av")
+    odd = tmp_path / "a: b, 'c' [d]=e.ogg"  # what FFmpeg's filter syntax would split
+    odd.write_bytes(encoded("ogg").read_bytes())
+    x = decoders.decode_av(odd, SR, "MQ")
+    # the samples PyAV's frame loop gives, mixed and resampled at once
+    with av.open(str(odd)) as container:
+        planes = [f.to_ndarray() for f in container.decode(audio=0)]
+    ref = resample(audio._mix_to_mono(np.concatenate(planes, axis=1)), RATE, SR, "MQ")
+    assert x.size == ref.size and np.abs(x - ref).max() < 1e-6
+
+
 def test_pyav_converts_integer_samples(tmp_path):
     _needs(decoders._av)
     path = tmp_path / "a.flac"  # FFmpeg's FLAC decoder gives 16-bit integers, not floats

@@ -13,7 +13,9 @@ throughput per codec"):
   straight to mono at the smallest of its rates (8/12/16/24/48 kHz) that is >= the target.
   Only channel mapping family 0 (mono, stereo); others go the general way.
 - **Ogg Vorbis and what libsndfile cannot read** (AAC/M4A, WMA, ...): FFmpeg's decoders in
-  this process through PyAV (``av``); its Vorbis decoder costs half of libvorbis's CPU.
+  this process through PyAV (``av``), in a filter graph (``amovie`` source) that hands out
+  blocks of 65,536 samples, so that Python does no work per packet; its Vorbis decoder
+  costs half of libvorbis's CPU.
 
 Every decoder streams: blocks are mixed and resampled as they come (:class:`MonoSink`), so
 memory holds the output at the target rate, not the file at its own. A missing library
@@ -479,60 +481,47 @@ def _av_errors() -> tuple[type[BaseException], ...]:
 def decode_av(
     path: str | os.PathLike, sr: int, quality: str = "MQ", max_seconds: float | None = None
 ) -> np.ndarray | None:
-    """Any format FFmpeg reads to mono at ``sr``: its decoder at the file's rate, mixed
-    frame by frame into blocks that soxr resamples as they come."""
+    """Any format FFmpeg reads to mono at ``sr``: its decoder at the file's rate, in blocks
+    that are mixed here and resampled by soxr as they come.
+
+    The file is read by FFmpeg's ``amovie`` source in a filter graph whose sink hands out
+    blocks of ``BLOCK`` float32 planar samples: demuxing, decoding and the conversion of
+    integer formats (FLAC, ALAC, PCM) to float all run in C, without a Python object per
+    packet and per frame (that per-frame work was a quarter of the CPU for Vorbis and AAC:
+    BENCHMARKS.md). The samples are the decoder's, as ``container.decode`` gives them.
+    """
     av = _av()
     if av is None:
         return None
-    with av.open(os.fspath(path), mode="r") as container:
-        if not container.streams.audio:
-            raise DecodeError("no audio stream")
-        stream = container.streams.audio[0]
-        decode = stream.codec_context.decode  # demux + decode: one generator less per frame
-        sink = convert = None
-        block, pos = np.empty(BLOCK, dtype=np.float32), 0
-        rate = channels = 0
-        frombuffer, add, f32 = np.frombuffer, np.add, np.float32  # this loop runs per frame
-        for packet in container.demux(stream):  # its last, empty packet flushes the decoder
-            frames = decode(packet)
-            if sink is None and frames:
-                first = frames[0]
-                rate, channels = int(first.sample_rate), len(first.layout.channels)
-                hint = int(container.duration * rate / 1e6) if container.duration else 0
-                limit = None if max_seconds is None else int(max_seconds * rate)
-                sink = MonoSink(rate, sr, quality, hint, limit)
-                if first.format.name != "fltp":  # FLAC, ALAC, PCM, ...: float32 planes first
-                    convert = av.AudioResampler(format="fltp", layout=first.layout, rate=rate)
-            if convert is not None:
-                frames = [part for frame in frames for part in convert.resample(frame)]
-            for frame in frames:
-                planes, n = frame.planes, frame.samples
-                if len(planes) != channels:
-                    raise DecodeError("the number of channels changes inside the file")
-                if pos + n > BLOCK:
-                    if frame.sample_rate != rate:  # checked once a block: it runs per frame
-                        raise DecodeError("the sample rate changes inside the file")
-                    pos = _flush(sink, block, pos, channels)
-                if n > BLOCK:  # a frame longer than a block: mixed on its own
-                    _flush(sink, _sum_planes(planes, n, np.empty(n, f32)), n, channels)
-                elif channels == 2:  # the common case, in one numpy call
-                    add(frombuffer(planes[0], f32, n), frombuffer(planes[1], f32, n),
-                        out=block[pos : pos + n])  # fmt: skip
-                    pos += n
-                else:
-                    _sum_planes(planes, n, block[pos : pos + n])
-                    pos += n
-            if sink is not None and sink.full:
-                break
-        if sink is None:
-            raise DecodeError("no audio frames")
-        if convert is not None:  # what FFmpeg's resampler still holds
-            pos = _flush(sink, block, pos, channels)
-            for frame in convert.resample(None):
-                n = frame.samples
-                _flush(sink, _sum_planes(frame.planes, n, np.empty(n, f32)), n, channels)
-        _flush(sink, block, pos, channels)
-        return sink.finish()
+    graph = av.filter.Graph()
+    graph.threads = 1  # audio filters do not thread: no worker threads per file
+    # options as a dictionary: no escaping of the file name (":", ",", "'"); an FFmpeg
+    # without the movie source, or a file it cannot open, raises ValueError (the caller
+    # then takes the general path)
+    source = graph.add("amovie", filename=os.fspath(path))
+    sink = graph.add("abuffersink")
+    graph.link_nodes(source, graph.add("aformat", sample_fmts="fltp"), sink)
+    graph.configure()
+    graph.set_audio_frame_size(BLOCK)
+    sink_pull, mix = sink.pull, np.empty(BLOCK, dtype=np.float32)
+    out: MonoSink | None = None
+    rate = channels = 0
+    while out is None or not out.full:
+        try:
+            frame = sink_pull()
+        except EOFError:  # av.EOFError is one: the end of the file
+            break
+        planes, n = frame.planes, frame.samples
+        if out is None:
+            rate, channels = int(frame.sample_rate), len(planes)
+            limit = None if max_seconds is None else int(max_seconds * rate)
+            out = MonoSink(rate, sr, quality, limit=limit)
+        elif frame.sample_rate != rate or len(planes) != channels:
+            raise DecodeError("the sample rate or the channels change inside the file")
+        _to_sink(out, _sum_planes(planes, n, mix[:n]), channels)  # the sink copies
+    if out is None:
+        raise DecodeError("no audio frames")
+    return out.finish()
 
 
 def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
@@ -543,9 +532,8 @@ def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _flush(sink: MonoSink, block: np.ndarray, pos: int, channels: int) -> int:
+def _to_sink(sink: MonoSink, summed: np.ndarray, channels: int) -> None:
     # the mean of the channels (summed, then divided: as audio._mix_to_mono) to the sink
     if channels > 1:
-        block[:pos] /= np.float32(channels)
-    sink.add(block[:pos])
-    return 0
+        summed /= np.float32(channels)
+    sink.add(summed)
