@@ -1,7 +1,9 @@
 """Sped-up, slowed, stretched and pitch-shifted excerpts; versions: `python -m benchmarks
 fingerprint-speed --data DIR` (``AARES_FP_QUICK=1``: fewer factors, 1 excerpt per song;
 ``AARES_FP_KINDS="slowed + reverb,sped up,clean"``: those kinds of query only, with the
-negatives, no growth or versions, and the section is printed instead of written).
+negatives, no growth or versions, and the section is printed instead of written;
+``AARES_FP_BASELINE=REF``: the matcher of git revision REF (its ``match.py``) times the same
+queries on the same catalog in the same run, for ratios on a shared machine).
 
 On the course songs and the Singularity soundtrack (5 songs held out, seeded), for the
 default and course profiles side by side:
@@ -27,6 +29,7 @@ Writes the "fingerprint-speed" section of BENCHMARKS.md and ``docs/fp-speed.png`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -37,6 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 from scipy import signal
 
@@ -47,6 +51,7 @@ from aares.fingerprint.landmarks import analyse, landmark_hashes, pair_peaks
 from aares.fingerprint.match import MatchSettings, match_signal, speed_grid
 from aares.fingerprint.variants import add_noise, changed_excerpt, phone, pink_noise, speech
 from aares.io import write_json
+from aares.markdown import markdown_table
 from benchmarks._common import ROOT, stamp, write_section
 
 SR = 22050
@@ -106,15 +111,55 @@ def remaster(x: np.ndarray, sr: int, folder: Path) -> np.ndarray:
     return y
 
 
+class _Baseline:
+    # the default catalog searched by another revision's matcher (match.py of git REF, its
+    # default settings): the same analysis code, index and naming, only the search differs
+    def __init__(self, cat: Catalog, ref: str, work: Path) -> None:
+        src = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{ref}:src/aares/fingerprint/match.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        path = work / "baseline_match.py"
+        path.write_text(src)
+        spec = importlib.util.spec_from_file_location("aares_baseline_match", path)
+        self.module = importlib.util.module_from_spec(spec)
+        import sys
+
+        sys.modules[spec.name] = self.module  # (dataclasses look their module up)
+        spec.loader.exec_module(self.module)
+        self.settings = self.module.MatchSettings(wide=self.module.factor_grid(), dereverb=True)
+        self.cat = cat
+
+    def identify_signal(self, x: np.ndarray, sr: int):
+        prof = self.cat.profile
+        y = resample(np.asarray(x, np.float32), sr, prof.sr, quality=prof.resample_quality)
+        m = self.module.match_signal(y, self.cat.index, prof, self.settings, self.cat._postings())
+        return self.cat._named(m)
+
+    def songs(self):
+        return self.cat.songs()
+
+    def close(self) -> None:
+        pass
+
+
 def _timed(cat: Catalog, x: np.ndarray, sr: int):
     c0 = time.process_time()
     m = cat.identify_signal(x, sr=sr)
     return m, (time.process_time() - c0) * 1e3
 
 
-def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, kinds=None) -> dict:
+def run(
+    data_dir: Path,
+    quick: bool = False,
+    seed: int = 0,
+    per_song: int = 3,
+    kinds=None,
+    baseline: str | None = None,
+) -> dict:
     """Every figure of the benchmark (see the module docstring); ``kinds``: only the queries
-    of those kinds (names as in the table), the negatives, and neither growth nor versions."""
+    of those kinds (names as in the table), the negatives, and neither growth nor versions;
+    ``baseline``: a git revision whose matcher also times every query."""  # fmt: skip
     files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(files))
@@ -136,8 +181,12 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, k
         cats["before"] = Catalog(work / "default.fp.db", settings=BEFORE)
         dry = replace(cats["default"].settings, dereverb=False)
         cats["dry"] = Catalog(work / "default.fp.db", settings=dry)
+        if baseline:
+            cats["baseline"] = _Baseline(cats["default"], baseline, work)
+            res["baseline"] = baseline
         audio = {f: load_audio(f, sr=SR)[0] for f in files}
         ids = {p: {s.path: s.id for s in c.songs()} for p, c in cats.items() if p != "before"}
+        ids["baseline"] = ids["default"]
         rows: list[dict] = []
         for f in indexed:
             x = audio[f]
@@ -160,6 +209,7 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, k
                                 "profile": p, "kind": kind, "factor": factor, "positive": True,
                                 "ok": ok, "offset_ok": ok and abs(m[0].offset - start) <= 1.0,
                                 "found": (m[0].speed, m[0].pitch) if ok else None, "cpu_ms": ms,
+                                "answer": _answer(m),
                             }
                         )  # fmt: skip
         negatives: list[tuple[str, np.ndarray]] = []
@@ -184,7 +234,8 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, k
                 m, ms = _timed(cat, q, SR)
                 rows.append(
                     {"profile": p, "kind": kind, "factor": None, "positive": False,
-                     "ok": not m, "offset_ok": False, "found": None, "cpu_ms": ms}
+                     "ok": not m, "offset_ok": False, "found": None, "cpu_ms": ms,
+                     "answer": _answer(m)}
                 )  # fmt: skip
         res["rows"] = rows
         if not kinds:
@@ -197,6 +248,13 @@ def run(data_dir: Path, quick: bool = False, seed: int = 0, per_song: int = 3, k
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
+
+
+def _answer(m) -> list:
+    # what a query got, to compare two matchers answer by answer
+    return [
+        [r.song_id, r.score, round(r.offset, 3), round(r.speed, 4), round(r.pitch, 4)] for r in m
+    ]
 
 
 def _growth(cat: Catalog, indexed, audio, rng, quick: bool) -> dict:
@@ -310,6 +368,11 @@ def _versions(indexed, audio, work: Path, rng, per_song: int) -> dict:
 # -- report ------------------------------------------------------------------------------
 
 
+def _p50(profile: str, sel, rows) -> float:
+    ms = [r["cpu_ms"] for r in rows if r["profile"] == profile and sel(r)]
+    return float(np.percentile(ms, 50)) if ms else float("nan")
+
+
 def _pct(rows, key="ok") -> str:
     return f"{np.mean([r[key] for r in rows]) * 100:.0f} %" if rows else "-"
 
@@ -377,22 +440,50 @@ def markdown(res: dict) -> str:
     def negative(r):
         return not r["positive"]
 
+    base = "baseline" if any(r["profile"] == "baseline" for r in rows) else None
+    shown = ("default", *([base] if base else []), "dry", "before")
+    header = {"default": "now", "baseline": f"matcher of {res.get('baseline')}", "dry": "dry",
+              "before": "before issue 19"}  # fmt: skip
+    groups = (
+        ("clean, noise 0 dB, phone", today),
+        ("changed (every factor above)", changed),
+        *(
+            (f"changed: {k}", lambda r, k=k: changed(r) and r["kind"] == k)
+            for k in dict.fromkeys(r["kind"] for r in rows if changed(r))
+        ),
+        ("every positive", lambda r: r["positive"]),
+        ("negatives (search every factor, twice)", negative),
+        ("all queries", lambda r: True),
+    )
+    table = pd.DataFrame(
+        [{"queries": name, **{header[p]: cpu(p, sel) for p in shown}} for name, sel in groups]
+    )
+    if base:
+        table["now / baseline (p50)"] = [
+            f"{_p50('default', sel, rows) / _p50(base, sel, rows):.2f}" for _, sel in groups
+        ]
     lines += [
         "",
-        "Query CPU time p50 / p95 (in-process: analysis, lookups, vote of the decoded excerpt), "
-        "default profile now, dry (no second search) and before issue 19, in the same run:",
+        "Query CPU time p50 / p95 (in-process: resampling, analysis, lookups, vote of the "
+        "decoded excerpt), default profile now, "
+        + (
+            f"the matcher of {res.get('baseline')} on the same catalog and queries, "
+            if base
+            else ""
+        )
+        + "dry (no second search) and before issue 19, in the same run:",
         "",
-        "| queries | now | dry | before issue 19 |",
-        "|---|---|---|---|",
-        *(
-            f"| {name} | {' | '.join(cpu(p, sel) for p in ('default', 'dry', 'before'))} |"
-            for name, sel in (
-                ("clean, noise 0 dB, phone", today),
-                ("changed (every factor above)", changed),
-                ("negatives (search every factor, twice now)", negative),
-            )
-        ),
+        markdown_table(table),
     ]
+    if base:
+        now = [r["answer"] for r in rows if r["profile"] == "default"]
+        then = [r["answer"] for r in rows if r["profile"] == base]
+        same = sum(a == b for a, b in zip(now, then, strict=True))
+        lines += [
+            "",
+            f"Answers (song, votes, offset, factor of every match) identical to the matcher of "
+            f"{res.get('baseline')} for {same} of {len(now)} queries.",
+        ]
     if "growth" not in res:  # a run of some kinds only
         return "\n".join(lines)
     lines += [
@@ -583,7 +674,10 @@ def main(data_dir: Path) -> None:
     else:
         kinds = [k.strip() for k in os.environ.get("AARES_FP_KINDS", "").split(",") if k.strip()]
         per_song = int(os.environ.get("AARES_FP_PER_SONG", "3"))
-        res = run(data_dir, quick=quick, per_song=per_song, kinds=kinds or None)
+        res = run(
+            data_dir, quick=quick, per_song=per_song, kinds=kinds or None,
+            baseline=os.environ.get("AARES_FP_BASELINE") or None,
+        )  # fmt: skip
         write_json(saved, res)
     wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
     load = f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"

@@ -549,9 +549,7 @@ def _vote(
     if ui.size == 0:
         return _Votes(e, e, e, e, e, e)
     runs = np.append(first, qh.size)
-    keys, moments = _hit_keys(
-        ui, song, frame, runs, q_frame, qs, n_factors, max(1, int(window))
-    )  # fmt: skip
+    keys, moments = _hit_keys(ui, song, frame, runs, q_frame, qs, n_factors, max(1, int(window)))
     # sorted keys are all the tally needs (the spread of the few best cells is read from
     # the unsorted hits below)
     groups, score, key, hits = _tally(_radix_sort(keys), int(tolerance))
@@ -562,8 +560,9 @@ def _vote(
     first[1:] = songs_of[by_song][1:] != songs_of[by_song][:-1]
     best = by_song[first]
     best = best[np.argsort(-score[best], kind="stable")][:n_best]
-    # the spread of each best cell: distinct query windows among its votes
-    spread = _spread(keys, moments, key[best], int(tolerance))
+    # the spread of each best cell: distinct query windows among its votes (window 0: not
+    # needed)
+    spread = _spread(keys, moments, key[best], int(tolerance)) if window else hits[best] * 0
     off = (key[best] & ((1 << _OFFSET_BITS) - 1)) - _OFFSET_BIAS
     return _Votes(songs_of[best], score[best], groups[best] % n_factors, off, hits[best], spread)
 
@@ -661,7 +660,7 @@ def _scan(points, pairs, index, profile, settings, factors) -> tuple[Factor, ...
     # neighbours alone. The significance still counts every factor as searched.
     rank = _rank(pairs[:, 0])
     h, t, k = _landmarks(points, pairs[rank < settings.wide_scan_fan_out], profile, factors)
-    v = _vote(index, h, t, k, settings.tolerance, True, settings.wide_candidates, 1)
+    v = _vote(index, h, t, k, settings.tolerance, True, settings.wide_candidates, 0)
     # a candidate far behind the best one is not searched further (but with ``related``,
     # where every version counts)
     ratio = 0.0 if settings.related else settings.wide_candidate_ratio
