@@ -39,14 +39,16 @@ from .fingerprint_search import _Counting
 
 _SCALE_WORK = Path(os.environ.get("AARES_SCALE_WORK", "/tmp/aares-fingerprint-scale"))
 DB = Path(os.environ.get("AARES_SERVE_DB", _SCALE_WORK / "scale.db"))
-#: resident budgets (MB) measured with the defaults, beside no bound
+#: other resident budgets (MB) measured with the defaults
 BUDGETS = [int(b) for b in os.environ.get("AARES_SERVE_BUDGETS", "256").split(",") if b]
 
-# (name, MatchSettings overrides, resident budget in MB; "mean8" = main's cap before)
+# (name, MatchSettings overrides, resident budget in MB or None for the default;
+# "mean8" = main's cap before)
 SETTINGS = [
-    ("stop list at 8x the mean bucket, no re-check (before)", {"_cap": "mean8"}, 0),
-    ("defaults, no memory bound", {}, 0),
-    *[(f"defaults, resident budget {b} MB", {}, b) for b in BUDGETS],
+    ("stop list at 8x the mean bucket, no re-check, no bound (before)", {"_cap": "mean8"}, 0),
+    ("stop list at 64, no memory bound", {}, 0),
+    ("defaults (stop list at 64, resident budget of the index's default)", {}, None),
+    *[(f"defaults with a resident budget of {b} MB", {}, b) for b in BUDGETS],
 ]
 
 
@@ -66,7 +68,8 @@ def serve(db: str, qfile: str, overrides: dict, budget_mb: int) -> dict:
     queries = json.loads(Path(qfile).read_text())
     cat = Catalog(db, readonly=True)
     index = cat.index
-    index.resident_budget = budget_mb << 20
+    if budget_mb >= 0:
+        index.resident_budget = budget_mb << 20
     over = dict(overrides)
     if over.pop("_cap", None) == "mean8":
         over.update(candidates_cap=index.max_postings, recheck_candidates=0)
@@ -88,6 +91,7 @@ def serve(db: str, qfile: str, overrides: dict, budget_mb: int) -> dict:
     return {
         "rows": rows,
         "cap": cat.settings.candidates_cap,
+        "budget": index.resident_budget >> 20,
         "releases": index.releases,
         **_status(),
     }
@@ -124,7 +128,7 @@ def run(db: Path = DB) -> dict:
         )
     out = []
     for name, overrides, budget in SETTINGS:
-        res = _child(db, qfile, overrides, budget)
+        res = _child(db, qfile, overrides, -1 if budget is None else budget)
         res.update(name=name, budget_mb=budget, load=os.getloadavg()[0])
         out.append(res)
         print(json.dumps({k: v for k, v in res.items() if k != "rows"}), flush=True)
@@ -145,6 +149,7 @@ def _summary(res: dict) -> dict:
     return {
         "setting": res["name"],
         "first-stage cap": res["cap"],
+        "resident budget (MB)": res["budget"] or "none",
         "positives CPU p50 / p95 (ms)": f"{np.median(pos):.0f} / {np.percentile(pos, 95):.0f}",
         "negatives CPU p50 / p95 (ms)": f"{np.median(neg):.0f} / {np.percentile(neg, 95):.0f}",
         "postings read p50": float(np.median([r["read"] for r in rows])),

@@ -211,6 +211,8 @@ class MatchSettings:
         work and says little about which song it is). A fixed number, not a multiple of
         the mean bucket, so that the first stage's cost does not grow with the catalog
         (BENCHMARKS.md, "Serving a 1,000 h catalog").
+    candidates_factor_step : int
+        The first stage of the wide grid looks up every this-many-th factor (1: all).
     candidates_shifts : int
         How many of the query's shifted analyses the first stage looks up (the first ones;
         the second stage searches all of them).
@@ -252,6 +254,7 @@ class MatchSettings:
     recheck_candidates: int = 10
     candidates_cap: int = 64
     candidates_shifts: int = 2
+    candidates_factor_step: int = 1
     two_stage_significance: float = 12.0
 
 
@@ -865,7 +868,8 @@ def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=Tr
     wp, wprs = wide
     factors = tuple(settings.wide)
     scan = wprs[_rank(wprs[:, 0]) < settings.wide_scan_fan_out + 1]
-    v = _retrieve(index, wp, scan, profile, settings, factors, settings.wide_candidates)
+    step = max(1, settings.candidates_factor_step)
+    v = _retrieve(index, wp, scan, profile, settings, factors[::step], settings.wide_candidates)
     songs = sorted({int(s) for s in v.song} | set(best_exact))
     if not songs:
         return found[0]
