@@ -133,6 +133,25 @@ def test_find_peaks_neighbourhood_threshold_density():
     assert np.all(np.diff(full[:, 1]) >= 0)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (11, 11), (4, 6), (30, 7)])
+def test_find_peaks_one_pass_equals_the_masks(size):
+    # the numba pass (finite floats) keeps the cells the masks keep, ties and floors included
+    from aares.fingerprint.peaks import local_maxima_mask
+
+    rng = np.random.default_rng(size[0] * 100 + size[1])
+    for dtype in (np.float32, np.float64):
+        S = rng.integers(0, 4, size=(41, 97)).astype(dtype)  # plateaus everywhere
+        for threshold, quantile in ((None, None), (0.1, None), (np.float64(1.0), 0.5), (2, 0.0)):
+            mask = local_maxima_mask(S, size)
+            for t in (threshold, None if quantile is None else np.quantile(S, quantile)):
+                mask &= True if t is None else S > t
+            every = np.argwhere(mask.T)[:, ::-1]
+            got = find_peaks(S, size=size, threshold=threshold, quantile=quantile)
+            assert {tuple(p) for p in got} <= {tuple(p) for p in every}  # then plateaus thinned
+            ints = S.astype(np.int64)  # integers take the general path: the same peaks
+            assert np.array_equal(got, find_peaks(ints, size, threshold, quantile))
+
+
 @pytest.mark.parametrize("n", [0, 300, 511, 2048, 7001])
 def test_power_spectrogram_equals_librosa(n):
     librosa = pytest.importorskip("librosa")

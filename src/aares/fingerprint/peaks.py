@@ -270,16 +270,28 @@ def find_peaks(
         raise ValueError(f"expected a 2-D spectrogram (bins, frames), got shape {S.shape}")
     if S.size == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    mask = local_maxima_mask(S, size)
-    if threshold is not None:
-        mask &= S > threshold
+    floors = [] if threshold is None else [threshold]  # a peak is above each floor
     if quantile is not None:
-        mask &= S > np.quantile(S, quantile)
-    # time order: argwhere on the transpose gives (frame, bin) sorted by frame then bin
-    tf = np.argwhere(mask.T)
-    if tf.shape[0] == 0:
+        floors.append(np.quantile(S, quantile))
+    if S.dtype in (np.float32, np.float64) and min(size) >= 1 and np.isfinite(S).all():
+        # local_maxima_mask and argwhere in one numba pass, without bins x frames masks (a
+        # third of the analysis' time); cells at or below a floor are skipped there with a
+        # bound a little under it, and the floors are applied exactly (numpy's comparison)
+        # to the few maxima that come out
+        low = max([np.nextafter(min(float(t), float(np.float32(t))), -np.inf) for t in floors],
+                  default=-np.inf)  # fmt: skip
+        peaks = _maxima_in_time_order(np.ascontiguousarray(S), int(size[0]), int(size[1]), low)
+        if floors and peaks.shape[0]:
+            values = S[peaks[:, 0], peaks[:, 1]]
+            peaks = peaks[np.logical_and.reduce([values > t for t in floors])]
+    else:
+        mask = local_maxima_mask(S, size)
+        for t in floors:
+            mask &= S > t
+        # time order: argwhere on the transpose gives (frame, bin) sorted by frame then bin
+        peaks = np.argwhere(mask.T)[:, ::-1].astype(np.int64)
+    if peaks.shape[0] == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    peaks = tf[:, ::-1].astype(np.int64)
     peaks = _drop_plateau_duplicates(peaks, size)
     if max_per_window is not None and peaks.shape[0]:
         values = S[peaks[:, 0], peaks[:, 1]]
@@ -292,6 +304,40 @@ def find_peaks(
         keep[order[rank < max_per_window]] = True
         peaks = peaks[keep]
     return peaks
+
+
+@numba.njit(cache=True)
+def _maxima_in_time_order(S, n_f, n_t, low):  # pragma: no cover (numba)
+    # (bin, frame) of the cells >= every cell of their n_f x n_t neighbourhood and >= low,
+    # sorted by frame then bin. Maxima are exact: the passes' order keeps the same cells.
+    n_bins, n_frames = S.shape
+    along_time = _running_max_rows(S, n_t)
+    half = n_f // 2
+    peak = np.zeros((n_frames, n_bins), dtype=np.bool_)  # by frame: read in time order
+    m = np.empty(n_frames, dtype=S.dtype)
+    count = 0
+    for k in range(n_bins):
+        lo, hi = max(k - half, 0), min(k - half + n_f, n_bins)
+        m[:] = along_time[lo]
+        for r in range(lo + 1, hi):
+            row = along_time[r]
+            for j in range(n_frames):
+                if row[j] > m[j]:
+                    m[j] = row[j]
+        for j in range(n_frames):
+            v = S[k, j]
+            if v >= m[j] and v >= low:
+                peak[j, k] = True
+                count += 1
+    out = np.empty((count, 2), dtype=np.int64)
+    i = 0
+    for j in range(n_frames):
+        for k in range(n_bins):
+            if peak[j, k]:
+                out[i, 0] = k
+                out[i, 1] = j
+                i += 1
+    return out
 
 
 def _drop_plateau_duplicates(peaks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
