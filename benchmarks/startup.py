@@ -17,9 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from aares.markdown import markdown_table
 from benchmarks._common import stamp, write_section
 
 RUNS = 7
+COLUMNS = ["command", "CPU (s)", "CPU minus bare interpreter (s)", "wall (s)", "within target"]
 HELP = "from aares.cli import app; app(prog_name='aares')"
 
 #: The floor: a bare Typer app with one group of two commands, the same Rich help.
@@ -117,11 +121,13 @@ def main(data_dir: Path | None = None) -> None:
         "wall time is noisier on this shared machine. Target: `import aares` <= 0.1 s, "
         "every help <= 0.3 s of CPU.",
         "",
-        "| command | CPU (s) | CPU minus bare interpreter (s) | wall (s) | within target |",
-        "|---|---|---|---|---|",
+        markdown_table(
+            pd.DataFrame(
+                [(label, cpu, cpu - base, wall, verdict) for label, cpu, wall, verdict in rows],
+                columns=COLUMNS,
+            )
+        ),
     ]
-    for label, cpu, wall, verdict in rows:
-        lines.append(f"| {label} | {cpu:.3f} | {cpu - base:.3f} | {wall:.3f} | {verdict} |")
     floor = next(cpu for label, cpu, _, _ in rows if "group --help" in label)
     worst = max(cpu for label, cpu, _, _ in rows if label.startswith("`aares ") and "help" in label)
     lines += [

@@ -165,6 +165,27 @@ def test_models_reject_unknown_names():
 # ----------------------------------------------------------------------------- genres
 
 
+def test_folds_and_importance_in_two_processes_give_the_same_results():
+    # run-all fits the folds and scores the importance columns in 2 processes
+    from aares.popularity.compare import cross_validate_models, raw_permutation_importance
+
+    frame = synthetic_subset(300)
+    names = ["mean", "lightgbm_audio", "hurdle"]
+    steps: list[str] = []
+    one, oof1 = cross_validate_models(frame, names, n_splits=3)
+    two, oof2 = cross_validate_models(frame, names, n_splits=3, processes=2, on_step=steps.append)
+    cols = ["r2", "r2_std", "mae", "rmse", "r2_pooled"]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    pd.testing.assert_frame_equal(oof1, oof2)
+    assert sorted(steps) == sorted(names * 3)  # the progress bar still advances per model
+    model = make_model("lightgbm_audio").fit(frame, frame["popularity"])
+    imp = [
+        raw_permutation_importance(model, frame, frame["popularity"], n_repeats=2, processes=p)
+        for p in (1, 2)
+    ]
+    pd.testing.assert_frame_equal(*imp)
+
+
 def test_word_mapping_takes_the_last_style():
     assert G.map_by_words("pop punk")[0] == "punk"
     assert G.map_by_words("punk rock")[0] == "rock"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
@@ -70,6 +71,7 @@ def cross_validate_models(
     models: dict[str, Pipeline] | None = None,
     on_step: Callable[[str], None] | None = None,
     n_jobs: int = 1,
+    processes: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cross-validate models on the same folds.
 
@@ -86,6 +88,10 @@ def cross_validate_models(
     n_jobs : int, default=1
         Threads of each model (:func:`~aares.popularity.models.make_model`; ``models``
         keep their own) and of OpenMP while the folds are fitted.
+    processes : int, default=1
+        Processes fitting the folds at the same time (each model keeps ``n_jobs`` threads);
+        the results do not depend on it. With more than one, ``on_step`` is called when a
+        fold's models are all fitted.
 
     Returns
     -------
@@ -109,11 +115,19 @@ def cross_validate_models(
         by_features.setdefault(repr(p.steps[0][1]), []).append(n)
     oof = pd.DataFrame(index=frame.index, columns=list(names), dtype=float)
     scores: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in names}
-    # HistGradientBoosting takes every core through OpenMP; on a shared machine that
-    # contends as badly as LightGBM's threads (see models.make_model): cap it the same way.
-    with threadpool_limits(limits=n_jobs, user_api="openmp"):
-        for train, test in folds(frame, n_splits, seed, by_artist):
-            _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step)
+    splits = folds(frame, n_splits, seed, by_artist)
+    step = on_step if processes == 1 else None  # a worker process cannot call it
+    with Parallel(n_jobs=processes, return_as="generator") as parallel:
+        fitted = parallel(
+            delayed(_fit_fold)(frame, y, train, test, pipes, by_features, n_jobs, step)
+            for train, test in splits
+        )
+        for (_, test), fold in zip(splits, fitted, strict=True):
+            for n, (pred, fold_scores) in fold.items():
+                oof.iloc[test, oof.columns.get_loc(n)] = pred
+                scores[n].append(fold_scores)
+                if on_step and step is None:
+                    on_step(n)
     rows = []
     for n in names:
         s = np.asarray(scores[n])
@@ -189,13 +203,14 @@ def plot_residuals_by_popularity(y_true, predictions: dict[str, np.ndarray], pat
 
 
 def raw_permutation_importance(
-    model, frame: pd.DataFrame, y, *, n_repeats: int = 3, seed: int = 0
+    model, frame: pd.DataFrame, y, *, n_repeats: int = 3, seed: int = 0, processes: int = 1
 ) -> pd.DataFrame:
     """Drop in R2 when one raw input column (artist, genres, an audio feature...) is shuffled.
 
     ``model`` is fitted; ``frame``/``y`` should be rows it did not train on. Permuting raw
     columns (not engineered features) measures what each piece of information is worth,
-    every encoding of it included.
+    every encoding of it included. ``processes`` score the columns at the same time (the
+    result does not depend on it: each column's shuffles are seeded up front).
     """
     cols = [c for c in INPUT_COLUMNS if c in frame.columns]
     X = frame[cols]
@@ -206,7 +221,7 @@ def raw_permutation_importance(
         scoring="r2",
         n_repeats=n_repeats,
         random_state=seed,
-        n_jobs=1,
+        n_jobs=processes,
     )
     out = pd.DataFrame(
         {"column": cols, "importance": imp.importances_mean, "std": imp.importances_std}
@@ -224,9 +239,18 @@ def plot_importance(importance: pd.DataFrame, path, title: str):
     return save_figure(fig, path)
 
 
-def _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step) -> None:
-    """Fit every model on one fold (features shared by the models that have the same)."""
+def _fit_fold(frame, y, train, test, pipes, by_features, n_jobs, on_step) -> dict:
+    """Fit every model on one fold (features shared by the models that have the same):
+    ``{name: (out-of-fold predictions, (r2, mae, rmse, fit seconds))}``."""
+    # HistGradientBoosting takes every core through OpenMP; on a shared machine that
+    # contends as badly as LightGBM's threads (see models.make_model): cap it the same way.
+    with threadpool_limits(limits=n_jobs, user_api="openmp"):
+        return _fit_fold_models(frame, y, train, test, pipes, by_features, on_step)
+
+
+def _fit_fold_models(frame, y, train, test, pipes, by_features, on_step) -> dict:
     X_tr, X_te = frame.iloc[train], frame.iloc[test]
+    out = {}
     for group in by_features.values():
         t0 = time.perf_counter()
         feats = clone(pipes[group[0]].steps[0][1])
@@ -239,15 +263,16 @@ def _fit_fold(frame, y, train, test, pipes, by_features, oof, scores, on_step) -
             rest.fit(F_tr, y[train])
             fit_s = feat_s + time.perf_counter() - t0
             pred = np.asarray(rest.predict(F_te), dtype=float)
-            oof.iloc[test, oof.columns.get_loc(n)] = pred
             yt = y[test]
-            scores[n].append(
+            out[n] = (
+                pred,
                 (
                     r2_score(yt, pred),
                     mean_absolute_error(yt, pred),
                     mean_squared_error(yt, pred) ** 0.5,
                     fit_s,
-                )
+                ),
             )
             if on_step:
                 on_step(n)
+    return out

@@ -61,10 +61,12 @@ def run_compare(
     importance: bool = True,
     importance_repeats: int = 3,
     n_jobs: int = 1,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Cross-validate ``names``, write the table, predictions and figures under ``out``.
 
-    ``n_jobs``: threads of each model (see :func:`aares.popularity.models.make_model`)."""
+    ``n_jobs``: threads of each model (see :func:`aares.popularity.models.make_model`);
+    ``processes``: folds (and permutation-importance columns) computed at the same time."""
     from aares.popularity import compare as cmp
 
     out = ensure_dir(out)
@@ -76,12 +78,13 @@ def run_compare(
             bar.update(task, advance=1, description=f"cross-validating ({name})")
 
         table, oof = cmp.cross_validate_models(
-            frame, names, n_splits=folds, seed=seed, on_step=step, n_jobs=n_jobs
-        )
+            frame, names, n_splits=folds, seed=seed, on_step=step, n_jobs=n_jobs,
+            processes=processes,
+        )  # fmt: skip
         if by_artist:
             by, _ = cmp.cross_validate_models(
                 frame, names, n_splits=folds, seed=seed, by_artist=True, on_step=step,
-                n_jobs=n_jobs,
+                n_jobs=n_jobs, processes=processes,
             )  # fmt: skip
             table["r2_new_artists"] = by["r2"]
     table.to_csv(out / "cv_results.csv")
@@ -99,7 +102,10 @@ def run_compare(
         y, {n: oof[n].to_numpy() for n in shown}, out / "residuals_by_popularity.png"
     )
     if importance:
-        imp = importance_of(frame, best, seed=seed, n_repeats=importance_repeats, n_jobs=n_jobs)
+        imp = importance_of(
+            frame, best, seed=seed, n_repeats=importance_repeats, n_jobs=n_jobs,
+            processes=processes,
+        )  # fmt: skip
         imp.to_csv(out / "permutation_importance.csv")
         cmp.plot_importance(
             imp,
@@ -124,7 +130,12 @@ def run_compare(
 
 
 def importance_of(
-    frame: pd.DataFrame, name: str, seed: int = 0, n_repeats: int = 3, n_jobs: int = 1
+    frame: pd.DataFrame,
+    name: str,
+    seed: int = 0,
+    n_repeats: int = 3,
+    n_jobs: int = 1,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Permutation importance of raw columns for ``name`` fitted on 80 %, scored on 20 %."""
     from sklearn.model_selection import train_test_split
@@ -135,7 +146,7 @@ def importance_of(
     train, test = train_test_split(frame, test_size=0.2, random_state=seed)
     model = make_model(name, seed=seed, n_jobs=n_jobs).fit(train, train["popularity"])
     return raw_permutation_importance(
-        model, test, test["popularity"], n_repeats=n_repeats, seed=seed
+        model, test, test["popularity"], n_repeats=n_repeats, seed=seed, processes=processes
     )
 
 
@@ -291,6 +302,10 @@ def compare_encodings(frame: pd.DataFrame, folds: int = 5, seed: int = 0) -> pd.
 #: Models the report computes when no comparison is saved (the run-all set).
 REPORT_MODELS = ["mean", "ridge", "lightgbm_audio", "hurdle"]
 
+#: Processes of the run-all comparison: its folds and importance columns on both cores of
+#: the course machines and CI (the results do not depend on it).
+REPORT_PROCESSES = 2
+
 
 def _current(path: Path, fp: str) -> bool:
     try:
@@ -313,8 +328,9 @@ def write_outputs(
         reuse and _current(out / "cv_settings.json", fp) and (out / "cv_results.csv").is_file()
     ):
         table = run_compare(
-            frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2
-        )
+            frame, out, REPORT_MODELS, by_artist=False, importance=True, importance_repeats=2,
+            processes=REPORT_PROCESSES,
+        )  # fmt: skip
     if not (
         reuse and _current(out / "genre_summary.json", fp) and (out / "genre_mapping.csv").is_file()
     ):
