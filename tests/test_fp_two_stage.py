@@ -13,13 +13,16 @@ from aares.fingerprint.catalog import Catalog, IndexedStore, audio_files
 from aares.fingerprint.index import DiskIndex, open_index
 from aares.fingerprint.landmarks import (
     PROFILES,
+    _pair_fields,
+    _third,
     analyse,
+    factor_index_keys,
     index_landmarks,
     pair_peaks,
     peak_landmarks,
     query_index_keys,
 )
-from aares.fingerprint.match import Index, match_signal
+from aares.fingerprint.match import Index, factor_grid, match_signal
 from test_fp_engine import SR, synth_song
 
 DEFAULT = PROFILES["default"]
@@ -63,6 +66,29 @@ def test_a_songs_index_keys_are_among_its_own_query_keys(songs):
     # the course profile's index holds its pairs
     course = PROFILES["course"]
     assert index_landmarks(h, f, course)[0] is h and course.index_bits == course.hash_bits
+
+
+def test_the_keys_of_every_factor_in_one_pass_are_each_factors_keys(songs):
+    # reference: one factor at a time, its pairs joined with the targets gap 1 .. 2 later
+    points, strength = analyse(songs[1][: 8 * SR], DEFAULT)
+    pairs = pair_peaks(points, DEFAULT, strength, fan_out=16)
+    factors = [(1.0, 1.0), *factor_grid()[::7]]
+    want_k, want_t, want_w = [], [], []
+    for w, (pitch, tempo) in enumerate(factors):
+        h, second, dt, t1, ok = _pair_fields(points, pairs, DEFAULT, tempo, 0, pitch)
+        a = pairs[:, 0]
+        for g in (1, 2):
+            r = np.flatnonzero((a[g:] == a[:-g]) & ok[g:] & ok[:-g])
+            key, r = _third(h, second, dt, r, r + g, DEFAULT)
+            want_k.append(key.astype(np.uint32))
+            want_t.append(t1[r])
+            want_w.append(np.full(r.size, w))
+    k, t, w = factor_index_keys(points, pairs, DEFAULT, factors)
+    assert k.size > 1000 and k.dtype == np.uint32
+    assert np.array_equal(k, np.concatenate(want_k)) and np.array_equal(w, np.concatenate(want_w))
+    assert np.array_equal(t, np.concatenate(want_t))
+    one = query_index_keys(points, pairs, DEFAULT, speed=factors[3][1], pitch=factors[3][0])
+    assert np.array_equal(one[0], k[w == 3]) and np.array_equal(one[1], t[w == 3])
 
 
 def test_two_stages_give_the_answers_of_the_pair_search(catalog, songs):

@@ -91,6 +91,7 @@ __all__ = [
     "unpack_hash",
     "index_landmarks",
     "query_index_keys",
+    "factor_index_keys",
     "peak_landmarks",
     "fingerprint",
 ]
@@ -561,19 +562,56 @@ def query_index_keys(
     and noise adds its own, so the song's next target is often not the query's next one.
     Otherwise the pairs' hashes (:func:`landmark_hashes`).
     """
+    pitch = speed if pitch is None else pitch
+    return factor_index_keys(points, pairs, profile, [(pitch, speed)], gap)[:2]
+
+
+def factor_index_keys(
+    points: np.ndarray,
+    pairs: np.ndarray,
+    profile: Profile,
+    factors,
+    gap: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`query_index_keys` at every ``(pitch, tempo)`` of ``factors`` in one pass:
+    ``(keys, times, which)``, ``which`` the index in ``factors`` of each key (one array
+    operation over factors x pairs instead of a call per factor: the first stage of the
+    wide grid looks up about 95 factors).
+
+    >>> prof = PROFILES["default"]
+    >>> peaks = np.array([[100.0, 0], [110.0, 10], [120.0, 12]])
+    >>> k, t, w = factor_index_keys(peaks, pair_peaks(peaks, prof), prof, [(1, 1), (1.1, 1.1)])
+    >>> [query_index_keys(peaks, pair_peaks(peaks, prof), prof, s)[0][0] for s in (1, 1.1)] == (
+    ...     k.tolist())
+    True
+    >>> w.tolist()
+    [0, 1]
+    """
+    f = np.asarray(factors, dtype=np.float64).reshape(-1, 2)
     if not profile.triplets:
-        return landmark_hashes(points, pairs, profile, speed=speed, pitch=pitch)
-    if pairs.shape[0] == 0:
-        return np.zeros(0, dtype=np.uint32), np.zeros(0)
-    h, second, dt, t1, ok = _pair_fields(points, pairs, profile, speed, 0, pitch)
+        return factor_hashes(points, pairs, profile, f)
+    if pairs.shape[0] == 0 or f.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0), np.zeros(0, dtype=np.int64)
+    # _pair_fields on a factors x pairs grid (the same roundings, element by element)
+    fields = _pair_fields(points, pairs, profile, f[:, 1:], 0, f[:, :1])
+    h, second, dt, t1, ok = (np.ravel(x) for x in np.broadcast_arrays(*fields))
+    n = pairs.shape[0]
     a = pairs[:, 0]
-    keys, times = [], []
+    keys, times, which = [], [], []
     for g in range(1, int(profile.query_gap if gap is None else gap) + 1):
-        r = np.flatnonzero((a[g:] == a[:-g]) & ok[g:] & ok[:-g])
+        same = np.zeros(n, dtype=bool)
+        same[:-g] = a[g:] == a[:-g]
+        r = np.flatnonzero(np.tile(same, f.shape[0]) & ok & np.roll(ok, -g))
         key, r = _third(h, second, dt, r, r + g, profile)
         keys.append(key)
         times.append(t1[r])
-    return np.concatenate(keys).astype(np.uint32), np.concatenate(times)
+        which.append(r // n)
+    order = np.argsort(np.concatenate(which), kind="stable")  # factor by factor
+    return (
+        np.concatenate(keys).astype(np.uint32)[order],
+        np.concatenate(times)[order],
+        np.concatenate(which)[order].astype(np.int64),
+    )
 
 
 def unpack_hash(h: int, profile: Profile) -> tuple[int, int, int]:

@@ -75,8 +75,8 @@ from aares.fingerprint.index import Index
 from aares.fingerprint.landmarks import (
     Profile,
     factor_hashes,
+    factor_index_keys,
     pair_peaks,
-    query_index_keys,
     query_peaks,
 )
 
@@ -729,15 +729,10 @@ PostingsOf = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 def _retrieve(index, points, pairs, profile, settings, factors, n_best):
     # Stage 1: the query's three-point keys at each factor over the whole index, voted
-    keys, times, which = [], [], []
-    for k, (pitch, tempo) in enumerate(factors):
-        h, t = query_index_keys(points, pairs, profile, speed=tempo, pitch=pitch)
-        keys.append(h)
-        times.append(t)
-        which.append(np.full(h.size, k, dtype=np.int64))
+    keys, times, which = factor_index_keys(points, pairs, profile, factors)
     return _vote(
-        _Capped(index, settings.candidates_cap), np.concatenate(keys), np.concatenate(times),
-        np.concatenate(which), settings.tolerance, True, n_best, settings.window,
+        _Capped(index, settings.candidates_cap), keys, times, which, settings.tolerance,
+        True, n_best, settings.window,
     )  # fmt: skip
 
 
@@ -757,27 +752,28 @@ class _Capped:
 
 
 @numba.njit(cache=True)
-def _join(qh, hashes, songs, frames):  # pragma: no cover (numba)
-    # Every posting whose hash is a query hash: (query index, song, frame). ``qh`` is
-    # sorted. A bitmap of the query's hashes (2^21 bits for pairs: 256 kB, it stays in the
-    # cache) turns away most of the candidates' postings, read once in order; a binary
-    # search in ``qh`` finds the query landmarks of each one that passes.
-    n = qh.size
-    if n == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, e
-    top = np.int64(qh[n - 1])
-    bitmap = np.zeros((top >> 6) + 1, dtype=np.uint64)
-    for i in range(n):
+def _query_bitmap(qh):  # pragma: no cover (numba)
+    # one bit per hash value up to the query's largest (2^21 bits for pairs: 256 kB, it
+    # stays in the cache): turns away most of the candidates' postings at one read each
+    top = np.int64(qh[qh.size - 1]) if qh.size else np.int64(-1)
+    bitmap = np.zeros((top >> 6) + 1 if top >= 0 else 0, dtype=np.uint64)
+    for i in range(qh.size):
         h = np.int64(qh[i])
         bitmap[h >> 6] |= np.uint64(1) << np.uint64(h & 63)
+    return bitmap, top
+
+
+@numba.njit(cache=True)
+def _join(qh, bitmap, top, hashes, frames):  # pragma: no cover (numba)
+    # Every posting of one song whose hash is a query hash: (query index, frame). ``qh``
+    # is sorted; a binary search in it finds the query landmarks of a posting that passes
+    # the bitmap. The song's arrays are read once, in order, as stored.
     total = 0
     for p in range(hashes.size):
         h = np.int64(hashes[p])
         if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
             total += np.searchsorted(qh, hashes[p], "right") - np.searchsorted(qh, hashes[p])
     qi = np.empty(total, dtype=np.int64)
-    so = np.empty(total, dtype=np.int64)
     fr = np.empty(total, dtype=np.int64)
     k = 0
     for p in range(hashes.size):
@@ -785,35 +781,26 @@ def _join(qh, hashes, songs, frames):  # pragma: no cover (numba)
         if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
             for q in range(np.searchsorted(qh, hashes[p]), np.searchsorted(qh, hashes[p], "right")):
                 qi[k] = q
-                so[k] = songs[p]
                 fr[k] = frames[p]
                 k += 1
-    return qi, so, fr
+    return qi, fr
 
 
 class _Candidates:
     # Stage 2's index: the candidate songs' whole stored pairs, joined with the query's
-    # keys (no sort, nothing built per song), so that the full search of match_pairs runs
-    # on a few songs whatever the catalog's size. Each song's length and the catalog's frames
-    # are the whole index's:
-    # a vote's chance level and the number of cells searched are what they would be there.
+    # keys song by song (no sort, nothing built or copied per song), so that the full search
+    # of match_pairs runs on a few songs whatever the catalog's size. Each song's length and
+    # the catalog's frames are the whole index's: a vote's chance level and the number of
+    # cells searched are what they would be there.
     def __init__(self, songs, postings: PostingsOf, index) -> None:
-        hs, fs, ids = [], [], []
-        for song in songs:
-            h, f = postings(song)
-            hs.append(np.asarray(h, dtype=np.uint32))
-            fs.append(np.asarray(f, dtype=np.int64))
-            ids.append(np.full(len(h), song, dtype=np.int64))
-        self.hashes = np.concatenate(hs) if hs else np.zeros(0, np.uint32)
-        self.frames = np.concatenate(fs) if fs else np.zeros(0, np.int64)
-        self.songs = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-        self.song_ids = np.array(sorted(songs), dtype=np.int64)
+        self._songs = [(int(s), *postings(int(s))) for s in songs]
+        self.song_ids = np.array(sorted(int(s) for s in songs), dtype=np.int64)
         self.total_frames = index.total_frames
         self.max_postings = index.max_postings
         self._index = index
 
     def __len__(self) -> int:
-        return int(self.hashes.size)
+        return int(sum(len(h) for _, h, _ in self._songs))
 
     def frames_of(self, songs: np.ndarray) -> np.ndarray:
         return self._index.frames_of(songs)
@@ -822,7 +809,17 @@ class _Candidates:
         # (no stop list: the whole index's buckets are of other keys; the cost is bounded
         # by the candidates' postings)
         qh = np.ascontiguousarray(qh, dtype=np.uint32)
-        return _join(qh, self.hashes, self.songs, self.frames)
+        if qh.size == 0 or not self._songs:
+            e = np.zeros(0, dtype=np.int64)
+            return e, e, e
+        bitmap, top = _query_bitmap(qh)
+        qs, ss, fs = [], [], []
+        for song, h, f in self._songs:
+            qi, fr = _join(qh, bitmap, top, h, f)
+            qs.append(qi)
+            ss.append(np.full(qi.size, song, dtype=np.int64))
+            fs.append(fr)
+        return np.concatenate(qs), np.concatenate(ss), np.concatenate(fs)
 
 
 def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=True, first=None):
