@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-__all__ = ["MonoSink", "decode_mono", "decode_mp3", "decode_opus", "decode_av"]
+__all__ = ["MonoSink", "av_blocks", "decode_mono", "decode_mp3", "decode_opus", "decode_av"]
 
 BLOCK = 1 << 16  # samples handed to the resampler at a time
 
@@ -482,46 +482,59 @@ def decode_av(
     path: str | os.PathLike, sr: int, quality: str = "MQ", max_seconds: float | None = None
 ) -> np.ndarray | None:
     """Any format FFmpeg reads to mono at ``sr``: its decoder at the file's rate, in blocks
-    that are mixed here and resampled by soxr as they come.
+    (:func:`av_blocks`) that soxr resamples as they come."""
+    if _av() is None:
+        return None
+    out: MonoSink | None = None
+    for rate, block in av_blocks(path):
+        if out is None:
+            limit = None if max_seconds is None else int(max_seconds * rate)
+            out = MonoSink(rate, sr, quality, limit=limit)
+        out.add(block)  # the sink copies
+        if out.full:
+            break
+    if out is None:
+        raise DecodeError("no audio frames")
+    return out.finish()
+
+
+def av_blocks(path: str | os.PathLike):
+    """``(rate, mono float32 block)`` of the file, ``BLOCK`` samples at a time, by FFmpeg.
 
     The file is read by FFmpeg's ``amovie`` source in a filter graph whose sink hands out
-    blocks of ``BLOCK`` float32 planar samples: demuxing, decoding and the conversion of
-    integer formats (FLAC, ALAC, PCM) to float all run in C, without a Python object per
-    packet and per frame (that per-frame work was a quarter of the CPU for Vorbis and AAC:
-    BENCHMARKS.md). The samples are the decoder's, as ``container.decode`` gives them.
+    blocks of float32 planar samples: demuxing, decoding and the conversion of integer
+    formats (FLAC, ALAC, PCM) to float all run in C, with no Python object per packet or
+    frame (that per-frame work cost a quarter of the CPU of Vorbis and AAC: BENCHMARKS.md).
+    The samples are the decoder's, as ``container.decode`` gives them; each block is the
+    mean of the channels. A block is reused for the next one: copy what you keep.
     """
     av = _av()
-    if av is None:
-        return None
     graph = av.filter.Graph()
     graph.threads = 1  # audio filters do not thread: no worker threads per file
     # options as a dictionary: no escaping of the file name (":", ",", "'"); an FFmpeg
-    # without the movie source, or a file it cannot open, raises ValueError (the caller
+    # without the movie source, or a file it cannot open, raises ValueError (decode_mono
     # then takes the general path)
     source = graph.add("amovie", filename=os.fspath(path))
     sink = graph.add("abuffersink")
     graph.link_nodes(source, graph.add("aformat", sample_fmts="fltp"), sink)
     graph.configure()
     graph.set_audio_frame_size(BLOCK)
-    sink_pull, mix = sink.pull, np.empty(BLOCK, dtype=np.float32)
-    out: MonoSink | None = None
+    pull, mix = sink.pull, np.empty(BLOCK, dtype=np.float32)
     rate = channels = 0
-    while out is None or not out.full:
+    while True:
         try:
-            frame = sink_pull()
+            frame = pull()
         except EOFError:  # av.EOFError is one: the end of the file
-            break
+            return
         planes, n = frame.planes, frame.samples
-        if out is None:
+        if not channels:
             rate, channels = int(frame.sample_rate), len(planes)
-            limit = None if max_seconds is None else int(max_seconds * rate)
-            out = MonoSink(rate, sr, quality, limit=limit)
         elif frame.sample_rate != rate or len(planes) != channels:
             raise DecodeError("the sample rate or the channels change inside the file")
-        _to_sink(out, _sum_planes(planes, n, mix[:n]), channels)  # the sink copies
-    if out is None:
-        raise DecodeError("no audio frames")
-    return out.finish()
+        block = _sum_planes(planes, n, mix[:n])
+        if channels > 1:  # the mean, summed then divided: as audio._mix_to_mono
+            block /= np.float32(channels)
+        yield rate, block
 
 
 def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
@@ -530,10 +543,3 @@ def _sum_planes(planes, n: int, out: np.ndarray) -> np.ndarray:
     for plane in planes[1:]:
         np.add(out, np.frombuffer(plane, dtype=np.float32, count=n), out=out)
     return out
-
-
-def _to_sink(sink: MonoSink, summed: np.ndarray, channels: int) -> None:
-    # the mean of the channels (summed, then divided: as audio._mix_to_mono) to the sink
-    if channels > 1:
-        summed /= np.float32(channels)
-    sink.add(summed)
