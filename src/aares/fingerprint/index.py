@@ -181,6 +181,10 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
 RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "1024")) * (1 << 20))
 
 
+#: over the budget, the index lets go of one of this many parts of its files at a time
+RELEASE_PARTS = 4
+
+
 def file_resident_bytes() -> int | None:
     """This process's resident file-backed and shared pages, in bytes (``/proc/self/statm``:
     mapped files such as index segments and libraries); None where there is no ``/proc``."""
@@ -339,20 +343,24 @@ class DiskIndex:
         self._bound_resident()
         return out if with_postings else out[:3]
 
-    def release(self) -> None:
-        """Unmap the pages lookups have read from every segment (they stay in the page
-        cache; the arrays returned by lookups are copies and stay valid)."""
+    def release(self, part: int = 0, parts: int = 1) -> None:
+        """Unmap the pages lookups have read from every segment, in part ``part`` of each
+        one's ``parts`` equal parts (they stay in the page cache; the arrays returned by
+        lookups are copies and stay valid)."""
         for seg in self.segments:
-            seg.release()
+            seg.release(part, parts)
         self.releases += 1
 
     def _bound_resident(self) -> None:
-        # one read of /proc/self/statm per lookup (a few microseconds)
+        # one read of /proc/self/statm per lookup (a few microseconds). Over the budget, a
+        # quarter of every segment's range is let go, the next quarter the next time: the
+        # pages mapped since stay, so fewer of the next lookups fault than after letting all
+        # go (a query's lookups spread over the whole file)
         if not self.resident_budget or self._resident_base is None:
             return
         now = file_resident_bytes()
         if now is not None and now - self._resident_base > self.resident_budget:
-            self.release()
+            self.release(self.releases % RELEASE_PARTS, RELEASE_PARTS)
 
 
 # -- the folder a catalog keeps its index in ---------------------------------------------------

@@ -403,12 +403,18 @@ class Segment:
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
 
-    def release(self) -> None:
-        """Drop this process's mapping of the pages lookups have read (they stay in the page
-        cache, and the next lookup that needs one maps it again, without a disk read): the
-        resident set then holds what the queries since touched, not the whole file."""
-        if hasattr(mmap, "MADV_DONTNEED"):  # (Linux, macOS; elsewhere a no-op)
-            self._map.madvise(mmap.MADV_DONTNEED)
+    def release(self, part: int = 0, parts: int = 1) -> None:
+        """Drop this process's mapping of the pages lookups have read, in part ``part`` of
+        ``parts`` equal parts of the file (they stay in the page cache, and the next lookup
+        that needs one maps it again, without a disk read): the resident set then holds what
+        the queries since touched, not the whole file."""
+        if not hasattr(mmap, "MADV_DONTNEED"):  # (Linux, macOS; elsewhere a no-op)
+            return
+        size = len(self._map)
+        lo = size * part // parts // mmap.PAGESIZE * mmap.PAGESIZE
+        hi = size if part == parts - 1 else size * (part + 1) // parts
+        if hi > lo:
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def _keys(self, qh: np.ndarray):
         # the query keys that fit, in the file's order (scrambled): a lookup then walks the
