@@ -398,6 +398,18 @@ def notes(res: dict) -> str:
             f"{a('PyAV frame loop + soxr'):.2f} s, an ffmpeg process {a('decode before'):.2f} s."
         )
     out.append(
+        "- **Per run and per file**: aares is timed in one warm process (`Catalog.add`, as "
+        "`aares fp index` runs a folder): Python's start, the imports and numba's cached "
+        "kernels cost it about 3.2 s of CPU once per run (2026-12-02: `aares fp index --db X "
+        "one.opus` on a 1.6-minute file took 3.5 s of CPU, 0.2 s of it indexing), not per "
+        "file, and are not in the table; Olaf's figures include what its command line runs "
+        "per file (an ffmpeg process, then an olaf_core process), as a user runs it. During "
+        "indexing glibc keeps the analysis' freed arrays on the heap for the next file "
+        "(`parallel._freed_memory_kept`: page faults 50k -> 15-25k per audio hour, 0.4 s "
+        "less CPU for Opus and Vorbis); the decoding and analysis rows run with glibc's "
+        "defaults, so indexing can cost less than their sum."
+    )
+    out.append(
         "- Every fast decoder streams (blocks mixed and resampled as they come: memory is the "
         "8 kHz output), falls back to libsndfile or ffmpeg when its library is missing or the "
         "file is one it cannot read, and is tested against the reference path "
