@@ -163,7 +163,9 @@ def _freed_memory_kept():
         yield
     finally:
         if kept and _mallopt(128 << 10, 128 << 10):
-            ctypes.CDLL(None).malloc_trim(0)
+            trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+            if trim is not None:
+                trim(0)
 
 
 def _worker_init() -> None:
