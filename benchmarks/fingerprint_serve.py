@@ -40,7 +40,7 @@ from .fingerprint_search import _Counting
 _SCALE_WORK = Path(os.environ.get("AARES_SCALE_WORK", "/tmp/aares-fingerprint-scale"))
 DB = Path(os.environ.get("AARES_SERVE_DB", _SCALE_WORK / "scale.db"))
 #: other resident budgets (MB) measured with the defaults
-BUDGETS = [int(b) for b in os.environ.get("AARES_SERVE_BUDGETS", "256").split(",") if b]
+BUDGETS = [int(b) for b in os.environ.get("AARES_SERVE_BUDGETS", "1024").split(",") if b]
 
 # (name, MatchSettings overrides, resident budget in MB or None for the default;
 # "mean8" = main's cap before)

@@ -178,7 +178,7 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
 #: (``AARES_INDEX_RESIDENT_MB``; 0: no bound): the pages stay in the page cache, so the
 #: next lookups map them again without reading the disk (BENCHMARKS.md, "Serving a 1,000 h
 #: catalog")
-RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "1024")) * (1 << 20))
+RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "256")) * (1 << 20))
 
 
 #: over the budget, the index lets go of one of this many parts of its files at a time
