@@ -561,6 +561,77 @@ METHOD = "\n".join(
 )
 
 
+#: What the wide search costs and how it was brought down (issue 19's query-time row):
+#: development measurements, 2026-12-02 05:00 UTC, a harness outside the repository.
+COST = "\n".join(
+    [
+        "What the wider search costs (issue 19's query-time row; development measurements "
+        "2026-12-02 05:00 UTC at load 8-9, a harness outside the repository on this "
+        "benchmark's catalog and split: 18 songs through `Catalog` with its default disk "
+        "index, 18 excerpts per kind, the matcher's functions wrapped with CPU timers; "
+        "the matcher of c6ba7ad, main before this work, beside today's, same queries, two "
+        "runs averaged; CPU ms per query, the wrappers included):",
+        "",
+        "| stage | 0.90x, c6ba7ad | 0.90x, now | negative, c6ba7ad | negative, now |",
+        "|---|---|---|---|---|",
+        "| analysis (2 analyses; a negative 4: the dereverberated search) | 4.6 | 6.0 | "
+        "14.4 | 9.8 |",
+        "| speed 1: hashing / lookups / vote | 0.3 / 3.1 / 3.8 | 0.2 / 2.4 / 2.7 | "
+        "0.4 / 3.4 / 4.4 | 0.2 / 2.5 / 2.6 |",
+        "| wide grid, scan of 95 factors: hashing / lookups / vote | 4.3 / 11.9 / 13.3 | "
+        "0.5 / 3.6 / 8.5 | 9.4 / 24.6 / 26.8 | 0.7 / 6.6 / 14.9 |",
+        "| wide grid, full vote: hashing / lookups / vote | 0.9 / 7.4 / 9.0 | "
+        "0.2 / 1.9 / 1.9 | 2.2 / 17.3 / 20.2 | 0.6 / 9.4 / 11.0 |",
+        "| pairs, ranking, naming | 1.6 | 1.6 | 2.2 | 2.3 |",
+        "| total | 60.2 | 29.5 | 125.3 | 60.4 |",
+        "",
+        "The analysis is the same code in both columns (its spread is the machine's noise). "
+        "Per 0.90x query the scan hashes 28,662 landmarks (95 factors x one target per "
+        "anchor) on 9,509 distinct hashes and casts 126,960 votes; the full vote 17,605 "
+        "landmarks on 13,218 hashes (69,450 votes) before, 5,988 on 4,759 (16,841 postings "
+        "read) now; the speed-1 vote 10,794 landmarks on 8,340 hashes. A negative searches "
+        "the scan and the full vote twice (plain, then dereverberated) and keeps all three "
+        "candidates. What changed, each with the same answers (380 development queries, "
+        "and 3,245 of the 3,246 queries of the run above; the other one named the same song "
+        "at the same offset at a neighbouring factor, 0.933x for 0.942x, through change 4):",
+        "",
+        "1. each distinct hash is looked up once and its postings go to every landmark "
+        "holding it (three lookups in four of the scan repeated a hash of another factor): "
+        "the scan's lookups 11.9 -> 3.6 ms;",
+        "2. the vote sorts its keys by a radix sort (numba; 3x np.sort on 130,000 keys) "
+        "instead of a stable argsort, and reads the spread of its few best cells from the "
+        "unsorted votes;",
+        "3. every factor is hashed in one numba pass (`landmarks.factor_hashes`) instead of "
+        "~95 calls: the scan's hashing 4.3 -> 0.5 ms;",
+        "4. the full vote searches the scan's candidates whose scan score is over half the "
+        "best one's (`MatchSettings.wide_candidate_ratio`): 3 factors instead of 9 when one "
+        "song stands out. In the development queries every answer of the wide grid was the "
+        "scan's best song (247 of 247) and held-out excerpts' second song scored at least "
+        "0.6 of their best (so negatives still search all three).",
+        "",
+        "Measured and not taken: a tighter stop list in the scan (hashes of more than 32, "
+        "24, 16 or 8 postings skipped; the index's is 64) saved 8-15 % but changed answers "
+        "(at 16 a +2 st excerpt lost, a reverberant one gained; at 8 five of 18 reverberant "
+        "excerpts lost); an early exit for negatives when the scan shows no song standing "
+        "out: the reverberant excerpts' best song scored 4-7 scan votes (significance -0.1 "
+        "to 3), as the held-out songs' did (6-7, at most 2.2), so no threshold separates "
+        'them. The catalog\'s in-memory index (`Catalog(index="memory")`, not a matcher '
+        "change) gave changed p50 15.1 against 22.8 ms with the segment files and "
+        "negatives 35 against 57 ms (same 380 queries, same answers): the disk index's "
+        "lookups (Rice-coded blocks) are a third of a changed query now. Hashes of ratios "
+        "that do not change with speed (Panako-style triplets: log-frequency differences "
+        "and a time-difference ratio, the factor recovered per hit) were not built: they "
+        "would replace the 95 lookups per landmark by one, but the scan's cost is now its "
+        "votes (127,000 on 9,500 distinct hashes), which a key without the anchor's "
+        "frequency and the time scale (less selective) does not reduce; and as a second "
+        "key per landmark it would double the postings of a catalog whose index is at "
+        "2.1 MB/h of its 2.5 MB/h budget at 1,000 h (issue 18), or need a second index "
+        "for the one-stage search alone.",
+        "",
+    ]
+)
+
+
 #: Issue 19's "slowed + reverb": is the benchmark's room realistic, and what was tried
 #: (development runs, 2026-12-02, the same 18 songs; a harness outside the repository).
 REVERB = "\n".join(
@@ -678,9 +749,13 @@ def main(data_dir: Path) -> None:
             data_dir, quick=quick, per_song=per_song, kinds=kinds or None,
             baseline=os.environ.get("AARES_FP_BASELINE") or None,
         )  # fmt: skip
+        res["cost"] = {
+            "wall": (time.perf_counter() - t0) / 60,
+            "cpu": (time.process_time() - c0) / 60,
+            "load": f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+        }
         write_json(saved, res)
-    wall, cpu = (time.perf_counter() - t0) / 60, (time.process_time() - c0) / 60
-    load = f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    wall, cpu, load = (res["cost"][k] for k in ("wall", "cpu", "load"))
     if "growth" not in res:  # some kinds only: a development run, not the section
         print(f"{stamp()} {wall:.1f} min wall, {cpu:.1f} min CPU, {load}\n\n{markdown(res)}")
         return
@@ -688,12 +763,16 @@ def main(data_dir: Path) -> None:
     text = (
         "## Audio fingerprints: speed, stretch, pitch and versions\n\n"
         f"{stamp()} Reproduce: `python -m benchmarks fingerprint-speed --data DATA`"
-        f"{' (AARES_FP_QUICK=1)' if quick else ''}; this run took {wall:.1f} min wall, "
+        f"{' (AARES_FP_QUICK=1)' if quick else ''}"
+        + (f" (`AARES_FP_BASELINE={res['baseline']}`)" if res.get("baseline") else "")
+        + f"; this run took {wall:.1f} min wall, "
         f"{cpu:.1f} min CPU, {load} (the machine is shared: CPU times are the figures to "
         "compare).\n\n"
         f"![top-1 against factor]({png.relative_to(ROOT)})\n\n"
         + markdown(res)
         + "\n\n"
+        + COST
+        + "\n"
         + METHOD
         + "\n"
         + REVERB

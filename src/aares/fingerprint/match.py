@@ -33,12 +33,15 @@ Changed excerpts are searched on the query's peaks: :func:`match_signal` first t
 query as it is; when that gives no answer of ``accept_score`` votes it searches the
 :func:`factor_grid` of ``(pitch, tempo)`` factors (sped up or slowed by resampling 0.78-1.28x,
 time-stretched 0.88-1.13x, pitch-shifted +-2.3 semitones, 1 % apart), rescaling the peak
-frequencies and times (:func:`aares.fingerprint.landmarks.landmark_hashes`). That costs one
-lookup per landmark and factor, so it runs coarse to fine: a scan of every factor with one
-target per anchor, then all of the query's pairs at the factors (and their neighbours) where
-the best songs of the scan stand. A match reports the factor it was found at (``speed`` is the
-tempo factor, ``pitch`` the frequency factor). Measured alternatives (a grid searched with all
-pairs, 2 or 5 candidates, 8 or 12 targets) are in BENCHMARKS.md.
+frequencies and times (:func:`aares.fingerprint.landmarks.factor_hashes`, every factor in one
+pass). That costs a vote per landmark and factor, so it runs coarse to fine: a scan of every
+factor with one target per anchor, then all of the query's pairs at the factors (and their
+neighbours) where the best songs of the scan stand (those within ``wide_candidate_ratio`` of
+the best one). The factors repeat most hashes (three lookups in four): each distinct hash is
+looked up once and its postings vote for every landmark that holds it. A match reports the
+factor it was found at (``speed`` is the tempo factor, ``pitch`` the frequency factor).
+Measured alternatives (a grid searched with all pairs, 2 or 5 candidates, 8 or 12 targets,
+what each stage costs) are in BENCHMARKS.md.
 
 "No match" is calibrated: a match needs ``min_score`` votes, a *significance* (how unlikely
 its bar is by chance, given how many other hits its song received: a noisy song hit everywhere
