@@ -343,8 +343,11 @@ def notes(res: dict) -> str:
         out.append(
             f"- **Noise**: Vorbis's 'now' and 'PyAV + soxr' columns time the same function "
             f"twice a round: {a:.2f} s and {b:.2f} s, a {abs(a - b) / min(a, b):.0%} spread "
-            "on this shared machine (on 2026-12-02 two runs half an hour apart gave Opus "
-            "1.56x and 1.43x, Vorbis 1.36x and 1.39x)."
+            "on this shared machine. Ratios to Olaf move between runs: on 2026-12-02, with "
+            "the decoders and analysis of the morning, two runs half an hour apart gave Opus "
+            "1.56x and 1.43x, Vorbis 1.36x and 1.39x; with today's (filter graph, one-pass "
+            "peaks), two shorter runs in the hour before this one gave Opus 1.53x and 1.53x, "
+            "Vorbis 1.57x and 2.00x (both before the kept heap, which saves about 0.4 s)."
         )
     out += [
         f"- **Decoding is most of indexing**: the analysis of the decoded 8 kHz signal costs "
