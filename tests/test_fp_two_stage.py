@@ -68,6 +68,19 @@ def test_a_songs_index_keys_are_among_its_own_query_keys(songs):
     assert index_landmarks(h, f, course)[0] is h and course.index_bits == course.hash_bits
 
 
+def test_index_keys_do_not_depend_on_the_order_the_postings_come_in(songs):
+    # a song's stored postings take the one-pass path (already in anchor order); shuffled
+    # or reversed, the same postings are sorted first and give the same keys and frames
+    h, f = peak_landmarks(*analyse(songs[2], DEFAULT), DEFAULT)
+    keys, frames = index_landmarks(h, f, DEFAULT)
+    assert keys.dtype == np.uint32 and frames.dtype == np.uint32 and keys.size > 0
+    for order in (np.random.default_rng(0).permutation(h.size), np.arange(h.size)[::-1]):
+        k2, f2 = index_landmarks(h[order], f[order], DEFAULT)
+        got = sorted(zip(k2.tolist(), f2.tolist(), strict=True))
+        assert got == sorted(zip(keys.tolist(), frames.tolist(), strict=True))
+        assert (np.diff(f2.astype(np.int64)) >= 0).all()
+
+
 def test_the_keys_of_every_factor_in_one_pass_are_each_factors_keys(songs):
     # reference: one factor at a time, its pairs joined with the targets gap 1 .. 2 later
     points, strength = analyse(songs[1][: 8 * SR], DEFAULT)

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -611,45 +612,60 @@ def sync(
     if not segs:
         man["n_distinct"] = 0
     old_index = DiskIndex(segs, [set(e["dead"]) for e in man["segments"]], man["n_distinct"])
-    # new songs go into segments of at most BATCH postings (bounded memory), merged below
+    # new songs go into segments of at most BATCH postings (bounded memory), merged below;
+    # a batch's segment is written on a second thread while the next batch is read (the
+    # sort, the encoder and zlib release the GIL), then joins the manifest
     batch: list = []
+    pending: list = []  # [(future of write_segment, file name)], at most one
+    pool = ThreadPoolExecutor(1)
 
     def flush() -> None:
-        nonlocal old_index
+        finish()
         if not batch:
             return
         name = f"seg-{man['next']:08d}.aix"
         man["next"] += 1
         ids, hs, fs, sums = (list(c) for c in zip(*batch, strict=True))
-        write_segment(folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
+        job = pool.submit(write_segment, folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
+        pending.append((job, name))
+        batch.clear()
+        if man["key_bits"] is None:  # the first segment sets the width of the next ones
+            finish()
+
+    def finish() -> None:
+        nonlocal old_index
+        if not pending:
+            return
+        job, name = pending.pop()
+        job.result()
         seg = Segment(folder / name)
         man["key_bits"] = seg.key_bits
         man["n_distinct"] = _union_distinct(old_index, seg)
         man["segments"].append({"file": name, "dead": []})
         _write_manifest(folder, man)  # a killed build resumes after this segment
-        old_index = DiskIndex(
-            [*old_index.segments, seg], [*old_index.dead, set()], man["n_distinct"]
-        )
-        batch.clear()
+        _merge_tail(folder, man, limit=MERGE_LIMIT)
+        old_index = _disk_index(folder, man)
 
     held_postings = 0
-    for sid in new:
-        info = store.song(sid)
-        try:
-            h, f = store.postings(sid)
-        except KeyError:
-            continue  # removed meanwhile: seen at the next generation
-        if h.size == 0:
-            empty[sid] = checksum_digest(info.checksum) if info is not None else 0
-            continue
-        batch.append((sid, h, f, info.checksum if info is not None else ""))
-        held_postings += h.size
-        if held_postings >= BATCH:
-            flush()
-            held_postings = 0
-            _merge_tail(folder, man, limit=MERGE_LIMIT)
-            old_index = _disk_index(folder, man)
-    flush()
+    try:
+        for sid in new:
+            info = store.song(sid)
+            try:
+                h, f = store.postings(sid)
+            except KeyError:
+                continue  # removed meanwhile: seen at the next generation
+            if h.size == 0:
+                empty[sid] = checksum_digest(info.checksum) if info is not None else 0
+                continue
+            batch.append((sid, h, f, info.checksum if info is not None else ""))
+            held_postings += h.size
+            if held_postings >= BATCH:
+                flush()
+                held_postings = 0
+        flush()
+        finish()
+    finally:
+        pool.shutdown(wait=True)  # an error: the segment being written ends as an orphan
     man["empty"] = sorted([i, d] for i, d in empty.items())
     man["generation"] = gen
     _merge_tail(folder, man, limit=MERGE_LIMIT)

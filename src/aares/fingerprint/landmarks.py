@@ -513,6 +513,39 @@ def _third(h, second, dt, r, q, profile):
     return key, r
 
 
+@numba.njit(cache=True, nogil=True)
+def _stored_triplets(h, fr, dt_bits, df_bits, df3_bits, dt3_bits):  # pragma: no cover (numba)
+    # index_landmarks in one pass for postings already in its order, (frame, f1, dt, second)
+    # non-decreasing, as a song's analysis stores them (anchors in time then bin order, each
+    # anchor's targets in time then bin order): the sort is then the identity. Returns
+    # (False, ...) at the first posting out of that order (the caller sorts).
+    n = h.size
+    keys = np.empty(max(n - 1, 0), dtype=np.uint32)
+    frames = np.empty(max(n - 1, 0), dtype=np.uint32)
+    dt_mask = (1 << dt_bits) - 1
+    df_mask = (1 << df_bits) - 1
+    m = 0
+    for i in range(1, n):
+        a, b = np.int64(h[i - 1]), np.int64(h[i])
+        fa, fb = np.int64(fr[i - 1]), np.int64(fr[i])
+        f1a, f1b = a >> (df_bits + dt_bits), b >> (df_bits + dt_bits)
+        dta, dtb = a & dt_mask, b & dt_mask
+        sa, sb = (a >> dt_bits) & df_mask, (b >> dt_bits) & df_mask
+        if fb != fa or f1b != f1a:
+            if fb < fa or (fb == fa and f1b < f1a):
+                return False, keys[:0], frames[:0]
+            continue
+        if dtb < dta or (dtb == dta and sb < sa):
+            return False, keys[:0], frames[:0]
+        d3 = dtb - dta
+        if d3 < (1 << dt3_bits):
+            f3 = sb >> (df_bits - df3_bits)
+            keys[m] = np.uint32((((a << df3_bits) | f3) << dt3_bits) | d3)
+            frames[m] = np.uint32(fa)
+            m += 1
+    return True, keys[:m], frames[:m]
+
+
 def index_landmarks(
     hashes: np.ndarray, frames: np.ndarray, profile: Profile
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -533,6 +566,12 @@ def index_landmarks(
         if profile.triplets:
             return np.zeros(0, np.uint32), np.zeros(0, np.uint32)
         return hashes, frames
+    ok, key, fr = _stored_triplets(
+        hashes, frames, profile.dt_bits, profile.df_bits,
+        profile.index_df3_bits, profile.index_dt3_bits,
+    )  # fmt: skip
+    if ok:
+        return key, fr
     h = hashes.astype(np.int64)
     dt = h & ((1 << profile.dt_bits) - 1)
     second = (h >> profile.dt_bits) & ((1 << profile.df_bits) - 1)

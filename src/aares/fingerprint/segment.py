@@ -35,6 +35,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def _runs(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(([0], cut)), np.concatenate((cut, [block.size]))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_sizes(block, starts, ends, values, n_blocks, u_bits):  # pragma: no cover (numba)
     # bytes of each block (values sorted within a block; runs of blocks from _runs)
     sizes = np.zeros(n_blocks, dtype=np.int64)
@@ -155,7 +156,7 @@ def _put(out, bitpos, value, nbits):  # pragma: no cover (numba)
         out[byte + t] |= np.uint8((w >> np.uint64(56 - 8 * t)) & np.uint64(255))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _encode(block, starts, ends, values, offsets, first_block, u_bits, out):  # pragma: no cover
     # offsets: byte offset of each block (relative to out), indexed by block - first_block
     for r in range(starts.size):
@@ -313,7 +314,7 @@ def _lookup(buf, offsets, qtop, qlow, u_bits, gbits, skip, cap):  # pragma: no c
     return qi[:n], gs[:n], ps[:n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _decode_range(buf, offsets, b0, b1, u_bits, low_bits, gbits):  # pragma: no cover (numba)
     # every posting of blocks b0 .. b1-1 as (scrambled key, g)
     n = 0
@@ -574,12 +575,16 @@ def checksum_digest(checksum: str) -> int:
     )
 
 
-def _sort_postings(keys: np.ndarray, g: np.ndarray, gbits: int) -> tuple[np.ndarray, np.ndarray]:
+def _sort_postings(
+    keys: np.ndarray, g: np.ndarray, gbits: int, runs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     # postings sorted by (key, g): one sort of ``key << gbits | g`` when that fits 64 bits
-    # (several times faster than a two-key lexsort), else the lexsort
+    # (several times faster than a two-key lexsort), else the lexsort. ``runs``: the input
+    # is a few sorted runs end to end (a merge's chunk), which timsort merges in O(n log
+    # runs): 4x faster than quicksort there (8 million postings in 17 runs, 0.15 s vs 0.58)
     if keys.size and int(keys.max()).bit_length() + gbits <= 64:
         combined = (keys.astype(np.uint64) << np.uint64(gbits)) | g.astype(np.uint64)
-        combined.sort()
+        combined.sort(kind="stable" if runs else None)
         keys = combined >> np.uint64(gbits)
         combined &= np.uint64((1 << gbits) - 1)
         return keys, combined.view(np.int64)
@@ -685,22 +690,49 @@ def merge_segments(
         key_bits,
     )
 
-    def chunks():
-        for j in range(1 << c):
-            ks, gs = [], []
-            for s, new_start in zip(segments, remap, strict=True):
-                keys, g = s.chunk(c, j)
-                if keys.size == 0:
-                    continue
-                row = np.searchsorted(s.songs.starts, g, side="right") - 1
-                ns = new_start[row]
-                live = ns >= 0
-                ks.append(keys[live])
-                gs.append(g[live] - s.songs.starts[row[live]] + ns[live])
-            if not ks:
-                yield j, np.zeros(0, np.uint64), np.zeros(0, np.int64)
-                continue
-            yield j, *_sort_postings(np.concatenate(ks), np.concatenate(gs), gbits)
+    # a segment whose songs all stay, laid end to end in the same order (the segments of a
+    # bulk build, songs added in id order): its time line moves by one constant
+    shift = []
+    for s, ns in zip(segments, remap, strict=True):
+        d = ns - s.songs.starts
+        same = s.n_songs > 0 and (ns >= 0).all() and (d == d[0]).all()
+        shift.append(int(d[0]) if same else None)
 
-    _write(path, songs, key_bits, n, chunks(), c)
+    def chunk(j):
+        ks, gs = [], []
+        for s, new_start, d in zip(segments, remap, shift, strict=True):
+            keys, g = s.chunk(c, j)
+            if keys.size == 0:
+                continue
+            if d is not None:
+                ks.append(keys)
+                gs.append(g + d)
+                continue
+            row = np.searchsorted(s.songs.starts, g, side="right") - 1
+            ns = new_start[row]
+            live = ns >= 0
+            ks.append(keys[live])
+            gs.append(g[live] - s.songs.starts[row[live]] + ns[live])
+        if not ks:
+            return j, np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        # each segment's part is sorted by (key, new g): the songs keep their order
+        return j, *_sort_postings(np.concatenate(ks), np.concatenate(gs), gbits, runs=True)
+
+    _write(path, songs, key_bits, n, _ahead(chunk, range(1 << c)), c)
     return path
+
+
+def _ahead(fn, items) -> Iterator:
+    """``fn(item)`` for each item in order, the next one computed on a second thread while
+    the caller uses the current one (decoding and sorting release the GIL; the writer
+    encodes meanwhile). At most two results are held."""
+    items = list(items)
+    if len(items) < 2:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(fn, items[0])
+        for item in items[1:]:
+            cur, nxt = nxt.result(), pool.submit(fn, item)
+            yield cur
+        yield nxt.result()
