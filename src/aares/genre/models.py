@@ -186,6 +186,9 @@ def _lightgbm(seed: int, n_jobs: int | None):
     # genre step). In 5-fold CV the ensemble's F1-micro goes 0.536 -> 0.533 and its log loss
     # improves (1.438 -> 1.434: past ~200 trees LightGBM grows overconfident); staged
     # predictions of the same folds, BENCHMARKS.md "Genre step of make run".
+    # 63 bins per feature instead of 255: 12 % less CPU per fit, the same scores in 5-fold CV
+    # (ensemble F1-micro 0.5315 against 0.5325, log loss 1.4330 against 1.4339); column-wise
+    # histograms forced, as LightGBM chose them itself after timing both at every fit (5 %).
     return LGBMClassifier(
         n_estimators=150,
         learning_rate=0.05,
@@ -194,6 +197,8 @@ def _lightgbm(seed: int, n_jobs: int | None):
         subsample=0.8,
         subsample_freq=1,
         colsample_bytree=0.5,
+        max_bin=63,
+        force_col_wise=True,
         random_state=seed,
         n_jobs=1 if n_jobs is None else n_jobs,
         verbose=-1,
