@@ -617,106 +617,114 @@ def run(data_dir: Path) -> dict:
     }
 
 
+def _fig(r: dict) -> dict:
+    # the figures of one size's row that the tables show and the growth table compares
+    d, st = r["disk"], r["stats"]
+    return {
+        "build CPU (store + index), s": r["store_cpu_s"] + r["index_cpu_s"],
+        "index build CPU, s": r["index_cpu_s"],
+        "index MB per audio hour": r["index_mb_per_h"],
+        "open + first answer CPU, s": d["first_cpu_s"],
+        "warm CPU p50 positives, ms": d["p50_pos"],
+        "warm CPU p50 negatives, ms": d["p50_neg"],
+        "serving peak RSS, MB": d["serve_rss_mb"],
+        "mean bucket met by a posting": st["bucket_occupancy"]["seen_by_a_posting"],
+        "add a song beyond its analysis, CPU s": r["add"]["beyond_cpu_s"],
+    }
+
+
+def tables(rows: list[dict]) -> str:
+    """The per-size tables, the growth from the smallest size and the extrapolation to
+    10,000 h (from the last two sizes' log-log slope), all through ``markdown_table``."""
+    import pandas as pd
+
+    from aares.markdown import markdown_table
+
+    main, detail = [], []
+    for r in rows:
+        d, ad, st = r["disk"], r["add"], r["stats"]
+        acc = d["accuracy"]
+        main.append(
+            {
+                "catalog": f"{r['hours']:,.0f} h",
+                "songs": r["songs"],
+                "index": f"{r['index_mb_per_h']:.2f} MB/h",
+                "build CPU: store + index (wall)": f"{r['store_cpu_s']:.0f} +"
+                f" {r['index_cpu_s']:.0f} s ({r['store_wall_s'] + r['index_wall_s']:.0f} s)",
+                "open + first answer, new process": f"{d['first_cpu_s']:.2f} s CPU"
+                f" ({d['first_s']:.2f} s wall)",
+                "warm CPU p50 / p95, positives": f"{d['p50_pos']:.0f} / {d['p95_pos']:.0f} ms",
+                "negatives p50 / p95": f"{d['p50_neg']:.0f} / {d['p95_neg']:.0f} ms",
+                "serving peak RSS": f"{d['serve_rss_mb']:,.0f} MB",
+                "clean 5 s": f"{acc.get('clean 5 s', 0):.0%}",
+                "noise 0 dB 10 s": f"{acc.get('noise 0 dB 10 s', 0):.0%}",
+                "speed +-5 % 10 s": f"{acc.get('speed 10 s', 0):.0%}",
+                "false positives": f"{d['false_positives']} of {d['negatives']}",
+                "copies named": d["copies_named"],
+            }
+        )
+        occ = st["bucket_occupancy"]
+        detail.append(
+            {
+                "catalog": f"{r['hours']:,.0f} h",
+                "store": f"{r['store_mb_per_h']:.2f} MB/h",
+                "builder peak RSS": f"{r['builder_rss_mb']:,.0f} MB",
+                "RSS anon / file at end": f"{d.get('rssanon_mb', 0):.0f} /"
+                f" {d.get('rssfile_mb', 0):.0f} MB",
+                "wall p50 pos / neg": f"{d['wall_p50_pos']:.0f} / {d['wall_p50_neg']:.0f} ms",
+                "add a song beyond its analysis (wall / CPU)": f"{ad['beyond_wall_s']:.2f} /"
+                f" {ad['beyond_cpu_s']:.2f} s",
+                "postings": f"{st['postings']:,}",
+                "distinct keys": f"{st['distinct_hashes']:,}",
+                "mean bucket met by a posting": f"{occ['seen_by_a_posting']:.0f}",
+                "load (1 min)": f"{r['load'][0]:.1f}",
+            }
+        )
+    out = [markdown_table(pd.DataFrame(main)), "", markdown_table(pd.DataFrame(detail))]
+    if len(rows) > 1:
+        base, figs = rows[0], [_fig(r) for r in rows]
+        grow = {}
+        for r, f in zip(rows[1:], figs[1:], strict=True):
+            grow[f"{r['hours']:,.0f} h ({r['hours'] / base['hours']:.0f}x audio)"] = {
+                k: f"{v / figs[0][k]:.2f}x" if figs[0][k] else "-" for k, v in f.items()
+            }
+        (h0, f0), (h1, f1) = ((r["hours"], f) for r, f in zip(rows[-2:], figs[-2:], strict=True))
+        ext = {}
+        for k in f1:
+            if f0[k] > 0 and f1[k] > 0 and h1 > h0:
+                slope = np.log(f1[k] / f0[k]) / np.log(h1 / h0)
+                ext[k] = f"{f1[k] * (10_000 / h1) ** slope:,.2f} (x{10**slope:.2f} per 10x)"
+            else:
+                ext[k] = "-"
+        table = pd.DataFrame({**grow, "extrapolated to 10,000 h": ext})
+        table.index.name = f"figure (growth from {base['hours']:,.0f} h)"
+        out += ["", markdown_table(table, index=True)]
+    return "\n".join(out)
+
+
 def _markdown(res: dict) -> str:
     rows = res["rows"]
-    load = ", ".join(f"{r['load'][0]:.1f}" for r in rows)
     lines = [
         "### Catalogs of " + ", ".join(f"{r['hours']:,.0f}" for r in rows) + " audio hours"
         " (`python -m benchmarks fingerprint-scale`)",
         "",
         stamp(),
         "Command: `AARES_SCALE_HOURS=" + ",".join(f"{r['hours']:.0f}" for r in rows) + " nice -n"
-        " 10 python -m benchmarks fingerprint-scale --data ../shared/data`. Load average at each"
-        f" size's measurement (1 min): {load}. Times are CPU unless marked wall (the machine"
-        " is shared).",
+        " 10 python -m benchmarks fingerprint-scale --data ../shared/data`. Times are CPU unless"
+        " marked wall (the machine is shared; load in the second table).",
         "",
-        "| catalog | songs | index on disk | build wall / CPU | open + first answer, new process"
-        " (imports apart) | warm CPU p50 / p95, positives | negatives p50 / p95 | serving peak"
-        " RSS | clean 5 s | noise 0 dB 10 s | speed +-5 % 10 s | false positives | copies"
-        " named |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        tables(rows),
+        "",
+        honesty_markdown(res["honesty"], res["real_songs"], res["real_hours"]),
     ]
-    for r in rows:
-        for kind in ("disk", "memory"):
-            if kind not in r:
-                continue
-            d = r[kind]
-            acc = d["accuracy"]
-            name = "on disk" if kind == "disk" else "in memory (before)"
-            size = (
-                f"{r['index_mb_per_h']:.2f} MB/h"
-                if kind == "disk"
-                else f"({d['index_mb']:.0f} MB of RAM)"
-            )
-            lines.append(
-                f"| {r['hours']:,.0f} h, {name} | {r['songs']:,} | {size} |"
-                f" {r['build_wall_s']:.0f} s / {r['build_cpu_s']:.0f} s |"
-                f" {d['first_s']:.2f} s wall, {d['first_cpu_s']:.2f} s CPU |"
-                f" {d['p50_pos']:.0f} / {d['p95_pos']:.0f} ms |"
-                f" {d['p50_neg']:.0f} / {d['p95_neg']:.0f} ms | {d['serve_rss_mb']:.0f} MB |"
-                f" {acc.get('clean 5 s', 0):.0%} | {acc.get('noise 0 dB 10 s', 0):.0%} |"
-                f" {acc.get('speed 10 s', 0):.0%} | {d['false_positives']} of"
-                f" {d['negatives']} | {d['copies_named']} |"
-            )
-    lines += [
-        "",
-        "Per size, on disk: store (SQLite blobs) per hour, the serving process's memory at the"
-        " end (anonymous / file-backed pages, i.e. mapped index pages and libraries), warm"
-        " wall p50 (positives / negatives), and adding a song (a 3-4 min MP3: `Catalog.add`"
-        " whole, and the part beyond its decoding and analysis: storing it and bringing the"
-        " index in step):",
-        "",
-        "| catalog | store | RSS anon / file at end | wall p50 pos / neg | add a song, whole"
-        " (wall / CPU) | beyond its analysis (wall / CPU) | segments after | postings | mean"
-        " bucket met by a posting |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        d, ad, st = r["disk"], r["add"], r["stats"]
-        occ = st.get("bucket_occupancy", {}).get("seen_by_a_posting", 0.0)
-        lines.append(
-            f"| {r['hours']:,.0f} h | {r['store_mb_per_h']:.2f} MB/h |"
-            f" {d.get('rssanon_mb', 0):.0f} / {d.get('rssfile_mb', 0):.0f} MB |"
-            f" {d['wall_p50_pos']:.0f} / {d['wall_p50_neg']:.0f} ms |"
-            f" {ad['add_wall_s']:.2f} s / {ad['add_cpu_s']:.2f} s |"
-            f" {ad['beyond_wall_s']:.2f} s / {ad['beyond_cpu_s']:.2f} s |"
-            f" {ad['segments_after']} | {st.get('postings', 0):,} | {occ:.0f} |"
-        )
-    if len(rows) > 1:
-        base = rows[0]
-
-        def growth(get):
-            b = get(base)
-            return " / ".join(f"{get(r) / b:.2f}x" if b else "-" for r in rows[1:])
-
-        sizes = " / ".join(f"{r['hours']:,.0f} h" for r in rows[1:])
-        lines += [
-            "",
-            f"Growth from {base['hours']:,.0f} h to {sizes} (on disk; audio grows"
-            " " + " / ".join(f"{r['hours'] / base['hours']:.0f}x" for r in rows[1:]) + "):",
-            "",
-            "| figure | growth |",
-            "|---|---|",
-            f"| build CPU | {growth(lambda r: r['build_cpu_s'])} |",
-            f"| index bytes per hour | {growth(lambda r: r['index_mb_per_h'])} |",
-            f"| open + first answer, CPU | {growth(lambda r: r['disk']['first_cpu_s'])} |",
-            f"| warm p50, positives | {growth(lambda r: r['disk']['p50_pos'])} |",
-            f"| warm p50, negatives | {growth(lambda r: r['disk']['p50_neg'])} |",
-            f"| serving peak RSS | {growth(lambda r: r['disk']['serve_rss_mb'])} |",
-            f"| mean bucket met by a posting | {growth(lambda r: r['stats']['bucket_occupancy']['seen_by_a_posting'])} |",  # noqa: E501
-            f"| add a song, CPU | {growth(lambda r: r['add']['beyond_cpu_s'])} |",
-        ]
     for r in rows:
         if r.get("store_reused"):
             u = r["store_reused"]
             lines += [
                 "",
-                f"The store of {r['hours']:,.0f} h (its songs' postings) was generated by a run"
-                f" of {u['date']} (load {u['load'][0]:.1f}) and copied in: its part of the"
-                f" build time ({u['store_wall_s']:.0f} s wall, {u['store_cpu_s']:.0f} s CPU)"
-                " is that run's; the index was built by this run.",
+                f"The store of {r['hours']:,.0f} h was generated by a run of {u['date']} (load"
+                f" {u['load'][0]:.1f}) and copied in: its store time is that run's.",
             ]
-    lines += ["", honesty_markdown(res["honesty"], res["real_songs"], res["real_hours"])]
     return "\n".join(lines)
 
 
