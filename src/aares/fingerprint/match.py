@@ -520,8 +520,10 @@ def _vote(
     stop_list: bool,
     n_best: int,
     window: int,
+    cap: int | None = None,
 ) -> _Votes:
-    # qh: hashes, qt: anchor times (rescaled frames), qs: factor index of each landmark.
+    # qh: hashes, qt: anchor times (rescaled frames), qs: factor index of each landmark;
+    # cap: the stop list's bucket size (None: the index's own, ``max_postings``).
     e = np.zeros(0, dtype=np.int64)
     if qh.size == 0:
         return _Votes(e, e, e, e, e, e)
@@ -551,7 +553,8 @@ def _vote(
     # them: 3 lookups in 4 at 95 factors) and its postings go to every query landmark
     # holding it (a run of the sorted qh).
     first = np.flatnonzero(np.concatenate(([True], qh[1:] != qh[:-1])))
-    ui, song, frame = index.lookup(qh[first], stop_list=stop_list)
+    capped = {} if cap is None else {"cap": int(cap)}
+    ui, song, frame = index.lookup(qh[first], stop_list=stop_list, **capped)
     if ui.size == 0:
         return _Votes(e, e, e, e, e, e)
     runs = np.append(first, qh.size)
@@ -733,25 +736,11 @@ PostingsOf = Callable[[int], tuple[np.ndarray, np.ndarray]]
 def _retrieve(index, points, pairs, profile, settings, factors, n_best):
     # Stage 1: the query's three-point keys at each factor over the whole index, voted
     keys, times, which = factor_index_keys(points, pairs, profile, factors)
+    # (its stop list at candidates_cap postings)
     return _vote(
-        _Capped(index, settings.candidates_cap), keys, times, which, settings.tolerance,
-        True, n_best, settings.window,
+        index, keys, times, which, settings.tolerance, True, n_best, settings.window,
+        cap=settings.candidates_cap,
     )  # fmt: skip
-
-
-class _Capped:
-    # the index as the first stage reads it: its stop list at ``cap`` postings
-    def __init__(self, index, cap: int) -> None:
-        self._index, self._cap = index, int(cap)
-
-    def __getattr__(self, name):
-        return getattr(self._index, name)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def lookup(self, qh: np.ndarray, stop_list: bool = True, with_postings: bool = False):
-        return self._index.lookup(qh, stop_list=True, with_postings=with_postings, cap=self._cap)
 
 
 @numba.njit(cache=True)
