@@ -401,6 +401,7 @@ class Segment:
         dtype = "<u4" if off_bytes == 4 else "<u8"
         self.offsets = np.frombuffer(mm, dtype=dtype, count=n_dir, offset=dir_at)
         self.stream = mm[stream_at:]
+        self._dir_at, self._stream_at, self._off_bytes = dir_at, stream_at, off_bytes
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
 
@@ -416,6 +417,22 @@ class Segment:
         hi = size if part == parts - 1 else size * (part + 1) // parts
         if hi > lo:
             self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+    def release_blocks(self, b0: int, b1: int) -> None:
+        """Drop this process's mapping of the pages of blocks ``b0 .. b1 - 1`` (their
+        directory entries and stream bytes; a page they share with a neighbour goes too and
+        is mapped again when read): a merge reads each segment once, in key order, and
+        keeps only the chunk at hand mapped, not every input file (24 GB at 10,000 h)."""
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        lo_dir = self._dir_at + self._off_bytes * b0
+        hi_dir = self._dir_at + self._off_bytes * (b1 + 1)
+        lo_str = self._stream_at + int(self.offsets[b0])
+        hi_str = self._stream_at + int(self.offsets[b1])
+        for lo, hi in ((lo_dir, hi_dir), (lo_str, hi_str)):
+            lo = lo // mmap.PAGESIZE * mmap.PAGESIZE
+            if hi > lo:
+                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def _keys(self, qh: np.ndarray):
         # the query keys that fit, in the file's order (scrambled): a lookup then walks the
@@ -450,8 +467,9 @@ class Segment:
         row = np.searchsorted(self.songs.starts, g, side="right") - 1
         return idx[qi], row, g - self.songs.starts[row], pos
 
-    def chunk(self, c: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Postings whose scrambled key has top ``c`` bits ``j``: ``(scrambled key, g)``."""
+    def chunk(self, c: int, j: int, release: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Postings whose scrambled key has top ``c`` bits ``j``: ``(scrambled key, g)``;
+        ``release=True`` then lets their pages go (:meth:`release_blocks`)."""
         key_bits = self.key_bits
         lo_key, hi_key = j << (key_bits - c), (j + 1) << (key_bits - c)
         b0 = lo_key >> self.low_bits
@@ -459,6 +477,8 @@ class Segment:
         keys, g = _decode_range(
             self.stream, self.offsets, b0, b1, self.u_bits, self.low_bits, self.gbits
         )
+        if release:
+            self.release_blocks(b0, b1)
         keep = (keys >= lo_key) & (keys < hi_key)
         if not keep.all():
             keys, g = keys[keep], g[keep]
@@ -475,7 +495,7 @@ class Segment:
         c = min(self.top_bits, max(0, int(self.n_postings // _CHUNK).bit_length()))
         out = np.zeros(1, dtype=np.int64)
         for j in range(1 << c):
-            keys, _ = self.chunk(c, j)
+            keys, _ = self.chunk(c, j, release=True)
             if keys.size == 0:
                 continue
             starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
@@ -512,7 +532,6 @@ def _write(
     low_bits = key_bits - top
     u_bits = low_bits + gbits
     n_blocks = 1 << top
-    offsets = np.zeros(n_blocks + 1, dtype=np.uint64)
     tmp = path.with_name(path.name + ".tmp")
     n_distinct = 0
     written = 0
@@ -524,6 +543,23 @@ def _write(
     bound = n_postings * (u_bits + 3) // 8 + n_blocks * 11 + 8
     off_bytes = 4 if bound < (1 << 32) else 8
     dir_at = _HEADER_SIZE + 40 * songs.ids.size
+    dtype = "<u4" if off_bytes == 4 else "<u8"
+    done = 0  # directory entries written so far (entry b: where block b starts)
+
+    def directory(fd: int, upto: int, values=None) -> None:
+        # entries done .. upto - 1 are ``written`` (empty blocks), then ``values`` follow;
+        # written into the reserved place a chunk at a time (pwrite: the stream's position
+        # stays), so memory holds one chunk's entries, not the whole directory (4.3 GB at
+        # 10,000 h), and a chunk costs its own blocks only
+        nonlocal done
+        while done < upto:
+            n = min(upto - done, 1 << 20)
+            os.pwrite(fd, np.full(n, written, dtype=dtype).tobytes(), dir_at + off_bytes * done)
+            done += n
+        if values is not None and values.size:
+            os.pwrite(fd, values.astype(dtype).tobytes(), dir_at + off_bytes * done)
+            done += values.size
+
     with open(tmp, "wb") as fh:
         fh.write(b"\0" * _HEADER_SIZE)
         fh.write(
@@ -547,15 +583,13 @@ def _write(
             rel = np.concatenate(([0], np.cumsum(sizes)))
             buf = np.zeros(int(rel[-1]) + 8, dtype=np.uint8)
             _encode(block, starts, ends, vals, rel.astype(np.int64), b0, u_bits, buf)
-            offsets[b0 + 1 : b1 + 1] = written + rel[1:].astype(np.uint64)
-            offsets[b1 + 1 :] = written + rel[-1]
-            fh.write(buf[: int(rel[-1])].tobytes())
+            directory(fh.fileno(), b0 + 1, written + rel[1:].astype(np.uint64))
+            fh.write(memoryview(buf)[: int(rel[-1])])
             written += int(rel[-1])
+        directory(fh.fileno(), n_blocks + 1)
         fh.write(b"\0" * 8)
         if written > bound:  # pragma: no cover (the bound above is a proof, this its check)
             raise AssertionError(f"{path}: stream of {written} bytes over its bound {bound}")
-        fh.seek(dir_at)
-        fh.write(offsets.astype("<u4" if off_bytes == 4 else "<u8").tobytes())
         head = _HEADER.pack(
             MAGIC, VERSION, key_bits, top, gbits, off_bytes,
             songs.ids.size, n_postings, n_distinct, written,
@@ -701,7 +735,7 @@ def merge_segments(
     def chunk(j):
         ks, gs = [], []
         for s, new_start, d in zip(segments, remap, shift, strict=True):
-            keys, g = s.chunk(c, j)
+            keys, g = s.chunk(c, j, release=True)
             if keys.size == 0:
                 continue
             if d is not None:
