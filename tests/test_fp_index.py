@@ -169,6 +169,31 @@ def test_index_follows_the_store_adds_removes_and_reused_ids(tmp_path):
     assert st.audio_seconds() == pytest.approx(sum(s.duration for s in st.songs()))
 
 
+def test_compact_in_parts_gives_the_same_postings_as_one_segment(tmp_path, monkeypatch):
+    from aares.fingerprint import index as index_mod
+
+    st, hs = _store_with(tmp_path, 30, seed=3)
+    monkeypatch.setattr(index_mod, "BATCH", 10_000)  # a bulk build of many segments
+    monkeypatch.setattr(index_mod, "MERGE_LIMIT", 1)  # (none merged in passing)
+    folder = tmp_path / "c.db.index"
+    many = open_index(st, key_bits=21)
+    assert len(many.segments) > 4
+    st.remove_song(int(st.song_ids()[3]))
+    q = np.concatenate([h[:300] for h in hs])
+    mem = Index.from_store(st)
+    two = index_mod.compact(st, key_bits=21, parts=2)
+    assert len(two.segments) == 2 and not any(two.dead)
+    assert sorted(p.name for p in folder.glob("*.aix")) == sorted(
+        s.path.name for s in two.segments
+    )  # the inputs are gone
+    counts = [int(s.songs.counts.sum()) for s in two.segments]
+    assert abs(counts[0] - counts[1]) < 0.5 * sum(counts)
+    assert _postings(two, q) == _postings(mem, q) and disk_stop(two, q, 6) == disk_stop(mem, q, 6)
+    one = index_mod.compact(st, key_bits=21)
+    assert len(one.segments) == 1 and _postings(one, q) == _postings(mem, q)
+    assert one.n_distinct == len(np.unique(np.concatenate([h for _, h, _ in st.all_postings()])))
+
+
 def test_the_key_width_is_read_from_a_manifest_of_any_format_version(tmp_path):
     folder = tmp_path / "c.db.index"
     folder.mkdir()

@@ -530,11 +530,13 @@ class Catalog:
         out["index_mb_per_hour"] = out["bytes"] / 1e6 / hours if hours else 0.0
         return out
 
-    def compact(self) -> DiskIndex:
-        """Merge the on-disk index into one segment (removed songs dropped)."""
+    def compact(self, parts: int = 1) -> DiskIndex:
+        """Merge the on-disk index into one segment (removed songs dropped), or into
+        ``parts`` segments of about equal size (a merge needs its output's size in free
+        disk: :func:`aares.fingerprint.index.compact`)."""
         self._keyed = self._index_profile()
         keyed = IndexedStore(self.store, self._keyed)
-        self._index = compact(keyed, key_bits=self._keyed.index_bits)
+        self._index = compact(keyed, key_bits=self._keyed.index_bits, parts=parts)
         self._generation = self.store.generation()
         return self._index
 
