@@ -335,7 +335,7 @@ class DiskIndex:
             # one pass: a bucket over the cap is dropped as it is read (or skipped from its
             # block's header)
             seg = self.segments[0]
-            qi, row, frame, pos = seg.lookup(qh, cap=cap)
+            qi, row, frame, pos = seg.lookup(qh, cap=cap, with_pos=with_postings)
             out = (qi, seg.songs.ids[row], frame, pos)
         else:
             # buckets counted over every segment first, overfull ones skipped
