@@ -66,6 +66,20 @@ def test_segment_lookup_equals_memory_and_merge_drops_removed(tmp_path):
     for stop in (False, True):  # the stop list counts a bucket over all segments
         got = disk.lookup(q, stop_list=stop)[0].size
         assert got == mem.lookup(q, stop_list=stop)[0].size
+    # hash 7: 6 postings in one segment and 1 in the other; hash 9: 3 and 3
+    h1, f1 = np.array([7] * 6 + [9] * 3, np.uint32), np.arange(9)
+    h2, f2 = np.array([7, 9, 9, 9, 11], np.uint32), np.arange(5)
+    write_segment(tmp_path / "c.aix", [1], [h1], [f1], key_bits=22)
+    write_segment(tmp_path / "d.aix", [2], [h2], [f2], key_bits=22)
+    two = DiskIndex([Segment(tmp_path / "c.aix"), Segment(tmp_path / "d.aix")])
+    small = Index.from_arrays([h1, h2], [f1, f2], [1, 2])
+    for cap in (1, 5, 6, 7):
+        assert disk_stop(two, [7, 9, 11], cap) == disk_stop(small, [7, 9, 11], cap)
+    for cap in (2, 5, 40):  # over the cap in one segment, or in their sum only
+        assert disk_stop(disk, q, cap) == disk_stop(mem, q, cap)
+        assert disk_stop(DiskIndex([a, b], [{ids[3]}, set()]), q, cap) == disk_stop(
+            Index.from_arrays(hs[:3] + hs[4:], fs[:3] + fs[4:], ids[:3] + ids[4:]), q, cap
+        )
     # a removed song is skipped at once and dropped by a merge
     gone = ids[4]
     keep = [i for i in range(40) if ids[i] != gone]

@@ -331,18 +331,35 @@ class DiskIndex:
         by segment and place)."""
         qh = np.asarray(qh, dtype=np.uint32)
         cap = self.max_postings if cap is None else int(cap)
-        if stop_list and len(self.segments) == 1 and self.alive[0].all():
-            # one pass: a bucket over the cap is dropped as it is read (or skipped from its
-            # block's header)
-            seg = self.segments[0]
-            qi, row, frame, pos = seg.lookup(qh, cap=cap, with_pos=with_postings)
-            out = (qi, seg.songs.ids[row], frame, pos)
+        if stop_list and all(alive.all() for alive in self.alive):
+            # one pass a segment: a bucket over the cap is dropped as it is read (or skipped
+            # from its block's header); with several segments, a hash over the cap in one or
+            # in their sum is then dropped from all
+            out = self._capped(qh, cap, with_postings)
         else:
             # buckets counted over every segment first, overfull ones skipped
             skip = self.counts(qh) > cap if stop_list else None
             out = self._postings(qh, skip)
         self._bound_resident()
         return out if with_postings else out[:3]
+
+    def _capped(self, qh: np.ndarray, cap: int, with_pos: bool) -> tuple[np.ndarray, ...]:
+        over = np.zeros(qh.size, dtype=np.bool_)
+        parts = []
+        for k, seg in enumerate(self.segments):
+            qi, row, frame, pos = seg.lookup(qh, cap=cap, with_pos=with_pos, over=over)
+            parts.append((qi, seg.songs.ids[row], frame, pos + (k << 44) if with_pos else pos))
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            e = np.zeros(0, np.int64)
+            return e, e, e, e
+        qi = np.concatenate([p[0] for p in parts])
+        drop = over | (np.bincount(qi, minlength=qh.size) > cap)
+        keep = ~drop[qi]
+        out = [np.concatenate([p[j] for p in parts])[keep] for j in range(3)]
+        pos = np.concatenate([p[3] for p in parts])
+        return (*out, pos[keep] if with_pos else pos)
 
     def release(self, part: int = 0, parts: int = 1) -> None:
         """Unmap the pages lookups have read from every segment, in part ``part`` of each

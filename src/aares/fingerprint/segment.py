@@ -264,10 +264,24 @@ def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (n
 
 @numba.njit(cache=True)
 def _lookup(
-    buf, offsets, qidx, qtop, qlow, u_bits, gbits, skip, cap, starts, row_of, row_shift, with_pos
+    buf,
+    offsets,
+    qidx,
+    qtop,
+    qlow,
+    u_bits,
+    gbits,
+    skip,
+    cap,
+    starts,
+    row_of,
+    row_shift,
+    with_pos,
+    over,
 ):  # pragma: no cover (numba)
     # postings of each query key (top, low) but those with skip[i] or more than cap postings:
-    # (query index qidx[i], song row, frame, bit position or nothing unless with_pos).
+    # (query index qidx[i], song row, frame, bit position or nothing unless with_pos); a key
+    # dropped for the cap is marked in over[qidx[i]] (when over is not empty).
     # A first pass reads the blocks' counts: the output is allocated once, at the size they
     # bound (a growing output cost as much as the decoding: copies, and the page faults of
     # the new arrays), and the blocks are in the cache when the second pass decodes them.
@@ -283,6 +297,8 @@ def _lookup(
             continue
         cnt = _varint(buf, start)[0]
         if one_key and cnt > cap:
+            if over.size:
+                over[qidx[i]] = True
             continue
         head[i] = start
         bound += min(cnt, cap)
@@ -313,6 +329,8 @@ def _lookup(
                 break
             if n - n0 == cap:  # over the cap: dropped, and the rest of it not decoded
                 n = n0
+                if over.size:
+                    over[qidx[i]] = True
                 break
             g = np.int64(v & gmask)
             # the song holding g: the table's guess, then forwards past shorter songs
@@ -475,11 +493,13 @@ class Segment:
         skip: np.ndarray | None = None,
         cap: int | None = None,
         with_pos: bool = True,
+        over: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(query index, song row, frame, bit position)`` of every posting of ``qh``
         but those of the query hashes where ``skip`` is true or that have more than
         ``cap`` postings here, in the file's order (not the query's); ``with_pos=False``
-        leaves the bit positions out (an empty fourth array)."""
+        leaves the bit positions out (an empty fourth array). ``over`` (booleans, one per
+        query hash) is set where a hash was left out for the cap."""
         idx, top, low = self._keys(qh)
         sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
         cap = np.iinfo(np.int64).max if cap is None else int(cap)
@@ -487,6 +507,7 @@ class Segment:
         return _lookup(
             self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
             self.songs.starts, row_of, shift, bool(with_pos),
+            np.zeros(0, np.bool_) if over is None else over,
         )  # fmt: skip
 
     def _rows(self) -> tuple[np.ndarray, int]:
