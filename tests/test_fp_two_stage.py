@@ -124,6 +124,46 @@ def test_two_stages_give_the_answers_of_the_pair_search(catalog, songs):
         assert catalog.identify_signal(q) == []
 
 
+def test_the_quick_pass_gives_the_answers_of_the_whole_first_stage(catalog, songs, monkeypatch):
+    from aares.fingerprint import match
+
+    whole = replace(catalog.settings, quick_shifts=0)
+    gaps = []
+    retrieve = match._retrieve
+    monkeypatch.setattr(
+        match, "_retrieve", lambda *a, **k: gaps.append(k.get("gap")) or retrieve(*a, **k)
+    )
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        for speed, noise in ((1.0, 0.01), (1.0, 0.3), (1.05, 0.01)):
+            start = float(rng.uniform(0, 18))
+            seg = songs[i][int(start * SR) : int((start + 10 * speed) * SR)]
+            q = resample(seg, int(round(SR * speed)), SR) if speed != 1 else seg
+            q = q + noise * rng.standard_normal(q.size).astype(np.float32)
+            gaps.clear()
+            got = match_signal(q, catalog.index, DEFAULT, catalog.settings, catalog.store.postings)
+            quick_only = gaps == [catalog.settings.quick_gap]
+            want = match_signal(q, catalog.index, DEFAULT, whole, catalog.store.postings)
+            assert [m.to_dict() for m in got] == [m.to_dict() for m in want]
+            if noise < 0.1:  # clean: the quick pass answers at the song's speed, only there
+                assert quick_only == (speed == 1)
+    # the whole first stage after the quick pass looks up only the hashes it did not
+    keys = factor_index_keys(*_peaks_pairs(songs[1][: 10 * SR]), DEFAULT, [(1.0, 1.0)])[0]
+    keys = np.unique(np.concatenate([keys, rng.integers(0, 1 << 32, 500, dtype=np.uint64)]))
+    keys = keys.astype(np.uint32)
+    kept = match._Remembered(catalog.index)
+    for qh in (keys[::3], keys, keys[1::2]):
+        got = kept.lookup(qh, stop_list=True, cap=4)
+        want = catalog.index.lookup(qh, stop_list=True, cap=4)
+        as_set = [sorted(zip(*(a.tolist() for a in x), strict=True)) for x in (got, want)]
+        assert as_set[0] == as_set[1] and len(as_set[0]) > 100
+
+
+def _peaks_pairs(x):
+    points, strength = analyse(x, DEFAULT, query=True)
+    return points, pair_peaks(points, DEFAULT, strength, fan_out=DEFAULT.query_fan_out)
+
+
 def test_an_index_of_three_point_keys_needs_the_pairs(catalog, songs):
     with pytest.raises(ValueError, match="three-point keys: pass postings="):
         match_signal(songs[0][: 5 * SR], catalog.index, DEFAULT, catalog.settings)

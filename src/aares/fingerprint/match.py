@@ -216,6 +216,19 @@ class MatchSettings:
         (BENCHMARKS.md, "Serving a 1,000 h catalog").
     candidates_factor_step : int
         The first stage of the wide grid looks up every this-many-th factor (1: all).
+    quick_shifts, quick_gap : int
+        Before the first stage at speed 1, a quick one on the keys of the first
+        ``quick_shifts`` analyses (0: none) with each target joined to the next
+        ``quick_gap`` ones only (a quarter of the keys): when the second stage finds an
+        answer of ``accept_score`` votes among its ``candidates`` best songs, the search
+        ends there, as it would after the whole first stage; else the search goes on as
+        without it. A clean or noisy excerpt at the song's speed is answered after a
+        quarter of the lookups; the others pay the quick lookups on top.
+    quick_ratio : float
+        ... and the quick pass's second stage runs only when its best song has this many
+        times the votes of its ``candidates``-th: otherwise no song stands out (1,000 h: no
+        speed-changed excerpt or held-out song got 2 times, 14 of 18 noisy excerpts did),
+        and the second stage would read the candidates' pairs for nothing.
     candidates_shifts : int
         How many of the query's shifted analyses the first stage looks up (the first ones;
         the second stage searches all of them).
@@ -258,6 +271,9 @@ class MatchSettings:
     candidates_cap: int = 64
     candidates_shifts: int = 2
     candidates_factor_step: int = 1
+    quick_shifts: int = 1
+    quick_gap: int = 1
+    quick_ratio: float = 2.0
     two_stage_significance: float = 12.0
 
 
@@ -733,9 +749,9 @@ def _match_factors(
 PostingsOf = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 
-def _retrieve(index, points, pairs, profile, settings, factors, n_best):
+def _retrieve(index, points, pairs, profile, settings, factors, n_best, gap=None):
     # Stage 1: the query's three-point keys at each factor over the whole index, voted
-    keys, times, which = factor_index_keys(points, pairs, profile, factors)
+    keys, times, which = factor_index_keys(points, pairs, profile, factors, gap)
     # (its stop list at candidates_cap postings)
     return _vote(
         index, keys, times, which, settings.tolerance, True, n_best, settings.window,
@@ -778,6 +794,41 @@ def _join(qh, bitmap, top, hashes, frames):  # pragma: no cover (numba)
     return qi, fr
 
 
+class _Remembered:
+    # The whole index for the first stage of one query: the postings of the hashes of its
+    # first lookup (the quick pass) are kept, so that the whole first stage, whose keys
+    # hold the quick pass's, looks up only the hashes that one did not. Later lookups
+    # with the same stop list only.
+    def __init__(self, index) -> None:
+        self._index = index
+        self._kept: tuple | None = None
+
+    def lookup(self, qh: np.ndarray, stop_list: bool = False, cap: int | None = None):
+        qh = np.asarray(qh, dtype=np.uint32)  # distinct and sorted (as _vote passes them)
+        if self._kept is None:
+            ui, song, frame = self._index.lookup(qh, stop_list=stop_list, cap=cap)
+            order = np.argsort(ui, kind="stable")
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(ui, minlength=qh.size))))
+            self._kept = (stop_list, cap, qh, bounds, song[order], frame[order])
+            return ui, song, frame
+        kept_stop, kept_cap, hashes, bounds, k_song, k_frame = self._kept
+        if (kept_stop, kept_cap) != (stop_list, cap):
+            return self._index.lookup(qh, stop_list=stop_list, cap=cap)
+        at = np.minimum(np.searchsorted(hashes, qh), max(hashes.size - 1, 0))
+        known = (hashes[at] == qh) if hashes.size else np.zeros(qh.size, dtype=bool)
+        fresh = np.flatnonzero(~known)
+        ui, song, frame = self._index.lookup(qh[fresh], stop_list=stop_list, cap=cap)
+        # the kept postings of the known hashes, hash by hash
+        which, at = np.flatnonzero(known), at[known]
+        n = bounds[at + 1] - bounds[at]
+        take = np.repeat(bounds[at] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        return (
+            np.concatenate((fresh[ui], np.repeat(which, n))),
+            np.concatenate((song, k_song[take])),
+            np.concatenate((frame, k_frame[take])),
+        )
+
+
 class _Candidates:
     # Stage 2's index: the candidate songs' whole stored pairs, joined with the query's
     # keys song by song (no sort, nothing built or copied per song), so that the full search
@@ -814,7 +865,9 @@ class _Candidates:
         return np.concatenate(qs), np.concatenate(ss), np.concatenate(fs)
 
 
-def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=True, first=None):
+def _two_stage(
+    points, pairs, wide, index, postings, profile, settings, exact=True, first=None, quick=None
+):
     # Stage 1 finds candidate cells over the whole index with three-point keys (selective:
     # few chance postings per lookup at any catalog size); stage 2 runs the full search of
     # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
@@ -833,10 +886,24 @@ def _two_stage(points, pairs, wide, index, postings, profile, settings, exact=Tr
     best_exact: list[int] = []
     if exact:  # (the dereverberated second search of match_signal skips speed 1)
         one = ((1.0, 1.0),)
+        as_is = replace(settings, speeds=(), wide=())
+        whole = index  # (the first stage's lookups at speed 1)
+        if quick is not None and quick.size and not settings.related:
+            # the quick pass: an answer it finds with accept_score votes ends the search
+            # as the whole first stage's would
+            whole = _Remembered(index)
+            vq = _retrieve(
+                whole, points, quick, profile, settings, one, settings.candidates,
+                gap=settings.quick_gap,
+            )  # fmt: skip
+            if vq.song.size and vq.score[0] >= settings.quick_ratio * vq.score[-1]:
+                cands = _Candidates([int(s) for s in vq.song], postings, index)
+                got = match_pairs(points, pairs, cands, profile, as_is)
+                if got and got[0].score >= settings.accept_score:
+                    return got
         first = pairs if first is None else first  # (the first stage's pairs)
         n = max(settings.candidates, settings.recheck_candidates)
-        v = _retrieve(index, points, first, profile, settings, one, n)
-        as_is = replace(settings, speeds=(), wide=())
+        v = _retrieve(whole, points, first, profile, settings, one, n)
         best_exact = [int(s) for s in v.song[: settings.wide_candidates]]
         head = [int(s) for s in v.song[: settings.candidates]]
         if head:
@@ -925,7 +992,10 @@ def _search(blocks, index, profile, settings, postings, exact=True) -> list[Matc
                 "by id, Store.postings) or identify through Catalog"
             )
         first = pairs[shift < settings.candidates_shifts]
-        return _two_stage(points, pairs, wide, index, postings, profile, settings, exact, first)
+        quick = pairs[shift < settings.quick_shifts]
+        return _two_stage(
+            points, pairs, wide, index, postings, profile, settings, exact, first, quick
+        )
     return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 
