@@ -335,8 +335,8 @@ def _queries(real, held, profile, folder: Path, rng) -> list[dict]:
 def runs_together(cat: Catalog, query: dict, match) -> list[float]:
     """The evidence that a held-out excerpt answered with a real song shares its recording.
 
-    The excerpt's neighbours in its own song (the same length, starting ``length / 2`` and
-    ``length`` earlier and later) are identified too; returned: the starts of those that
+    The excerpt's neighbours in its own song (the same length, starting 1-4 times
+    ``length / 2`` earlier and later) are identified too; returned: the starts of those that
     name the same song at the same relative time (within 0.1 s). Two tracks mixed from a
     common stem meet there again; a chance or similar-sounding match does not come back at
     one relative time (``Catalog.related_songs`` asks two windows the same way). Held-out
@@ -347,7 +347,7 @@ def runs_together(cat: Catalog, query: dict, match) -> list[float]:
     x, _ = load_audio(query["source"], sr=prof.sr, quality=prof.resample_quality)
     start, length, lag = query["start"], query["length"], match.offset - query["start"]
     agree = []
-    for k in (-2, -1, 1, 2):
+    for k in (-4, -3, -2, -1, 1, 2, 3, 4):
         s = start + k * length / 2
         if s < 0 or (s + length) * prof.sr > x.size:
             continue
