@@ -111,6 +111,13 @@ SERVE = os.environ.get("AARES_SCALE_SERVE", "1") != "0"
 # unmerged index (24 GB)
 SEGMENT_HOURS = float(os.environ.get("AARES_SCALE_SEGMENT_HOURS", "5000"))
 STORES = Path(os.environ["AARES_SCALE_STORES"]) if os.environ.get("AARES_SCALE_STORES") else None
+# AARES_SCALE_RESERVE=1: build nothing; serve the catalog a run left in AARES_SCALE_WORK
+# (its results.json's last size) again with today's code, e.g. a catalog built with
+# AARES_SCALE_SERVE=0 while the matcher was still changing
+RESERVE = os.environ.get("AARES_SCALE_RESERVE", "0") == "1"
+# rows of other runs (their results.json, ':'-separated) shown in this run's tables, e.g. a
+# larger catalog built in a folder of its own (and served again with AARES_SCALE_RESERVE)
+MORE = [Path(p) for p in os.environ.get("AARES_SCALE_MORE", "").split(":") if p]
 # more real music for the honesty check of the copies only (folders, ':'-separated)
 EXTRA_MUSIC = [Path(p) for p in os.environ.get("AARES_SCALE_MUSIC", "").split(":") if p]
 
@@ -679,13 +686,7 @@ def run(data_dir: Path) -> dict:
             **{f"builder_{k}": v for k, v in held_memory.stop().items()},
             "load": os.getloadavg(),
         }
-        for kind in ("disk", "memory") if SERVE else ():
-            if kind == "memory" and hours > MEMORY_MAX_HOURS:
-                continue
-            row[kind] = _new_process(db, kind, queries)
-        row["add"] = add_one_song(db, held[0])
-        with Catalog(db, readonly=True) as cat:
-            row["stats"] = cat.stats()
+        _serve_row(db, row, queries, held[0])
         rows.append(row)
         print(json.dumps(row), flush=True)
         res = {
@@ -755,7 +756,13 @@ def tables(rows: list[dict]) -> str:
             {
                 "catalog": f"{r['hours']:,.0f} h",
                 "store": f"{r['store_mb_per_h']:.2f} MB/h",
-                "builder peak RSS": f"{r['builder_rss_mb']:,.0f} MB",
+                "segments": st.get("segments", 1),
+                "builder peak RSS (peaks anon / file)": f"{r['builder_rss_mb']:,.0f} MB"
+                + (
+                    f" ({r['builder_rssanon_mb']:,.0f} / {r['builder_rssfile_mb']:,.0f})"
+                    if "builder_rssanon_mb" in r
+                    else ""
+                ),
                 "RSS anon / file at end": f"{d.get('rssanon_mb', 0):.0f} /"
                 f" {d.get('rssfile_mb', 0):.0f} MB",
                 "wall p50 pos / neg": f"{d['wall_p50_pos']:.0f} / {d['wall_p50_neg']:.0f} ms",
@@ -764,7 +771,9 @@ def tables(rows: list[dict]) -> str:
                 "postings": f"{st['postings']:,}",
                 "distinct keys": f"{st['distinct_hashes']:,}",
                 "mean bucket met by a posting": f"{occ['seen_by_a_posting']:.0f}",
-                "load (1 min)": f"{r['load'][0]:.1f}",
+                "load (1 min) built / served": f"{r['load'][0]:.1f} /"
+                f" {r.get('served', {}).get('load', r['load'])[0]:.1f}",
+                "served by": r.get("served", {}).get("commit", "-"),
             }
         )
     out = [markdown_table(pd.DataFrame(main)), "", markdown_table(pd.DataFrame(detail))]
@@ -783,7 +792,9 @@ def tables(rows: list[dict]) -> str:
                 ext[k] = f"{f1[k] * (10_000 / h1) ** slope:,.2f} (x{10**slope:.2f} per 10x)"
             else:
                 ext[k] = "-"
-        table = pd.DataFrame({**grow, "extrapolated to 10,000 h": ext})
+        if h1 < 9_999:  # (measured at 10,000 h: nothing to extrapolate)
+            grow["extrapolated to 10,000 h"] = ext
+        table = pd.DataFrame(grow)
         table.index.name = f"figure (growth from {base['hours']:,.0f} h)"
         out += ["", markdown_table(table, index=True)]
     return "\n".join(out)
@@ -796,15 +807,24 @@ def _markdown(res: dict) -> str:
         " (`python -m benchmarks fingerprint-scale`)",
         "",
         stamp(),
-        "Command: `AARES_SCALE_HOURS=" + ",".join(f"{r['hours']:.0f}" for r in rows) + " nice -n"
-        " 10 python -m benchmarks fingerprint-scale --data ../shared/data`. Times are CPU unless"
-        " marked wall (the machine is shared; load in the second table).",
+        "Command: `AARES_SCALE_HOURS=" + ",".join(f"{h:g}" for h in SIZES) + " nice -n"
+        " 10 python -m benchmarks fingerprint-scale --data ../shared/data`"
+        + (" (the catalog of an earlier run served again: `AARES_SCALE_RESERVE=1`)" * RESERVE)
+        + ". Times are CPU unless marked wall (the machine is shared; load in the second"
+        ' table; "served by": the commit whose code served the catalog).',
         "",
         tables(rows),
         *shared_markdown(rows),
         "",
         honesty_markdown(res["honesty"], res["real_songs"], res["real_hours"]),
     ]
+    for path in res.get("more", []):
+        lines += [
+            "",
+            f"Rows from another run (`AARES_SCALE_MORE={path}`): built there (its build figures"
+            " and peaks), served again with `AARES_SCALE_RESERVE=1` by the commit in the"
+            " second table.",
+        ]
     for r in rows:
         if r.get("store_reused"):
             u = r["store_reused"]
@@ -875,8 +895,50 @@ def honesty_markdown(h: dict, indexed: int, hours: float) -> str:
     )
 
 
+def _git_head() -> str:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return out.stdout.strip() or "?"
+
+
+def _serve_row(db: Path, row: dict, queries: list[dict], held: Path) -> None:
+    # one size's serving figures, measured now (``row`` updated in place); the time to add a
+    # song and the catalog's stats only when the row has none yet (served again: the index
+    # is the same, and its stats decode all of it)
+    t = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for kind in ("disk", "memory") if SERVE else ():
+        if kind == "memory" and row["hours"] > MEMORY_MAX_HOURS:
+            continue
+        row[kind] = _new_process(db, kind, queries)
+    if "add" not in row:
+        row["add"] = add_one_song(db, held)
+    if "stats" not in row:
+        with Catalog(db, readonly=True) as cat:
+            row["stats"] = cat.stats()
+    row["served"] = {"date": t, "commit": _git_head(), "load": os.getloadavg()}
+
+
+def reserve(data_dir: Path) -> dict:
+    """The result of the run that left its catalog in ``WORK``, its last size served again
+    (first answer, warm queries, adding a song, stats) with today's code."""
+    res = json.loads((WORK / "results.json").read_text())
+    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
+    held = files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
+    queries = json.loads((WORK / "queries.json").read_text())
+    _serve_row(WORK / "scale.db", res["rows"][-1], queries, held[0])
+    (WORK / "results.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
 def main(data_dir: Path) -> None:
-    res = run(data_dir)
+    res = reserve(data_dir) if RESERVE else run(data_dir)
+    for path in MORE:  # other runs' rows (their own honesty checks are not repeated)
+        res["rows"] += [r for r in json.loads(path.read_text())["rows"] if "disk" in r]
+        res.setdefault("more", []).append(str(path))
+    res["rows"].sort(key=lambda r: r["hours"])
     if all("disk" in r for r in res["rows"]):
         write_section("fingerprint-scale", _markdown(res))
     else:  # AARES_SCALE_SERVE=0: the catalogs are built, the table waits for their serving
