@@ -175,25 +175,12 @@ def _gather(lo, hi, songs, frames, cap):  # pragma: no cover (numba)
 # -- on disk --------------------------------------------------------------------------------
 
 
-#: bytes of mapped index pages a serving process keeps resident before it lets them go
-#: (``AARES_INDEX_RESIDENT_MB``; 0: no bound): the pages stay in the page cache, so the
-#: next lookups map them again without reading the disk (BENCHMARKS.md, "Serving a 1,000 h
-#: catalog")
-RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "256")) * (1 << 20))
-
-
-#: over the budget, the index lets go of one of this many parts of its files at a time
-RELEASE_PARTS = 4
-
-
-def file_resident_bytes() -> int | None:
-    """This process's resident file-backed and shared pages, in bytes (``/proc/self/statm``:
-    mapped files such as index segments and libraries); None where there is no ``/proc``."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[2]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return None
+#: bytes of mapped index pages a serving process keeps between lookups
+#: (``AARES_INDEX_RESIDENT_MB``; 0: no bound): each segment keeps its share, and lookups let
+#: go of the pages they walk through past it (:meth:`aares.fingerprint.segment.Segment.keep`);
+#: the pages stay in the page cache, so the next lookups map them again without reading the
+#: disk (BENCHMARKS.md, "Serving a 1,000 h catalog")
+RESIDENT_BUDGET = int(float(os.environ.get("AARES_INDEX_RESIDENT_MB", "512")) * (1 << 20))
 
 
 class DiskIndex:
@@ -201,9 +188,9 @@ class DiskIndex:
 
     ``dead[i]`` are the song ids of ``segments[i]`` removed from the store since the
     segment was written: their postings are skipped at query time until a merge drops them.
-    ``resident_budget`` (bytes; 0: none) bounds the mapped pages a process keeps: when its
-    file-backed resident set has grown by more since the index was opened, a lookup ends
-    by releasing the segments' pages (:meth:`release`).
+    ``resident_budget`` (bytes; 0: none) bounds the mapped pages a process keeps between
+    lookups, split over the segments by size (:meth:`Segment.keep`); a lookup maps at most
+    ``segment.WINDOW`` more of each at a time.
     Answers exactly as an :class:`Index` built from the same songs (``n_distinct``, the
     number of distinct hashes, sets the stop list as there; it is exact as long as no song
     was removed since the last full merge and no segment of over ``UNION_EXACT_MAX``
@@ -218,9 +205,8 @@ class DiskIndex:
         resident_budget: int | None = None,
     ):
         self.segments = list(segments)
+        self._released = 0
         self.resident_budget = RESIDENT_BUDGET if resident_budget is None else resident_budget
-        self._resident_base = file_resident_bytes()  # (a budget may be set later)
-        self.releases = 0  # how many times the pages were let go (for the benchmarks)
         self.dead = [set(d) for d in (dead or [set() for _ in self.segments])]
         self.alive = [
             ~np.isin(s.songs.ids, np.fromiter(d, dtype=np.int64, count=len(d)))
@@ -242,6 +228,23 @@ class DiskIndex:
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def resident_budget(self) -> int:
+        return self._budget
+
+    @resident_budget.setter
+    def resident_budget(self, nbytes: int) -> None:
+        # (a budget set on an open index holds from the next lookup)
+        self._budget = int(nbytes)
+        total = max(sum(s.nbytes for s in self.segments), 1)
+        for s in self.segments:
+            s.keep(self._budget * s.nbytes // total if self._budget else None)
+
+    @property
+    def releases(self) -> int:
+        """How many times pages were let go (windows of lookups, :meth:`release` calls)."""
+        return self._released + sum(s.releases for s in self.segments)
 
     @property
     def nbytes(self) -> int:
@@ -340,7 +343,6 @@ class DiskIndex:
             # buckets counted over every segment first, overfull ones skipped
             skip = self.counts(qh) > cap if stop_list else None
             out = self._postings(qh, skip)
-        self._bound_resident()
         return out if with_postings else out[:3]
 
     def _capped(self, qh: np.ndarray, cap: int, with_pos: bool) -> tuple[np.ndarray, ...]:
@@ -367,18 +369,7 @@ class DiskIndex:
         lookups are copies and stay valid)."""
         for seg in self.segments:
             seg.release(part, parts)
-        self.releases += 1
-
-    def _bound_resident(self) -> None:
-        # one read of /proc/self/statm per lookup (a few microseconds). Over the budget, a
-        # quarter of every segment's range is let go, the next quarter the next time: the
-        # pages mapped since stay, so fewer of the next lookups fault than after letting all
-        # go (a query's lookups spread over the whole file)
-        if not self.resident_budget or self._resident_base is None:
-            return
-        now = file_resident_bytes()
-        if now is not None and now - self._resident_base > self.resident_budget:
-            self.release(self.releases % RELEASE_PARTS, RELEASE_PARTS)
+        self._released += 1
 
 
 # -- the folder a catalog keeps its index in ---------------------------------------------------

@@ -58,6 +58,9 @@ _HEADER_SIZE = 96
 _TARGET_BLOCK = 16
 _CHUNK = 1 << 23  # postings sorted and encoded at a time when writing (bounded memory)
 _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
+#: bytes of a segment a lookup walks through before it lets their pages go, past the part
+#: the segment keeps mapped (:meth:`Segment.keep`)
+WINDOW = 64 << 20
 
 
 class SegmentError(ValueError):
@@ -437,6 +440,40 @@ class Segment:
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
         self._row_of: tuple[np.ndarray, int] | None = None
+        self.keep_blocks = n_dir - 1  # blocks whose pages stay mapped (all: no bound)
+        self.releases = 0  # windows let go by lookups (for the benchmarks)
+
+    def keep(self, nbytes: int | None) -> None:
+        """Keep about ``nbytes`` of this file mapped between lookups (None: all of it).
+
+        Lookups walk the file forwards; past its first ``nbytes`` (as many of its blocks),
+        each ``WINDOW`` they walked through is let go before the next. Why: the page cache
+        holds a file in folios of up to 2 MB, which a read fault maps whole (kernel 6.18,
+        whatever ``madvise`` says), so the ~30,000 keys of a query map the whole of a 2.2 GB
+        segment; remapping it costs a query about 20 ms of CPU there (BENCHMARKS.md,
+        "Serving a 1,000 h catalog"), the kept part that much less."""
+        n_blocks = self.offsets.size - 1
+        if nbytes is None or nbytes >= self.nbytes:
+            self.keep_blocks = n_blocks
+        else:
+            self.keep_blocks = int(n_blocks * max(int(nbytes), 0) / max(self.nbytes, 1))
+
+    def _walk(self, fn, top: np.ndarray, *args) -> list:
+        # fn(top[a:b], *(x[a:b] for x in args)) over the sorted keys, a window at a time past
+        # the kept blocks, each window's pages let go after it: [(a, result), ...]
+        n_blocks = self.offsets.size - 1
+        if self.keep_blocks >= n_blocks or top.size == 0:
+            return [(0, fn(top, *args))]
+        step = max(1, int(n_blocks * WINDOW / max(self.nbytes, 1)))
+        edges = np.searchsorted(top, np.arange(self.keep_blocks, n_blocks, step))
+        bounds = np.unique(np.concatenate(([0], edges, [top.size])))
+        out = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            out.append((a, fn(top[a:b], *(x[a:b] for x in args))))
+            if top[b - 1] >= self.keep_blocks:
+                self.release_blocks(max(int(top[a]), self.keep_blocks), int(top[b - 1]) + 1)
+                self.releases += 1
+        return out
 
     def release(self, part: int = 0, parts: int = 1) -> None:
         """Drop this process's mapping of the pages lookups have read, in part ``part`` of
@@ -484,7 +521,12 @@ class Segment:
         """Postings of each of ``qh`` in this segment (dead songs included)."""
         out = np.zeros(len(qh), dtype=np.int64)
         idx, top, low = self._keys(qh)
-        out[idx] = _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+
+        def count(top, low):
+            return _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+
+        for a, n in self._walk(count, top, low):
+            out[idx[a : a + n.size]] = n
         return out
 
     def lookup(
@@ -504,11 +546,18 @@ class Segment:
         sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
         cap = np.iinfo(np.int64).max if cap is None else int(cap)
         row_of, shift = self._rows()
-        return _lookup(
-            self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
-            self.songs.starts, row_of, shift, bool(with_pos),
-            np.zeros(0, np.bool_) if over is None else over,
-        )  # fmt: skip
+        over = np.zeros(0, np.bool_) if over is None else over
+
+        def find(top, idx, low, sk):
+            return _lookup(
+                self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
+                self.songs.starts, row_of, shift, bool(with_pos), over,
+            )  # fmt: skip
+
+        parts = [r for _, r in self._walk(find, top, idx, low, sk)]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(a) for a in zip(*parts, strict=True))
 
     def _rows(self) -> tuple[np.ndarray, int]:
         # the song row at every 2^shift-th point of the time line (about two a song), so
