@@ -33,6 +33,7 @@ import hashlib
 import mmap
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,10 @@ _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
 #: bytes of a segment a lookup walks through before it lets their pages go, past the part
 #: the segment keeps mapped (:meth:`Segment.keep`)
 WINDOW = 64 << 20
+#: a window whose keys are denser than one per this many bytes is mapped in one call first
+POPULATE_BYTES_PER_KEY = 1 << 17
+# madvise(MADV_POPULATE_READ) (Linux 5.14; 0: not available)
+_POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else 0)
 
 
 class SegmentError(ValueError):
@@ -469,11 +474,44 @@ class Segment:
         bounds = np.unique(np.concatenate(([0], edges, [top.size])))
         out = []
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            behind = top[b - 1] >= self.keep_blocks
+            b0, b1 = max(int(top[a]), self.keep_blocks), int(top[b - 1]) + 1
+            if behind:
+                self._populate(b0, b1, b - a)
             out.append((a, fn(top[a:b], *(x[a:b] for x in args))))
-            if top[b - 1] >= self.keep_blocks:
-                self.release_blocks(max(int(top[a]), self.keep_blocks), int(top[b - 1]) + 1)
+            if behind:
+                self.release_blocks(b0, b1)
                 self.releases += 1
         return out
+
+    def _ranges(self, b0: int, b1: int) -> list[tuple[int, int]]:
+        # the page-aligned byte ranges of blocks b0 .. b1 - 1: directory entries, stream
+        lo_dir = self._dir_at + self._off_bytes * b0
+        hi_dir = self._dir_at + self._off_bytes * (b1 + 1)
+        lo_str = self._stream_at + int(self.offsets[b0])
+        hi_str = self._stream_at + int(self.offsets[b1])
+        page = mmap.PAGESIZE
+        return [
+            (lo // page * page, hi) for lo, hi in ((lo_dir, hi_dir), (lo_str, hi_str)) if hi > lo
+        ]
+
+    def _populate(self, b0: int, b1: int, n_keys: int) -> None:
+        # map the pages of blocks b0 .. b1 - 1 in one call before n_keys keys are looked up
+        # there, when they are dense enough to touch most of it anyway: one madvise
+        # (POPULATE_READ) maps a 2.2 GB segment in ~1 ms of CPU where the ~9,000 read faults
+        # of a query's keys took ~20 ms (1,000 h catalog, kernel 6.18). Sparse keys (a
+        # catalog larger than the page cache) fault only what they read.
+        global _POPULATE
+        if not _POPULATE:
+            return
+        for lo, hi in self._ranges(b0, b1):
+            if n_keys * POPULATE_BYTES_PER_KEY < hi - lo:
+                continue
+            try:
+                self._map.madvise(_POPULATE, lo, hi - lo)
+            except OSError:  # (a kernel before 5.14: faults instead)
+                _POPULATE = 0
+                return
 
     def release(self, part: int = 0, parts: int = 1) -> None:
         """Drop this process's mapping of the pages lookups have read, in part ``part`` of
@@ -495,14 +533,8 @@ class Segment:
         keeps only the chunk at hand mapped, not every input file (24 GB at 10,000 h)."""
         if not hasattr(mmap, "MADV_DONTNEED"):
             return
-        lo_dir = self._dir_at + self._off_bytes * b0
-        hi_dir = self._dir_at + self._off_bytes * (b1 + 1)
-        lo_str = self._stream_at + int(self.offsets[b0])
-        hi_str = self._stream_at + int(self.offsets[b1])
-        for lo, hi in ((lo_dir, hi_dir), (lo_str, hi_str)):
-            lo = lo // mmap.PAGESIZE * mmap.PAGESIZE
-            if hi > lo:
-                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        for lo, hi in self._ranges(b0, b1):
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def _keys(self, qh: np.ndarray):
         # the query keys that fit, in the file's order (scrambled): a lookup then walks the
