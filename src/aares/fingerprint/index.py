@@ -363,12 +363,11 @@ class DiskIndex:
         pos = np.concatenate([p[3] for p in parts])
         return (*out, pos[keep] if with_pos else pos)
 
-    def release(self, part: int = 0, parts: int = 1) -> None:
-        """Unmap the pages lookups have read from every segment, in part ``part`` of each
-        one's ``parts`` equal parts (they stay in the page cache; the arrays returned by
-        lookups are copies and stay valid)."""
+    def release(self) -> None:
+        """Unmap the pages lookups have read from every segment (they stay in the page
+        cache; the arrays returned by lookups are copies and stay valid)."""
         for seg in self.segments:
-            seg.release(part, parts)
+            seg.release()
         self._released += 1
 
 

@@ -513,18 +513,12 @@ class Segment:
                 _POPULATE = 0
                 return
 
-    def release(self, part: int = 0, parts: int = 1) -> None:
-        """Drop this process's mapping of the pages lookups have read, in part ``part`` of
-        ``parts`` equal parts of the file (they stay in the page cache, and the next lookup
-        that needs one maps it again, without a disk read): the resident set then holds what
-        the queries since touched, not the whole file."""
-        if not hasattr(mmap, "MADV_DONTNEED"):  # (Linux, macOS; elsewhere a no-op)
-            return
-        size = len(self._map)
-        lo = size * part // parts // mmap.PAGESIZE * mmap.PAGESIZE
-        hi = size if part == parts - 1 else size * (part + 1) // parts
-        if hi > lo:
-            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    def release(self) -> None:
+        """Drop this process's mapping of the pages lookups have read (they stay in the page
+        cache, and the next lookup that needs one maps it again, without a disk read): the
+        resident set then holds what the queries since touched, not the whole file."""
+        if hasattr(mmap, "MADV_DONTNEED"):  # (Linux, macOS; elsewhere a no-op)
+            self._map.madvise(mmap.MADV_DONTNEED, 0, len(self._map))
 
     def release_blocks(self, b0: int, b1: int) -> None:
         """Drop this process's mapping of the pages of blocks ``b0 .. b1 - 1`` (their
