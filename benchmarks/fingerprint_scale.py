@@ -565,10 +565,16 @@ def check_copies(
     }
 
 
+def real_songs(data_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The real songs of the data folder and the ``HELD_OUT`` of them kept out of every
+    catalog (evenly spaced in the sorted list: the negatives' songs)."""
+    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
+    return files, files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
+
+
 def run(data_dir: Path) -> dict:
     profile = get_profile("default")
-    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
-    held = files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
+    files, held = real_songs(data_dir)
     indexed = [f for f in files if f not in held]
     WORK.mkdir(parents=True, exist_ok=True)
     for old in WORK.iterdir():  # a fresh catalog (kept stores apart)
@@ -925,8 +931,7 @@ def reserve(data_dir: Path) -> dict:
     """The result of the run that left its catalog in ``WORK``, its last size served again
     (first answer, warm queries, adding a song, stats) with today's code."""
     res = json.loads((WORK / "results.json").read_text())
-    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
-    held = files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
+    _, held = real_songs(data_dir)
     queries = json.loads((WORK / "queries.json").read_text())
     _serve_row(WORK / "scale.db", res["rows"][-1], queries, held[0])
     (WORK / "results.json").write_text(json.dumps(res, indent=1))

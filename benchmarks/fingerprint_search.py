@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from aares.fingerprint.audio import load_audio
-from aares.fingerprint.catalog import DEFAULT_SETTINGS, audio_files
+from aares.fingerprint.catalog import DEFAULT_SETTINGS
 from aares.fingerprint.index import DiskIndex
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
 from aares.fingerprint.match import match_signal
@@ -35,7 +35,7 @@ from aares.fingerprint.segment import Segment, write_segment
 from aares.fingerprint.variants import add_noise, changed_excerpt
 
 from ._common import stamp, write_section
-from .fingerprint_scale import HELD_OUT, _transforms, positive_excerpt, synthetic_postings
+from .fingerprint_scale import _transforms, positive_excerpt, real_songs, synthetic_postings
 
 SIZES = [float(h) for h in os.environ.get("AARES_SEARCH_HOURS", "1,10,100").split(",")]
 SR = 8000
@@ -91,8 +91,7 @@ def _queries(audio: dict, indexed: list[int], held: list[int], rng) -> list[tupl
 def run(data_dir: Path) -> dict:
     prof = get_profile("default")
     settings = DEFAULT_SETTINGS["default"]
-    files = audio_files([data_dir / "songs", data_dir / "music" / "singularity"])
-    held_files = files[:: max(1, len(files) // HELD_OUT)][:HELD_OUT]
+    files, held_files = real_songs(data_dir)
     audio = {i: load_audio(f, sr=SR)[0] for i, f in enumerate(files)}
     held = [i for i, f in enumerate(files) if f in held_files]
     indexed = [i for i in range(len(files)) if i not in held]
