@@ -45,7 +45,14 @@ import numpy as np
 
 from aares.io import fsync_dir
 
-__all__ = ["Segment", "SegmentError", "write_segment", "merge_segments", "checksum_digest"]
+__all__ = [
+    "Segment",
+    "SegmentError",
+    "write_segment",
+    "merge_segments",
+    "checksum_digest",
+    "cache_in_large_pages",
+]
 
 MAGIC = b"AARESIX1"
 VERSION = 1
@@ -63,9 +70,51 @@ _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
 #: the segment keeps mapped (:meth:`Segment.keep`)
 WINDOW = 64 << 20
 #: a window whose keys are denser than one per this many bytes is mapped in one call first
+#: (a segment in large pages: one per ``LARGE_PAGE`` bytes, its keys then touch most of them)
 POPULATE_BYTES_PER_KEY = 1 << 17
+LARGE_PAGE = 2 << 20
 # madvise(MADV_POPULATE_READ) (Linux 5.14; 0: not available)
 _POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else 0)
+#: a segment up to this fraction of the machine's memory is held in the page cache in large
+#: pages (:func:`cache_in_large_pages`); a larger one is read a page at a time (MADV_RANDOM)
+LARGE_PAGES_MAX_FRACTION = 0.25
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # (not POSIX)
+        return 0
+
+
+def _large_pages_fit(nbytes: int) -> bool:
+    return nbytes <= _memory_bytes() * LARGE_PAGES_MAX_FRACTION
+
+
+def cache_in_large_pages(path: str | os.PathLike, chunk: int = 8 << 20) -> bool:
+    """Put a segment file in the page cache afresh, read in order, so that the cache holds
+    it in large folios (2 MB on Linux 6.x) instead of the writer's mix of sizes; False when
+    the file is too large for it (:data:`LARGE_PAGES_MAX_FRACTION`) or the system cannot.
+
+    Why: a process maps a 2 MB folio with one page-table entry, so mapping (and letting go
+    of) the pages of a query costs a few microseconds per 2 MB instead of one entry per
+    4 kB page: on the 1,000 h catalog, mapping all 2.2 GB of its segment in 64 MB windows
+    took 2.2 ms of CPU instead of 31 ms as the writer left it (77 % of it in 2 MB folios),
+    which is what makes the resident budget (:meth:`Segment.keep`) nearly free. Costs a
+    read of the file from the disk (its clean pages are dropped first), once per write."""
+    path = Path(path)
+    if not hasattr(os, "posix_fadvise") or not _large_pages_fit(path.stat().st_size):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # (synced: the pages are clean)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        buf = bytearray(chunk)
+        while os.readv(fd, [buf]) > 0:
+            pass
+    finally:
+        os.close(fd)
+    return True
 
 
 class SegmentError(ValueError):
@@ -434,6 +483,7 @@ class Segment:
         self.nbytes = size
         with open(self.path, "rb") as fh:
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._advise()
         mm = np.frombuffer(self._map, dtype=np.uint8)
         table = np.frombuffer(mm, dtype="<i8", count=5 * self.n_songs, offset=songs_at)
         table = table.reshape(5, self.n_songs)
@@ -447,6 +497,19 @@ class Segment:
         self._row_of: tuple[np.ndarray, int] | None = None
         self.keep_blocks = n_dir - 1  # blocks whose pages stay mapped (all: no bound)
         self.releases = 0  # windows let go by lookups (for the benchmarks)
+
+    def _advise(self) -> None:
+        # pages not yet in the page cache: a segment that fits the large-page budget is read
+        # in 2 MB folios (one page-table entry each, see cache_in_large_pages), a larger one
+        # a page at a time (a catalog the page cache cannot hold: read-around would fetch
+        # 128 kB for each of a query's scattered keys)
+        self.large_pages = _large_pages_fit(self.nbytes)
+        advice = "MADV_HUGEPAGE" if self.large_pages else "MADV_RANDOM"
+        if hasattr(mmap, advice):
+            try:
+                self._map.madvise(getattr(mmap, advice))
+            except OSError:  # (transparent huge pages not built in)
+                pass
 
     def keep(self, nbytes: int | None) -> None:
         """Keep about ``nbytes`` of this file mapped between lookups (None: all of it).
@@ -504,8 +567,9 @@ class Segment:
         global _POPULATE
         if not _POPULATE:
             return
+        per_key = LARGE_PAGE if self.large_pages else POPULATE_BYTES_PER_KEY
         for lo, hi in self._ranges(b0, b1):
-            if n_keys * POPULATE_BYTES_PER_KEY < hi - lo:
+            if n_keys * per_key < hi - lo:
                 continue
             try:
                 self._map.madvise(_POPULATE, lo, hi - lo)
@@ -732,6 +796,7 @@ def _write(
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+    cache_in_large_pages(path)
 
 
 def checksum_digest(checksum: str) -> int:
