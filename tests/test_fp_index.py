@@ -111,12 +111,16 @@ def test_a_posting_goes_to_its_song_whatever_the_songs_lengths(tmp_path):
     assert disk_stop(disk, q, 3) == disk_stop(mem, q, 3)
 
 
-@pytest.mark.parametrize("window", [None, 4096])
-def test_released_pages_and_a_resident_budget_give_the_same_postings(tmp_path, monkeypatch, window):
+@pytest.mark.parametrize("window, large", [(None, True), (4096, True), (4096, False)])
+def test_released_pages_and_a_resident_budget_give_the_same_postings(
+    tmp_path, monkeypatch, window, large
+):
     from aares.fingerprint import segment as segment_mod
 
     if window is not None:  # lookups let go of many windows each
         monkeypatch.setattr(segment_mod, "WINDOW", window)
+    if not large:  # segments too large for large pages: read a page at a time
+        monkeypatch.setattr(segment_mod, "LARGE_PAGES_MAX_FRACTION", 0.0)
     hs, fs = _random_songs(30, seed=2, bits=32)
     ids = list(range(1, 31))
     write_segment(tmp_path / "a.aix", ids[:20], hs[:20], fs[:20], key_bits=32)
@@ -153,6 +157,25 @@ def test_released_pages_and_a_resident_budget_give_the_same_postings(tmp_path, m
     # a budget as large as the files: nothing is let go
     big = DiskIndex(segs("a.aix", "b.aix"), resident_budget=1 << 40)
     assert _postings(big, q) == want and big.releases == 0
+
+
+def test_a_written_segment_is_cached_again_unchanged_unless_too_large(tmp_path, monkeypatch):
+    from aares.fingerprint import segment as segment_mod
+
+    hs, fs = _random_songs(5, seed=4, bits=32)
+    path = write_segment(tmp_path / "a.aix", [1, 2, 3, 4, 5], hs, fs, key_bits=32)
+    data = path.read_bytes()
+    q = np.concatenate([h[:50] for h in hs])
+    want = _postings(DiskIndex([Segment(path)]), q)
+    linux = hasattr(os, "posix_fadvise")
+    assert segment_mod.cache_in_large_pages(path) is linux
+    assert path.read_bytes() == data
+    assert Segment(path).large_pages
+    assert _postings(DiskIndex([Segment(path)]), q) == want
+    monkeypatch.setattr(segment_mod, "LARGE_PAGES_MAX_FRACTION", 0.0)
+    assert segment_mod.cache_in_large_pages(path) is False
+    assert not Segment(path).large_pages
+    assert _postings(DiskIndex([Segment(path)]), q) == want
 
 
 def disk_stop(index, qh, cap):
