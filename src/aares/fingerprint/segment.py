@@ -518,8 +518,9 @@ class Segment:
         each ``WINDOW`` they walked through is let go before the next. Why: the page cache
         holds a file in folios of up to 2 MB, which a read fault maps whole (kernel 6.18,
         whatever ``madvise`` says), so the ~30,000 keys of a query map the whole of a 2.2 GB
-        segment; remapping it costs a query about 20 ms of CPU there (BENCHMARKS.md,
-        "Serving a 1,000 h catalog"), the kept part that much less."""
+        segment. Mapping it again costs each lookup about 3 ms of CPU there when the cache
+        holds it in 2 MB folios (:func:`cache_in_large_pages`), ~30 ms in the writer's mix
+        of folio sizes (BENCHMARKS.md, "Serving a 1,000 h catalog"), the kept part less."""
         n_blocks = self.offsets.size - 1
         if nbytes is None or nbytes >= self.nbytes:
             self.keep_blocks = n_blocks
@@ -560,10 +561,11 @@ class Segment:
 
     def _populate(self, b0: int, b1: int, n_keys: int) -> None:
         # map the pages of blocks b0 .. b1 - 1 in one call before n_keys keys are looked up
-        # there, when they are dense enough to touch most of it anyway: one madvise
-        # (POPULATE_READ) maps a 2.2 GB segment in ~1 ms of CPU where the ~9,000 read faults
-        # of a query's keys took ~20 ms (1,000 h catalog, kernel 6.18). Sparse keys (a
-        # catalog larger than the page cache) fault only what they read.
+        # there, when they are dense enough to touch most of it anyway: in 64 MB calls
+        # (POPULATE_READ), mapping a 2.2 GB segment cost 2.2 ms of CPU in 2 MB folios (31 ms
+        # as the writer left it), where the ~9,000 read faults of a query's keys took ~20 ms
+        # (1,000 h catalog, kernel 6.18). Sparse keys (a catalog larger than the page cache)
+        # fault only what they read.
         global _POPULATE
         if not _POPULATE:
             return
