@@ -90,3 +90,19 @@ def test_opus_decodes_through_ffmpeg_with_the_same_samples(tmp_path, monkeypatch
     n = min(fast.size, ref.size)
     assert abs(fast.size - ref.size) <= SR // 100
     assert np.corrcoef(fast[:n], ref[:n])[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_pcm_files_decode_to_libsndfiles_own_floats(tmp_path, subtype):
+    # 16-bit files are read as stored and scaled by aares: the numbers must be libsndfile's
+    rng = np.random.default_rng(3)
+    x = np.clip(rng.normal(0, 0.3, (2, 4410)), -1, 1).astype(np.float32)
+    for channels in (1, 2):
+        path = tmp_path / f"{subtype}-{channels}.wav"
+        sf.write(path, x[:channels].T, 44100, subtype=subtype)
+        want = sf.read(path, dtype="float32", always_2d=True)[0].T
+        got, sr = load_audio(path, mono=False)
+        assert sr == 44100 and got.dtype == np.float32
+        assert np.array_equal(got, want)
+        first, _ = load_audio(path, mono=False, max_seconds=0.05)
+        assert np.array_equal(first, want[:, :2205])

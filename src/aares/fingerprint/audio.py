@@ -211,7 +211,14 @@ def _read_soundfile(
             frames = min(frames, limit) if frames else limit
         stream = mono and sr is not None and sr != file_sr and frames > STREAM_SECONDS * file_sr
         if not stream and (not mono or channels == 1):
-            data = fh.read(frames=-1 if limit is None else limit, dtype="float32", always_2d=True)
+            n = -1 if limit is None else limit
+            if fh.subtype == "PCM_16":
+                # read as stored and scaled here: the same numbers as libsndfile's float
+                # conversion (x / 32768) in a fifth of its time (10 s at 44.1 kHz: 0.75 ->
+                # 0.17 ms, a few percent of a warm query)
+                data = fh.read(frames=n, dtype="int16", always_2d=True)
+                return np.multiply(data, np.float32(1 / 32768), dtype=np.float32).T, file_sr
+            data = fh.read(frames=n, dtype="float32", always_2d=True)
             return data.T, file_sr
         # the block loop's output: resampled as it comes when streaming, else at file_sr
         sink = MonoSink(file_sr, sr if stream else file_sr, quality, frames, limit)
