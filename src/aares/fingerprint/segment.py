@@ -100,8 +100,9 @@ def cache_in_large_pages(path: str | os.PathLike, chunk: int = 8 << 20) -> bool:
     of) the pages of a query costs a few microseconds per 2 MB instead of one entry per
     4 kB page: on the 1,000 h catalog, mapping all 2.2 GB of its segment in 64 MB windows
     took 2.2 ms of CPU instead of 31 ms as the writer left it (77 % of it in 2 MB folios),
-    which is what makes the resident budget (:meth:`Segment.keep`) nearly free. Costs a
-    read of the file from the disk (its clean pages are dropped first), once per write."""
+    and a query under the resident budget (:meth:`Segment.keep`) 20 ms instead of 58 (15
+    with no bound; BENCHMARKS.md, "The resident budget in 2 MB pages"). Costs a read of the
+    file from the disk (its clean pages are dropped first), once per write."""
     path = Path(path)
     if not hasattr(os, "posix_fadvise") or not _large_pages_fit(path.stat().st_size):
         return False
