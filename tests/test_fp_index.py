@@ -172,6 +172,8 @@ def test_a_written_segment_is_cached_again_unchanged_unless_too_large(tmp_path, 
     assert path.read_bytes() == data
     assert Segment(path).large_pages
     assert _postings(DiskIndex([Segment(path)]), q) == want
+    if linux:  # just read back in full: all of it is in the page cache
+        assert Segment(path).cached_bytes() == len(data)
     monkeypatch.setattr(segment_mod, "LARGE_PAGES_MAX_FRACTION", 0.0)
     assert segment_mod.cache_in_large_pages(path) is False
     assert not Segment(path).large_pages
@@ -378,10 +380,16 @@ def test_fp_stats_and_compact_commands(tmp_path):
     assert info["index_bits"] == 21
     assert info["bucket_occupancy"]["max"] >= info["bucket_occupancy"]["median"] >= 1
     assert info["distinct_hashes"] == len(np.unique(np.concatenate(keys)))
+    if info["page_cache_bytes"] is not None:  # (Linux, macOS: mincore)
+        assert 0 <= info["page_cache_bytes"] <= info["bytes"]
+        assert info["memory_bytes"] > info["bytes"]
     with Catalog(db) as cat:
         cat.remove(1)
     res = runner.invoke(app, ["fp", "stats", "--db", db])
     assert res.exit_code == 0 and "1 removed song(s)" in res.output
+    if info["page_cache_bytes"] is not None:
+        assert "of the index in memory now" in res.output
+        assert "cannot hold the index" not in res.output
     res = runner.invoke(app, ["fp", "compact", "--db", db])
     assert res.exit_code == 0 and "one segment" in res.output
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)

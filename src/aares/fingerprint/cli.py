@@ -322,6 +322,18 @@ def stats_cmd(
             f" {info['segments']} segment(s), {info['dead_songs']} removed song(s) not yet"
             " merged away",
         ]
+        cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
+        if cached is not None and info["bytes"]:
+            line = (
+                f"page cache    {cached / 1e9:.2f} of {info['bytes'] / 1e9:.2f} GB of the index"
+                f" in memory now ({cached / info['bytes']:.0%}); queries read the rest from disk"
+            )
+            if memory and info["bytes"] > 0.8 * memory:
+                line += (
+                    f"; this machine's {memory / 1e9:.1f} GB of memory cannot hold the index"
+                    " beside the rest: queries will wait on the disk"
+                )
+            lines += [line]
     else:
         lines += [f"index         in memory, {info['bytes'] / 1e6:.1f} MB"]
     if occ:

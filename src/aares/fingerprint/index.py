@@ -30,6 +30,7 @@ from aares.fingerprint.segment import (
     Segment,
     SegmentError,
     checksum_digest,
+    machine_memory_bytes,
     merge_segments,
     unscramble,
     write_segment,
@@ -294,6 +295,7 @@ class DiskIndex:
                 "max": int(np.flatnonzero(hist)[-1]),
                 "seen_by_a_posting": float((k * k * hist).sum() / (k * hist).sum()),
             }
+        cached = [s.cached_bytes() for s in self.segments]
         return {
             "postings": len(self),
             "distinct_hashes": self.n_distinct,
@@ -301,6 +303,9 @@ class DiskIndex:
             "segments": len(self.segments),
             "dead_songs": int(sum(len(d) for d in self.dead)),
             "bucket_occupancy": occupancy,
+            # (None where the system cannot tell)
+            "page_cache_bytes": None if None in cached else int(sum(cached)),
+            "memory_bytes": machine_memory_bytes() or None,
         }
 
     def counts(self, qh: np.ndarray) -> np.ndarray:

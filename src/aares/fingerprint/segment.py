@@ -29,6 +29,7 @@ File layout (little-endian)::
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import mmap
 import os
@@ -52,6 +53,7 @@ __all__ = [
     "merge_segments",
     "checksum_digest",
     "cache_in_large_pages",
+    "machine_memory_bytes",
 ]
 
 MAGIC = b"AARESIX1"
@@ -80,7 +82,16 @@ _POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("l
 LARGE_PAGES_MAX_FRACTION = 0.25
 
 
-def _memory_bytes() -> int:
+def _libc():
+    # the C library, for mincore (None where ctypes cannot load it)
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover (no C library to load)
+        return None
+
+
+def machine_memory_bytes() -> int:
+    """The machine's physical memory in bytes (0 where the system does not say)."""
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # (not POSIX)
@@ -88,7 +99,7 @@ def _memory_bytes() -> int:
 
 
 def _large_pages_fit(nbytes: int) -> bool:
-    return nbytes <= _memory_bytes() * LARGE_PAGES_MAX_FRACTION
+    return nbytes <= machine_memory_bytes() * LARGE_PAGES_MAX_FRACTION
 
 
 def cache_in_large_pages(path: str | os.PathLike, chunk: int = 8 << 20) -> bool:
@@ -486,6 +497,7 @@ class Segment:
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         self._advise()
         mm = np.frombuffer(self._map, dtype=np.uint8)
+        self._mapped = mm
         table = np.frombuffer(mm, dtype="<i8", count=5 * self.n_songs, offset=songs_at)
         table = table.reshape(5, self.n_songs)
         self.songs = SongTable(*table)
@@ -511,6 +523,22 @@ class Segment:
                 self._map.madvise(getattr(mmap, advice))
             except OSError:  # (transparent huge pages not built in)
                 pass
+
+    def cached_bytes(self) -> int | None:
+        """Bytes of this file in the page cache now (``mincore``), None where the system
+        cannot tell. A query reads what is not from the disk: a catalog whose index the
+        machine's memory cannot hold serves at the disk's pace."""
+        libc = _libc()
+        if libc is None or not hasattr(libc, "mincore") or self.nbytes == 0:
+            return None
+        page = mmap.PAGESIZE
+        vec = np.zeros(-(-self.nbytes // page), dtype=np.uint8)
+        fn = libc.mincore
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+        if fn(self._mapped.ctypes.data, self.nbytes, vec.ctypes.data) != 0:
+            return None
+        return min(int(np.count_nonzero(vec & 1)) * page, self.nbytes)
 
     def keep(self, nbytes: int | None) -> None:
         """Keep about ``nbytes`` of this file mapped between lookups (None: all of it).
