@@ -325,9 +325,11 @@ def stats_cmd(
         cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
         if cached is not None and info["bytes"]:
             line = (
-                f"page cache    {cached / 1e9:.2f} of {info['bytes'] / 1e9:.2f} GB of the index"
-                f" in memory now ({cached / info['bytes']:.0%}); queries read the rest from disk"
+                f"page cache    {cached / 1e6:,.1f} of {info['bytes'] / 1e6:,.1f} MB of the"
+                f" index in memory now ({cached / info['bytes']:.0%})"
             )
+            if cached < info["bytes"]:
+                line += "; queries read the rest from the disk"
             if memory and info["bytes"] > 0.8 * memory:
                 line += (
                     f"; this machine's {memory / 1e9:.1f} GB of memory cannot hold the index"

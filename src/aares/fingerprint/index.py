@@ -279,6 +279,8 @@ class DiskIndex:
         distinct hash: mean, median, 99th percentile, largest, and the mean size of the
         bucket a posting sits in, which is what a query's lookup meets on average; a hash
         held by several segments counts once per segment until they are merged)."""
+        # (before the histogram, which reads every block)
+        cached = [s.cached_bytes() for s in self.segments]
         hist = np.zeros(1, dtype=np.int64)
         for s in self.segments:
             h = s.bucket_histogram()
@@ -295,7 +297,6 @@ class DiskIndex:
                 "max": int(np.flatnonzero(hist)[-1]),
                 "seen_by_a_posting": float((k * k * hist).sum() / (k * hist).sum()),
             }
-        cached = [s.cached_bytes() for s in self.segments]
         return {
             "postings": len(self),
             "distinct_hashes": self.n_distinct,
