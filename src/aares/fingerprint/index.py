@@ -278,7 +278,9 @@ class DiskIndex:
         """Postings, distinct hashes, bytes, segments and bucket occupancy (postings per
         distinct hash: mean, median, 99th percentile, largest, and the mean size of the
         bucket a posting sits in, which is what a query's lookup meets on average; a hash
-        held by several segments counts once per segment until they are merged)."""
+        held by several segments counts once per segment until they are merged), the
+        index's bytes in the page cache before the histogram reads them (None where the
+        system cannot tell) and the machine's memory."""
         # (before the histogram, which reads every block)
         cached = [s.cached_bytes() for s in self.segments]
         hist = np.zeros(1, dtype=np.int64)

@@ -30,6 +30,7 @@ File layout (little-endian)::
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import mmap
 import os
@@ -82,12 +83,16 @@ _POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("l
 LARGE_PAGES_MAX_FRACTION = 0.25
 
 
-def _libc():
-    # the C library, for mincore (None where ctypes cannot load it)
+@functools.cache
+def _mincore():
+    # the C library's mincore(addr, length, vec), typed once (None where there is none)
     try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover (no C library to load)
+        fn = ctypes.CDLL(None, use_errno=True).mincore
+    except (OSError, AttributeError):  # pragma: no cover (no C library, or no mincore)
         return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def machine_memory_bytes() -> int:
@@ -528,15 +533,12 @@ class Segment:
         """Bytes of this file in the page cache now (``mincore``), None where the system
         cannot tell. A query reads what is not from the disk: a catalog whose index the
         machine's memory cannot hold serves at the disk's pace."""
-        libc = _libc()
-        if libc is None or not hasattr(libc, "mincore") or self.nbytes == 0:
+        mincore = _mincore()
+        if mincore is None or self.nbytes == 0:
             return None
         page = mmap.PAGESIZE
         vec = np.zeros(-(-self.nbytes // page), dtype=np.uint8)
-        fn = libc.mincore
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-        fn.restype = ctypes.c_int
-        if fn(self._mapped.ctypes.data, self.nbytes, vec.ctypes.data) != 0:
+        if mincore(self._mapped.ctypes.data, self.nbytes, vec.ctypes.data) != 0:
             return None
         return min(int(np.count_nonzero(vec & 1)) * page, self.nbytes)
 
