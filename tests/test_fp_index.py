@@ -111,6 +111,40 @@ def test_a_posting_goes_to_its_song_whatever_the_songs_lengths(tmp_path):
     assert disk_stop(disk, q, 3) == disk_stop(mem, q, 3)
 
 
+def test_a_stream_past_4_gb_gets_8_byte_offsets_and_larger_blocks():
+    from aares.fingerprint.segment import choose_layout
+
+    # 1,000 h (one segment of 540 million postings, 32-bit keys, 2^29 frames): 4-byte
+    # offsets, ~16 postings a block
+    top, off = choose_layout(540_000_000, 32, 29)
+    assert off == 4 and 8 <= 540_000_000 / 2**top <= 16
+    # a segment of 10,000 h / 2 (2.7 billion postings): its stream passes 4 GB; blocks of
+    # 32-64 postings keep the 8-byte directory at a quarter of a byte a posting or less
+    top, off = choose_layout(2_700_000_000, 32, 30)
+    assert off == 8 and 32 <= 2_700_000_000 / 2**top <= 64
+    assert off * 2**top / 2_700_000_000 <= 0.25
+
+
+def test_the_wide_layout_gives_the_same_postings(tmp_path, monkeypatch):
+    from aares.fingerprint import segment as segment_mod
+
+    hs, fs = _random_songs(30, seed=5, bits=32)
+    ids = list(range(1, 31))
+    q = np.concatenate([h[:300] for h in hs[::2]])
+    want = _postings(Index.from_arrays(hs, fs, ids), q)
+    monkeypatch.setattr(segment_mod, "_OFFSET4_LIMIT", 1 << 10)  # (as if past 4 GB)
+    a = Segment(write_segment(tmp_path / "a.aix", ids[:12], hs[:12], fs[:12], key_bits=32))
+    b = Segment(write_segment(tmp_path / "b.aix", ids[12:], hs[12:], fs[12:], key_bits=32))
+    merged = Segment(merge_segments(tmp_path / "m.aix", [a, b]))
+    for seg in (a, b, merged):
+        assert seg.offsets.dtype == np.dtype("<u8")
+        assert seg.n_postings / 2**seg.top_bits > 16  # larger blocks than the default's
+    assert _postings(DiskIndex([a, b]), q) == want
+    assert _postings(DiskIndex([merged]), q) == want
+    assert _postings(DiskIndex([merged], resident_budget=1), q) == want
+    assert disk_stop(DiskIndex([merged]), q, 5) == disk_stop(DiskIndex([a, b]), q, 5)
+
+
 @pytest.mark.parametrize("window, large", [(None, True), (4096, True), (4096, False)])
 def test_released_pages_and_a_resident_budget_give_the_same_postings(
     tmp_path, monkeypatch, window, large

@@ -9,7 +9,8 @@ by the top bits of the scrambled hash; a block is its
 posting count (varint) then, for each posting, the gap to the previous value ``(hash_low <<
 gbits) | g`` in a Rice code whose parameter follows from the count (no parameter stored). A
 directory of byte offsets gives each block's place, so a lookup reads one directory entry
-and decodes one block of about 16 postings, whatever the catalog's size.
+and decodes one block of about 16 postings (64 in a segment whose stream passes 4 GB, where
+an offset takes 8 bytes), whatever the catalog's size.
 
 Why this layout (measured in BENCHMARKS.md, "Fingerprint catalog at scale"): a posting costs
 about ``log2(hash space * frames / postings) + 1.5`` bits, near the entropy of a random set
@@ -62,11 +63,18 @@ VERSION = 1
 _HEADER = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
 _HEADER_SIZE = 96
 # postings per block on average: a lookup decodes about half of one, and the directory costs
-# 4-8 bytes a block. 16: a lookup decodes ~8 Rice codes (tens of ns) and the directory costs
+# 4 bytes a block. 16: a lookup decodes ~8 Rice codes (tens of ns) and the directory costs
 # 0.25-0.5 byte a posting, whatever the key width (with 2, 32-bit keys made the directory
 # 2 bytes a posting, over half of the 2.5 MB/h budget); narrow keys in a large catalog give
 # blocks of one key anyway (the lookup then reads the count from the block's header)
 _TARGET_BLOCK = 16
+# ... but 64 when the stream passes 4 GB and the directory's offsets take 8 bytes: at 16 the
+# directory of the 10,000 h catalog was 4.3 of its 22.6 GB (an index this machine's 24 GB
+# page cache could not hold); at 64 (32-64 on average) it costs 0.13-0.25 byte a posting,
+# and a lookup decodes 16-32 Rice codes instead of 4-8 (tens of ns more per key, against the
+# tens of ms a query costs at that size)
+_TARGET_BLOCK_WIDE = 64
+_OFFSET4_LIMIT = 1 << 32  # stream bytes that 4-byte offsets address
 _CHUNK = 1 << 23  # postings sorted and encoded at a time when writing (bounded memory)
 _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
 #: bytes of a segment a lookup walks through before it lets their pages go, past the part
@@ -157,10 +165,32 @@ def _bitlen(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
-def choose_top_bits(n_postings: int, key_bits: int, gbits: int) -> int:
-    """Blocks of about ``_TARGET_BLOCK`` postings; the rest of the key and ``g`` fit 56 bits."""
-    t = max(0, min(key_bits, int(max(n_postings, 1) // _TARGET_BLOCK).bit_length()))
+def choose_top_bits(n_postings: int, key_bits: int, gbits: int, target: int = _TARGET_BLOCK) -> int:
+    """Blocks of about ``target`` postings; the rest of the key and ``g`` fit 56 bits."""
+    t = max(0, min(key_bits, int(max(n_postings, 1) // target).bit_length()))
     return max(t, key_bits + gbits - 56, 0)
+
+
+def choose_layout(n_postings: int, key_bits: int, gbits: int, c: int = 0) -> tuple[int, int]:
+    """``(top_bits, offset bytes)`` of a segment: blocks of about ``_TARGET_BLOCK`` postings
+    with 4-byte offsets, or of ``_TARGET_BLOCK_WIDE`` when the stream may pass 4 GB (8-byte
+    offsets); at least ``c`` top bits (the writer's chunks).
+
+    The directory precedes the stream, so its width is chosen before the stream is written,
+    from a bound on the stream's size: a block of ``cnt`` gaps summing to under ``2^u_bits``
+    takes at most ``cnt * (k + 1) + 2^u_bits >> k <= cnt * (u_bits + 3)`` bits (``k =
+    u_bits - bitlen(cnt)``) plus its count (a varint) and a byte of padding.
+    """
+    for target in (_TARGET_BLOCK, _TARGET_BLOCK_WIDE):
+        top = max(choose_top_bits(n_postings, key_bits, gbits, target), c)
+        if _stream_bound(n_postings, key_bits - top + gbits, 1 << top) < _OFFSET4_LIMIT:
+            return top, 4
+    return top, 8
+
+
+def _stream_bound(n_postings: int, u_bits: int, n_blocks: int) -> int:
+    # bytes the stream cannot exceed (see choose_layout)
+    return n_postings * (u_bits + 3) // 8 + n_blocks * 11 + 8
 
 
 # -- codec (numba) ----------------------------------------------------------------------------
@@ -757,20 +787,15 @@ def _write(
     # chunks yield (j, keys sorted with g, g) for j = 0 .. 2^c - 1 in order; the file is
     # written under a temporary name, synced, then renamed into place (atomic).
     gbits = _bitlen(max(songs.total - 1, 0))
-    top = max(choose_top_bits(n_postings, key_bits, gbits), c)
+    # (the stream goes straight after the reserved directory: no second copy on disk)
+    top, off_bytes = choose_layout(n_postings, key_bits, gbits, c)
     low_bits = key_bits - top
     u_bits = low_bits + gbits
     n_blocks = 1 << top
+    bound = _stream_bound(n_postings, u_bits, n_blocks)
     tmp = path.with_name(path.name + ".tmp")
     n_distinct = 0
     written = 0
-    # The directory precedes the stream, so its width is chosen before the stream is
-    # written, from a bound on the stream's size: a block of ``cnt`` gaps summing to under
-    # ``2^u_bits`` takes at most ``cnt * (k + 1) + 2^u_bits >> k <= cnt * (u_bits + 3)`` bits
-    # (``k = u_bits - bitlen(cnt)``) plus its count (a varint) and a byte of padding. The
-    # stream then goes straight after the reserved directory (no second copy on disk).
-    bound = n_postings * (u_bits + 3) // 8 + n_blocks * 11 + 8
-    off_bytes = 4 if bound < (1 << 32) else 8
     dir_at = _HEADER_SIZE + 40 * songs.ids.size
     dtype = "<u4" if off_bytes == 4 else "<u8"
     done = 0  # directory entries written so far (entry b: where block b starts)
