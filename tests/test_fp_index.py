@@ -214,6 +214,26 @@ def test_a_written_segment_is_cached_again_unchanged_unless_too_large(tmp_path, 
     assert _postings(DiskIndex([Segment(path)]), q) == want
 
 
+def test_large_pages_are_chosen_for_the_whole_index_not_each_segment(tmp_path, monkeypatch):
+    from aares.fingerprint import segment as segment_mod
+
+    hs, fs = _random_songs(10, seed=6, bits=32)
+    a = write_segment(tmp_path / "a.aix", range(1, 6), hs[:5], fs[:5], key_bits=32)
+    b = write_segment(tmp_path / "b.aix", range(6, 11), hs[5:], fs[5:], key_bits=32)
+    largest = max(a.stat().st_size, b.stat().st_size)
+    total = a.stat().st_size + b.stat().st_size
+    # a machine whose large-page share holds either segment, not both
+    memory = int((largest + total) / 2 / segment_mod.LARGE_PAGES_MAX_FRACTION)
+    monkeypatch.setattr(segment_mod, "machine_memory_bytes", lambda: memory)
+    alone = Segment(a)
+    assert alone.large_pages
+    index = DiskIndex([alone, Segment(b)])
+    assert not any(s.large_pages for s in index.segments)
+    assert DiskIndex([Segment(a)]).segments[0].large_pages
+    q = np.concatenate([h[:100] for h in hs])
+    assert _postings(index, q) == _postings(Index.from_arrays(hs, fs, list(range(1, 11))), q)
+
+
 def disk_stop(index, qh, cap):
     out = index.lookup(np.asarray(qh, dtype=np.uint32), stop_list=True, cap=cap)
     return sorted(zip(*(a.tolist() for a in out), strict=True))

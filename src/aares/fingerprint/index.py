@@ -30,6 +30,7 @@ from aares.fingerprint.segment import (
     Segment,
     SegmentError,
     checksum_digest,
+    large_pages_fit,
     machine_memory_bytes,
     merge_segments,
     unscramble,
@@ -206,6 +207,11 @@ class DiskIndex:
         resident_budget: int | None = None,
     ):
         self.segments = list(segments)
+        # large pages when the whole index fits them (each segment alone decided at opening)
+        large = large_pages_fit(sum(s.nbytes for s in self.segments))
+        for s in self.segments:
+            if s.large_pages != large:
+                s.advise(large)
         self._released = 0
         self.resident_budget = RESIDENT_BUDGET if resident_budget is None else resident_budget
         self.dead = [set(d) for d in (dead or [set() for _ in self.segments])]

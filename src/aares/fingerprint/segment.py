@@ -56,6 +56,7 @@ __all__ = [
     "checksum_digest",
     "cache_in_large_pages",
     "machine_memory_bytes",
+    "large_pages_fit",
 ]
 
 MAGIC = b"AARESIX1"
@@ -86,9 +87,14 @@ POPULATE_BYTES_PER_KEY = 1 << 17
 LARGE_PAGE = 2 << 20
 # madvise(MADV_POPULATE_READ) (Linux 5.14; 0: not available)
 _POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else 0)
-#: a segment up to this fraction of the machine's memory is held in the page cache in large
-#: pages (:func:`cache_in_large_pages`); a larger one is read a page at a time (MADV_RANDOM)
-LARGE_PAGES_MAX_FRACTION = 0.25
+#: an index (and a segment) up to this fraction of the machine's memory is held in the page
+#: cache in large pages (:func:`cache_in_large_pages`, :meth:`Segment.advise`): the cache then
+#: keeps it whole, beside the processes and the store's hot pages. A larger one is read a
+#: page at a time (MADV_RANDOM), since a fault on a large page that the cache let go would
+#: read 2 MB from the disk for one key. (Until 2026-12-02 a quarter, per segment: the two
+#: 9.7 GB segments of the 10,000 h index were read page by page although the 24 GB machine
+#: holds the index.)
+LARGE_PAGES_MAX_FRACTION = 0.8
 
 
 @functools.cache
@@ -111,7 +117,9 @@ def machine_memory_bytes() -> int:
         return 0
 
 
-def _large_pages_fit(nbytes: int) -> bool:
+def large_pages_fit(nbytes: int) -> bool:
+    """Whether an index (or segment) of ``nbytes`` is held in large pages
+    (:data:`LARGE_PAGES_MAX_FRACTION` of the machine's memory)."""
     return nbytes <= machine_memory_bytes() * LARGE_PAGES_MAX_FRACTION
 
 
@@ -128,7 +136,7 @@ def cache_in_large_pages(path: str | os.PathLike, chunk: int = 8 << 20) -> bool:
     with no bound; BENCHMARKS.md, "The resident budget in 2 MB pages"). Costs a read of the
     file from the disk (its clean pages are dropped first), once per write."""
     path = Path(path)
-    if not hasattr(os, "posix_fadvise") or not _large_pages_fit(path.stat().st_size):
+    if not hasattr(os, "posix_fadvise") or not large_pages_fit(path.stat().st_size):
         return False
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -530,7 +538,7 @@ class Segment:
         self.nbytes = size
         with open(self.path, "rb") as fh:
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self._advise()
+        self.advise(large_pages_fit(self.nbytes))
         mm = np.frombuffer(self._map, dtype=np.uint8)
         self._mapped = mm
         table = np.frombuffer(mm, dtype="<i8", count=5 * self.n_songs, offset=songs_at)
@@ -546,12 +554,13 @@ class Segment:
         self.keep_blocks = n_dir - 1  # blocks whose pages stay mapped (all: no bound)
         self.releases = 0  # windows let go by lookups (for the benchmarks)
 
-    def _advise(self) -> None:
-        # pages not yet in the page cache: a segment that fits the large-page budget is read
-        # in 2 MB folios (one page-table entry each, see cache_in_large_pages), a larger one
-        # a page at a time (a catalog the page cache cannot hold: read-around would fetch
-        # 128 kB for each of a query's scattered keys)
-        self.large_pages = _large_pages_fit(self.nbytes)
+    def advise(self, large_pages: bool) -> None:
+        """How to read pages not yet in the page cache: in 2 MB folios (one page-table entry
+        each, see :func:`cache_in_large_pages`) when the index fits the large-page share of
+        the machine's memory (a segment alone decides at opening; :class:`DiskIndex` for
+        all of its segments), else a page at a time (an index the page cache cannot hold:
+        read-around would fetch 128 kB for each of a query's scattered keys)."""
+        self.large_pages = bool(large_pages)
         advice = "MADV_HUGEPAGE" if self.large_pages else "MADV_RANDOM"
         if hasattr(mmap, advice):
             try:
