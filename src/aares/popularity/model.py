@@ -36,6 +36,7 @@ from aares.tables import as_text, match_columns, read_raw
 
 __all__ = ["PopularityModel", "load_model", "popularity_inputs"]
 
+
 def popularity_inputs(train: pd.DataFrame) -> InputSpec:
     """The popularity model's input columns, with fill values learned from ``train``."""
     required = audio_columns()
