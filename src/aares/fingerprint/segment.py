@@ -70,8 +70,9 @@ _HEADER_SIZE = 96
 # blocks of one key anyway (the lookup then reads the count from the block's header)
 _TARGET_BLOCK = 16
 # ... but 64 when the stream passes 4 GB and the directory's offsets take 8 bytes: at 16 the
-# directory of the 10,000 h catalog was 4.3 of its 22.6 GB (an index this machine's 24 GB
-# page cache could not hold); at 64 (32-64 on average) it costs 0.13-0.25 byte a posting,
+# directory of the 10,000 h catalog was 4.3 of its 22.6 GB; at 64 (40 on average there) it
+# is 1.07 GB and the index 20.8 GB (the Rice codes of larger blocks cost 2 bits more a
+# posting: 29.2 against 27.1), 2.08 MB/h instead of 2.26; 0.13-0.25 byte a posting,
 # and a lookup decodes 16-32 Rice codes instead of 4-8 (tens of ns more per key, against the
 # tens of ms a query costs at that size)
 _TARGET_BLOCK_WIDE = 64
@@ -91,9 +92,8 @@ _POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("l
 #: cache in large pages (:func:`cache_in_large_pages`, :meth:`Segment.advise`): the cache then
 #: keeps it whole, beside the processes and the store's hot pages. A larger one is read a
 #: page at a time (MADV_RANDOM), since a fault on a large page that the cache let go would
-#: read 2 MB from the disk for one key. (Until 2026-12-02 a quarter, per segment: the two
-#: 9.7 GB segments of the 10,000 h index were read page by page although the 24 GB machine
-#: holds the index.)
+#: read 2 MB from the disk for one key. (Until 2026-12-02 a quarter, per segment: the
+#: segments of an index that fits were read page by page when each passed a quarter.)
 LARGE_PAGES_MAX_FRACTION = 0.8
 
 
