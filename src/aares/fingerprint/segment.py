@@ -69,12 +69,12 @@ _HEADER_SIZE = 96
 # 2 bytes a posting, over half of the 2.5 MB/h budget); narrow keys in a large catalog give
 # blocks of one key anyway (the lookup then reads the count from the block's header)
 _TARGET_BLOCK = 16
-# ... but 64 when the stream passes 4 GB and the directory's offsets take 8 bytes: at 16 the
-# directory of the 10,000 h catalog was 4.3 of its 22.6 GB; at 64 (40 on average there) it
-# is 1.07 GB and the index 20.8 GB (the Rice codes of larger blocks cost 2 bits more a
-# posting: 29.2 against 27.1), 2.08 MB/h instead of 2.26; 0.13-0.25 byte a posting,
-# and a lookup decodes 16-32 Rice codes instead of 4-8 (tens of ns more per key, against the
-# tens of ms a query costs at that size)
+# ... but 64 when the stream passes 4 GB and the directory's offsets take 8 bytes: 0.13-0.25
+# byte a posting, and a lookup decodes 16-32 Rice codes instead of 4-8 (tens of ns more per
+# key, against the tens of ms a query costs at that size). At 16 the directory of the
+# 10,000 h catalog was 4.3 of its 22.6 GB; at 64 (40 on average there) it is 1.07 GB and
+# the index 20.8 GB, 2.08 MB/h instead of 2.26 (the Rice codes of larger blocks cost 2 bits
+# more a posting: 29.2 against 27.1)
 _TARGET_BLOCK_WIDE = 64
 _OFFSET4_LIMIT = 1 << 32  # stream bytes that 4-byte offsets address
 _CHUNK = 1 << 23  # postings sorted and encoded at a time when writing (bounded memory)
