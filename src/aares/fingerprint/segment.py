@@ -36,7 +36,6 @@ import hashlib
 import mmap
 import os
 import struct
-import sys
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -82,12 +81,6 @@ _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2^k is a bijection
 #: bytes of a segment a lookup walks through before it lets their pages go, past the part
 #: the segment keeps mapped (:meth:`Segment.keep`)
 WINDOW = 64 << 20
-#: a window whose keys are denser than one per this many bytes is mapped in one call first
-#: (a segment in large pages: one per ``LARGE_PAGE`` bytes, its keys then touch most of them)
-POPULATE_BYTES_PER_KEY = 1 << 17
-LARGE_PAGE = 2 << 20
-# madvise(MADV_POPULATE_READ) (Linux 5.14; 0: not available)
-_POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else 0)
 #: an index (and a segment) up to this fraction of the machine's memory is held in the page
 #: cache in large pages (:func:`cache_in_large_pages`, :meth:`Segment.advise`): the cache then
 #: keeps it whole, beside the processes and the store's hot pages. A larger one is read a
@@ -608,10 +601,11 @@ class Segment:
         bounds = np.unique(np.concatenate(([0], edges, [top.size])))
         out = []
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            # (each key faults its pages in: mapping a window in one call first,
+            # MADV_POPULATE_READ, cost more than that at 10,000 h and saved nothing at
+            # 1,000 h, BENCHMARKS.md "One segment at 10,000 h")
             behind = top[b - 1] >= self.keep_blocks
             b0, b1 = max(int(top[a]), self.keep_blocks), int(top[b - 1]) + 1
-            if behind:
-                self._populate(b0, b1, b - a)
             out.append((a, fn(top[a:b], *(x[a:b] for x in args))))
             if behind:
                 self.release_blocks(b0, b1)
@@ -628,26 +622,6 @@ class Segment:
         return [
             (lo // page * page, hi) for lo, hi in ((lo_dir, hi_dir), (lo_str, hi_str)) if hi > lo
         ]
-
-    def _populate(self, b0: int, b1: int, n_keys: int) -> None:
-        # map the pages of blocks b0 .. b1 - 1 in one call before n_keys keys are looked up
-        # there, when they are dense enough to touch most of it anyway: in 64 MB calls
-        # (POPULATE_READ), mapping a 2.2 GB segment cost 2.2 ms of CPU in 2 MB folios (31 ms
-        # as the writer left it), where the ~9,000 read faults of a query's keys took ~20 ms
-        # (1,000 h catalog, kernel 6.18). Sparse keys (a catalog larger than the page cache)
-        # fault only what they read.
-        global _POPULATE
-        if not _POPULATE:
-            return
-        per_key = LARGE_PAGE if self.large_pages else POPULATE_BYTES_PER_KEY
-        for lo, hi in self._ranges(b0, b1):
-            if n_keys * per_key < hi - lo:
-                continue
-            try:
-                self._map.madvise(_POPULATE, lo, hi - lo)
-            except OSError:  # (a kernel before 5.14: faults instead)
-                _POPULATE = 0
-                return
 
     def release(self) -> None:
         """Drop this process's mapping of the pages lookups have read (they stay in the page
