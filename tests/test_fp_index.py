@@ -304,14 +304,21 @@ def test_compact_in_parts_gives_the_same_postings_as_one_segment(tmp_path, monke
     st, hs = _store_with(tmp_path, 30, seed=3)
     monkeypatch.setattr(index_mod, "BATCH", 10_000)  # a bulk build of many segments
     monkeypatch.setattr(index_mod, "MERGE_LIMIT", 1)  # (none merged in passing)
+    monkeypatch.setattr(index_mod, "UNION_EXACT_MAX", 0)  # distinct counts bounded, as at scale
     folder = tmp_path / "c.db.index"
     many = open_index(st, key_bits=21)
     assert len(many.segments) > 4
+    union = len(np.unique(np.concatenate(hs)))
+    assert union <= many.n_distinct <= sum(s.n_distinct for s in many.segments)
     st.remove_song(int(st.song_ids()[3]))
     q = np.concatenate([h[:300] for h in hs])
     mem = Index.from_store(st)
     two = index_mod.compact(st, key_bits=21, parts=2)
     assert len(two.segments) == 2 and not any(two.dead)
+    # the bound is the parts' own counts now, not the many segments' sum it was built from
+    live = len(np.unique(np.concatenate([h for _, h, _ in st.all_postings()])))
+    assert live <= two.n_distinct <= sum(s.n_distinct for s in two.segments) < many.n_distinct
+    assert _read_manifest(folder)["n_distinct"] == two.n_distinct
     assert sorted(p.name for p in folder.glob("*.aix")) == sorted(
         s.path.name for s in two.segments
     )  # the inputs are gone
