@@ -70,6 +70,7 @@ import soundfile as sf
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, _analyse_file, audio_files
+from aares.fingerprint.index import index_folder_for
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
 from aares.fingerprint.store import SongInfo, SQLiteStore, encode_postings
 from aares.fingerprint.variants import add_noise, change_speed
@@ -105,10 +106,10 @@ THREADS = 2  # copies generated and compressed at once (zlib releases the GIL)
 # for another index layout); unset: nothing kept
 # AARES_SCALE_SERVE=0: build (and keep) the catalogs only, no serving measurements
 SERVE = os.environ.get("AARES_SCALE_SERVE", "1") != "0"
-# a catalog of more audio hours than this is compacted into segments of about this many
-# (ceil(size / it)) rather than one: a merge writes its output beside its inputs, and at
-# 10,000 h one segment would need 24 GB of free disk beside the store (17 GB) and the
-# unmerged index (24 GB)
+# each size's index is compacted into one segment (each key then looked up once: at 10,000 h
+# positives CPU p50 24-34 ms against ~50 in 2 segments) when the disk has room for it beside
+# the unmerged index (a merge writes its output beside its inputs: 20 GB at 10,000 h, beside
+# the store's 17 GB and the unmerged 21 GB), else into segments of about this many hours
 SEGMENT_HOURS = float(os.environ.get("AARES_SCALE_SEGMENT_HOURS", "5000"))
 STORES = Path(os.environ["AARES_SCALE_STORES"]) if os.environ.get("AARES_SCALE_STORES") else None
 # AARES_SCALE_RESERVE=1: build nothing; serve the catalog a run left in AARES_SCALE_WORK
@@ -489,6 +490,14 @@ class _PeakParts:
         return dict(self.peak)
 
 
+def _parts(cat: Catalog, hours: float) -> int:
+    # one segment when the free disk holds a copy of the index as its songs' segments left
+    # it (with a tenth to spare), else parts of SEGMENT_HOURS
+    unmerged = cat.index.nbytes  # (writes the songs' segments first)
+    free = shutil.disk_usage(index_folder_for(cat.store)).free
+    return 1 if free > 1.1 * unmerged else max(1, math.ceil(hours / SEGMENT_HOURS))
+
+
 def _rss_parts() -> dict:
     # resident now: anonymous (the process's own arrays) and file-backed (mapped index
     # pages, libraries), in MB
@@ -668,7 +677,7 @@ def run(data_dir: Path) -> dict:
                 )
         t1, c1 = time.perf_counter(), time.process_time()
         cat = Catalog(store=store)
-        cat.compact(parts=max(1, math.ceil(size / SEGMENT_HOURS)))
+        cat.compact(parts=_parts(cat, size))
         index_wall, index_cpu = time.perf_counter() - t1, time.process_time() - c1
         index_wall_total += index_wall
         index_cpu_total += index_cpu
