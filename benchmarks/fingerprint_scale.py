@@ -921,19 +921,31 @@ def _git_head() -> str:
 
 def _serve_row(db: Path, row: dict, queries: list[dict], held: Path) -> None:
     # one size's serving figures, measured now (``row`` updated in place); the time to add a
-    # song and the catalog's stats only when the row has none yet (served again: the index
-    # is the same, and its stats decode all of it)
+    # song and the catalog's stats only when the row has none yet or its index files changed
+    # since (served again: the same index, and its stats decode all of it)
     t = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for kind in ("disk", "memory") if SERVE else ():
         if kind == "memory" and row["hours"] > MEMORY_MAX_HOURS:
             continue
         row[kind] = _new_process(db, kind, queries)
+    files = _index_files(db)
+    if row.get("index_files") != files:  # (a row of an older run has none: measured again)
+        row.pop("add", None)
+        row.pop("stats", None)
     if "add" not in row:
         row["add"] = add_one_song(db, held)
     if "stats" not in row:
         with Catalog(db, readonly=True) as cat:
             row["stats"] = cat.stats()
+        row["index_mb_per_h"] = row["stats"]["bytes"] / 1e6 / row["hours"]
+    row["index_files"] = _index_files(db)
     row["served"] = {"date": t, "commit": _git_head(), "load": os.getloadavg()}
+
+
+def _index_files(db: Path) -> list[list]:
+    # the index's segment files (name, bytes): a row's figures are this index's
+    folder = Path(f"{db}.index")
+    return [[p.name, p.stat().st_size] for p in sorted(folder.glob("*.aix"))]
 
 
 def reserve(data_dir: Path) -> dict:
