@@ -267,9 +267,18 @@ def _alive(pids: list[int]) -> list[int]:
     return out
 
 
-def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 0.5):
-    """Start ``cmd``, wait for two child processes, send ``sig`` to the parent alone; return
-    ``(exit code, output, children still alive 20 s later)``."""
+def _songs_in(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05) as con:
+            return con.execute("SELECT count(*) FROM songs").fetchone()[0]
+    except sqlite3.Error:  # not made yet, or being written
+        return 0
+
+
+def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 0.5, db: Path | None = None):
+    """Start ``cmd``, wait for two child processes (and, given ``db``, for its first song
+    stored), send ``sig`` to the parent alone; return ``(exit code, output, children still
+    alive 20 s later)``."""
     env = dict(os.environ, COLUMNS="200")
     src = str(Path(__file__).resolve().parent.parent / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
@@ -281,7 +290,11 @@ def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 0.5):
         time.sleep(0.2)
         kids = _children(proc.pid)
     assert len(kids) >= 2, "the workers never started"
-    time.sleep(settle)
+    if db is None:
+        time.sleep(settle)
+    else:  # the run is mid-way: a fixed wait met finished runs on a fast machine
+        while time.monotonic() < deadline and _songs_in(db) == 0 and proc.poll() is None:
+            time.sleep(0.01)
     kids = _children(proc.pid)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
@@ -293,10 +306,10 @@ def signal_when_workers_run(cmd: list[str], sig: int, settle: float = 0.5):
 
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory) -> Path:
-    # long enough that an idle machine is still indexing when the signal comes (6 such songs
-    # were done in 1.1 s, before the test's signal, which then met a finished run)
+    # long enough that the run is still indexing when the signal comes after its first song
+    # (a fast machine did 30 such songs in 0.7 s)
     folder = tmp_path_factory.mktemp("long")
-    _write_songs(folder, [synth_song(10 + s, seconds=90.0) for s in range(30)])
+    _write_songs(folder, [synth_song(10 + s, seconds=90.0) for s in range(80)])
     return folder
 
 
@@ -305,8 +318,9 @@ def test_workers_end_with_their_parent(tmp_path, long_folder, how):
     db = tmp_path / "c.db"
     cmd = [sys.executable, "-m", "aares", "fp", "index", str(long_folder), "--db", str(db)]
     sig = signal.SIGKILL if how == "kill -9" else signal.SIGTERM
-    code, out, left = signal_when_workers_run([*cmd, "--jobs", "2"], sig)
+    code, out, left = signal_when_workers_run([*cmd, "--jobs", "2"], sig, db=db)
     assert left == [], f"workers left running after {how}"
+    assert "80 added" not in out, "the run ended before the signal: the test proves nothing"
     if how == "SIGTERM":
         assert code == 130 and "interrupted" in out and "Traceback" not in out, out
     with sqlite3.connect(db) as con:
