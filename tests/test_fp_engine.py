@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,28 @@ def test_a_posting_votes_once_per_offset():
     settings = MatchSettings(min_score=1, min_significance=-99.0, min_spread=0)
     m = _match_factors(q_points, q_pairs, idx, DEFAULT, settings, ((1.0, 1.0),), "exact")
     assert m[0].score == 8 and m[0].offset == pytest.approx(100 * DEFAULT.frame_seconds)
+
+
+def test_a_song_refused_by_the_ratio_test_is_not_replaced_by_its_competitor():
+    # song 1 holds 41 of the query's landmarks at one offset (a significant answer); song 2
+    # holds 20 of them at another, amid many chance hits of the same hashes (a similar
+    # piece: its bar, 28, stays under version_significance). 41 < 2.2 x 28 refuses song 1,
+    # and song 2, with fewer votes, must not become the answer in its place.
+    rng = np.random.default_rng(0)
+    peaks = np.array([[10.0 + 5 * k, (37 * k) % 200 + 5] for k in range(61)])
+    pairs = np.array([[k, k + 1] for k in range(60)])
+    h, t = landmark_hashes(peaks, pairs, DEFAULT)
+    t = np.rint(t).astype(np.int64)
+    near = h[10:30]
+    b_h = np.concatenate([near, np.repeat(near, 400)])
+    b_t = np.concatenate([t[10:30] + 3000, rng.integers(0, 8000, near.size * 400)])
+    idx = Index.from_arrays([h, b_h], [t + 100, b_t], [1, 2])
+    settings = MatchSettings(min_score=5, min_significance=3.0, min_spread=0)
+    loose = replace(settings, min_ratio=1.0)
+    both = _match_factors(peaks, pairs, idx, DEFAULT, loose, ((1.0, 1.0),), "exact")
+    assert [(m.song_id, m.score) for m in both] == [(1, h.size), (2, 28)]
+    assert both[1].significance < settings.version_significance < both[0].significance
+    assert _match_factors(peaks, pairs, idx, DEFAULT, settings, ((1.0, 1.0),), "exact") == []
 
 
 def test_significance_of_a_bar():

@@ -729,9 +729,14 @@ def _match_factors(
     chance = np.where(sig < settings.version_significance, v.score, 0)
     out = []
     for i in range(min(settings.top, v.song.size)):
-        rest = np.delete(chance, i).max(initial=0)
-        if not passes[i] or v.score[i] < min_ratio * rest:
+        if not passes[i]:
             continue  # another song below may still be a significant version
+        if v.score[i] < min_ratio * np.delete(chance, i).max(initial=0):
+            # Refused by the ratio test, the list ends: a song below it still meets the
+            # competitor that refused it, unless it is that competitor, which has fewer votes
+            # (a held-out excerpt's shared layer, 52 votes, refused by a similar piece's 26,
+            # made that piece the answer at 10,000 h).
+            break
         pitch, tempo = factors[int(v.factor[i])]
         out.append(
             Match(
