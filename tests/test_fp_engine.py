@@ -453,6 +453,20 @@ def test_cli_index_identify_list_remove(tmp_path, songs):
     assert res.exit_code == 1 and "built with profile 'default'" in " ".join(res.output.split())
 
 
+def test_a_song_is_removed_by_its_id_its_path_or_its_title(tmp_path, monkeypatch):
+    paths = _write_songs(tmp_path / "m", [synth_song(i, 12.0) for i in range(4)])
+    with Catalog(tmp_path / "c.db") as cat:
+        cat.add(paths)
+        by_title = {s.title: s for s in cat.songs()}
+        assert cat.remove(by_title["Title 3"].id).title == "Title 3"
+        monkeypatch.chdir(tmp_path)  # a path as the user types it, relative to here
+        assert cat.remove(str(Path("m") / paths[1].name)).title == "Title 1"
+        assert cat.remove("Title 0").id == by_title["Title 0"].id
+        with pytest.raises(KeyError, match="no song 'Title 0'"):
+            cat.remove("Title 0")
+        assert [s.title for s in cat.songs()] == ["Title 2"]
+
+
 def test_bench_runs_on_a_folder_and_reports(tmp_path, songs):
     from aares.fingerprint.evaluate import BenchConfig, run_bench
 
