@@ -326,3 +326,26 @@ def test_workers_end_with_their_parent(tmp_path, long_folder, how):
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+def test_a_signal_during_a_pool_run_is_raised_between_files(tmp_path):
+    # SIGTERM in the middle of the caller's work on a result (e.g. storing a song) does not
+    # interrupt that work: the run raises KeyboardInterrupt at its next wait, and its
+    # workers are gone (an interrupt raised inside a lock had hung the process at exit)
+    from aares.fingerprint.catalog import _analyse_file
+    from aares.fingerprint.parallel import Job, run_jobs, sigterm_as_interrupt
+
+    paths = _write_songs(tmp_path / "m", [synth_song(s, seconds=20.0) for s in range(8)])
+    jobs = [Job(str(p), f"c{i}") for i, p in enumerate(paths)]
+    seen, finished_work, before = [], [], set(_children(os.getpid()))
+    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        for result, job in run_jobs(jobs, "default", _analyse_file, jobs=2):
+            seen.append(job.path)
+            if len(seen) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.3)  # the signal arrives here: no interrupt yet
+                finished_work.append(result["path"])
+    assert finished_work == [seen[0]]
+    assert len(seen) < len(paths)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert set(_children(os.getpid())) <= before

@@ -183,15 +183,25 @@ def _worker_init() -> None:
     threading.Thread(target=watch, name="aares-parent-watch", daemon=True).start()
 
 
+#: seconds an ended pool's workers get to finish the file they analyse before they are killed
+_END_GRACE_S = 2.0
+
+
 def _end_pool(pool: ProcessPoolExecutor) -> None:
-    # Stop now: the running files are lost anyway (an interrupted run is resumed later).
+    # Stop soon: the files not started are cancelled, the running ones are lost anyway (an
+    # interrupted run is resumed later). A worker is killed only if it is still analysing
+    # after _END_GRACE_S: one killed while it sent a result left the pool's reader thread
+    # waiting for the rest of the message, and the process hung at exit, joining that thread
+    # (once in 10 runs under load, SIGTERM a moment after the first song was stored).
     procs = list(getattr(pool, "_processes", {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + _END_GRACE_S
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
     for p in procs:
         if p.is_alive():
             p.kill()
-    for p in procs:
-        p.join(5)
+            p.join(5)
 
 
 def _run_pool(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int):
@@ -200,6 +210,12 @@ def _run_pool(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int):
     # those are tried once more in a new pool, then reported as failed.
     queue = list(reversed(todo))
     tries: dict[str, int] = {}
+    with _signals_noted() as noted:
+        yield from _pool_rounds(queue, tries, profile_name, analyse, jobs, noted)
+
+
+def _pool_rounds(queue, tries, profile_name, analyse, jobs, noted):
+    # _run_pool's pools, one after another while workers die (``noted``: see _signals_noted)
     while queue:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
         running: dict = {}
@@ -208,7 +224,9 @@ def _run_pool(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int):
                 while queue and len(running) < 2 * jobs:
                     job = queue.pop()
                     running[pool.submit(analyse, job.path, profile_name)] = job
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=_SIGNAL_POLL_S, return_when=FIRST_COMPLETED)
+                if noted:
+                    raise KeyboardInterrupt  # here, where no lock is held
                 broken = False
                 for fut in done:
                     exc = fut.exception()
@@ -231,6 +249,34 @@ def _run_pool(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int):
                     yield {"path": job.path, "error": _died(job.path)}, job
         finally:
             _end_pool(pool)
+
+
+#: how often the pool's loop looks for a noted Ctrl-C or SIGTERM, seconds
+_SIGNAL_POLL_S = 0.2
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_noted():
+    """Within the block (in the main thread), Ctrl-C and SIGTERM are noted in the list it
+    gives instead of raising ``KeyboardInterrupt`` wherever the main thread happens to be.
+
+    Raised by a signal handler, the interrupt can fall between a lock's acquisition and the
+    ``try`` that releases it: a future's lock taken in ``wait`` stayed held, the pool's
+    thread waited for it forever and the process hung at exit (once in 33 runs under load,
+    SIGTERM a moment after the first song was stored; with both fixes 0 of 80 runs hung).
+    The pool's loop raises it itself.
+    """
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in _STOPS}
+    try:
+        yield noted
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _died(path: str) -> str:
