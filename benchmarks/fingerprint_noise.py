@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from scipy.stats import binomtest
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.variants import write_pcm16
 from aares.markdown import markdown_table
 
 from ._common import stamp, write_section
@@ -55,8 +55,7 @@ def make_excerpts(songs: list[tuple[int, str, str]], folder: Path) -> list[dict]
         for j in range(PER_SONG):
             seg, start = positive_excerpt(x, sr, KIND, LENGTH, k, rng)
             wav = folder / f"{k:02d}-{j:02d}.wav"
-            peak = float(np.max(np.abs(seg))) if seg.size else 0.0
-            sf.write(wav, seg * (0.99 / peak) if peak > 0.99 else seg, sr, subtype="PCM_16")
+            write_pcm16(wav, seg, sr)
             out.append({"path": str(wav), "song": path, "title": title, "start": start})
     return out
 

@@ -66,14 +66,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, _analyse_file, audio_files
 from aares.fingerprint.index import index_folder_for
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
 from aares.fingerprint.store import SongInfo, SQLiteStore, encode_postings
-from aares.fingerprint.variants import add_noise, change_speed
+from aares.fingerprint.variants import add_noise, change_speed, write_pcm16
 
 from ._common import stamp, write_section
 
@@ -315,8 +314,7 @@ def _queries(real, held, profile, folder: Path, rng) -> list[dict]:
 
     def write(x, sr, name, **kw):
         path = folder / f"{len(out):03d}.wav"
-        peak = float(np.max(np.abs(x))) if x.size else 0.0
-        sf.write(path, x * (0.99 / peak) if peak > 0.99 else x, sr, subtype="PCM_16")
+        write_pcm16(path, x, sr)
         out.append({"path": str(path), "kind": name, **kw})
 
     for k, (sid, path) in enumerate(real):

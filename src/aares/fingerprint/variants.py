@@ -47,6 +47,7 @@ __all__ = [
     "phone",
     "pink_noise",
     "speech",
+    "write_pcm16",
 ]
 
 VARIANTS = ("clean", "noise 0 dB", "fast 5 %", "slow 5 %", "MP3 32k", "phone")
@@ -187,11 +188,15 @@ def make_variant(
         seg = phone(seg, sr, rng)
     elif name == "MP3 32k":
         return mp3(seg, sr, path.with_suffix(".mp3"), rng)
-    peak = float(np.max(np.abs(seg))) if seg.size else 0.0
-    if peak > 0.99:  # keep clear of clipping in PCM_16
-        seg = seg * (0.99 / peak)
-    sf.write(path, seg, sr, subtype="PCM_16")
+    write_pcm16(path, seg, sr)
     return path
+
+
+def write_pcm16(path: Path, x: np.ndarray, sr: int) -> None:
+    """Write ``x`` as a 16-bit WAV, scaled down to a peak of 0.99 if louder (a noisy or
+    resampled excerpt can pass 1.0: it would clip)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    sf.write(path, x * (0.99 / peak) if peak > 0.99 else x, sr, subtype="PCM_16")
 
 
 def speech(n: int, sr: int, rng, folder: Path) -> list[np.ndarray]:
