@@ -205,17 +205,17 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_pool(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int):
+    with _signals_noted() as noted:
+        yield from _pool_rounds(todo, profile_name, analyse, jobs, noted)
+
+
+def _pool_rounds(todo: list[Job], profile_name: str, analyse: Analyse, jobs: int, noted: list):
     # At most 2 * jobs files in flight so that memory stays bounded on big folders. When a
     # worker dies (killed, out of memory) the pool breaks and every file in flight is lost:
-    # those are tried once more in a new pool, then reported as failed.
+    # those are tried once more in a new pool, then reported as failed. A signal ``noted``
+    # (_signals_noted) ends the run at the next wait.
     queue = list(reversed(todo))
     tries: dict[str, int] = {}
-    with _signals_noted() as noted:
-        yield from _pool_rounds(queue, tries, profile_name, analyse, jobs, noted)
-
-
-def _pool_rounds(queue, tries, profile_name, analyse, jobs, noted):
-    # _run_pool's pools, one after another while workers die (``noted``: see _signals_noted)
     while queue:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
         running: dict = {}
