@@ -239,6 +239,96 @@ def disk_stop(index, qh, cap):
     return sorted(zip(*(a.tolist() for a in out), strict=True))
 
 
+def test_key_filters_hold_every_key_and_turn_away_almost_every_other():
+    from aares.fingerprint.segment import FILTER_BITS_PER_KEY, build_filter, filter_contains
+
+    rng = np.random.default_rng(8)
+    keys = np.unique(rng.integers(0, 1 << 32, 200_000, dtype=np.uint64))
+    words = build_filter(keys)
+    assert words.nbytes * 8 == pytest.approx(FILTER_BITS_PER_KEY * keys.size, rel=0.01)
+    assert filter_contains(words, keys).all()  # never a false "no"
+    others = np.setdiff1d(rng.integers(0, 1 << 32, 200_000, dtype=np.uint64), keys)
+    passed = filter_contains(words, others).mean()
+    assert 0 < passed < 0.01  # one in ~300 at 12 bits a key
+    # uint32 keys (a writer's) are the same keys as uint64 ones
+    assert np.array_equal(words, build_filter(keys.astype(np.uint32)))
+    assert filter_contains(np.zeros(0, np.uint64), others).all()  # no filter: no "no"
+
+
+def test_the_key_filters_change_no_answer_and_skip_the_keys_they_rule_out(tmp_path):
+    from aares.fingerprint.segment import SELECTIVE_MAX, filter_contains, scramble
+
+    hs, fs = _random_songs(40, seed=5, bits=32)  # common hashes held hundreds of times
+    ids = list(range(1, 41))
+    write_segment(tmp_path / "a.aix", ids[:30], hs[:30], fs[:30], key_bits=32)
+    write_segment(tmp_path / "b.aix", ids[30:], hs[30:], fs[30:], key_bits=32)
+    merge_segments(tmp_path / "m.aix", [Segment(tmp_path / n) for n in ("a.aix", "b.aix")])
+    rng = np.random.default_rng(6)
+    q = np.concatenate([h[:300] for h in hs[::4]] + [rng.integers(0, 1 << 32, 3000)])
+    seg = Segment(tmp_path / "m.aix")
+    held, counts = np.unique(np.concatenate(hs).astype(np.uint64), return_counts=True)
+    few = held[counts <= SELECTIVE_MAX]
+    assert seg.version == 2 and (counts > SELECTIVE_MAX).sum() >= 20
+    assert filter_contains(seg.present, scramble(held, 32)).all()
+    assert filter_contains(seg.selective, scramble(few, 32)).all()
+    assert filter_contains(seg.selective, scramble(held[counts > SELECTIVE_MAX], 32)).mean() < 0.2
+    for names in (("m.aix",), ("a.aix", "b.aix")):
+        on = DiskIndex([Segment(tmp_path / n) for n in names])
+        off = DiskIndex([Segment(tmp_path / n) for n in names])
+        for s in off.segments:
+            s.use_filters = False
+        assert _postings(on, q) == _postings(off, q) and len(_postings(on, q)) > 1000
+        assert np.array_equal(on.counts(q), off.counts(q))
+        for cap in (1, 5, SELECTIVE_MAX, SELECTIVE_MAX + 1, 500, None):
+            assert disk_stop(on, q, cap) == disk_stop(off, q, cap)
+    # the keys the filters rule out are not read: a segment that holds each of them once,
+    # given the filters of m.aix (which rule them all out), finds none of them
+    absent = np.setdiff1d(rng.integers(0, 1 << 32, 5000, dtype=np.uint64), held)
+    absent = absent[~filter_contains(seg.present, scramble(absent, 32))]
+    common = held[counts > SELECTIVE_MAX]
+    common = common[~filter_contains(seg.selective, scramble(common, 32))]
+    assert absent.size > 4000 and common.size >= 15
+    cut = np.concatenate([absent, common]).astype(np.uint32)
+    path = write_segment(tmp_path / "p.aix", [1], [cut], [np.arange(cut.size)], key_bits=32)
+    assert Segment(path).lookup(cut, cap=SELECTIVE_MAX)[0].size == cut.size
+    fooled = Segment(path)
+    fooled.present, fooled.selective = seg.present, seg.selective
+    assert fooled.lookup(cut, cap=SELECTIVE_MAX)[0].size == 0
+    # ... the common keys are only skipped under a cap the selective filter knows
+    assert fooled.lookup(cut, cap=SELECTIVE_MAX + 1)[0].size == common.size
+    assert seg.lookup(cut)[0].size == counts[np.isin(held, common)].sum()
+
+
+def test_a_segment_of_format_1_is_read_without_filters(tmp_path):
+    import struct
+    import zlib
+
+    from aares.fingerprint.segment import _HEADER_V1, MAGIC
+
+    hs, fs = _random_songs(6, seed=7, bits=32)
+    path = write_segment(tmp_path / "s.aix", list(range(1, 7)), hs, fs, key_bits=32)
+    new = Segment(path)
+    # the same file as the writer of format 1 left it: no filters after the stream, the
+    # shorter header
+    end = new._stream_at + new.stream_bytes + 8
+    head = _HEADER_V1.pack(
+        MAGIC, 1, new.key_bits, new.top_bits, new.gbits, new._off_bytes,
+        new.n_songs, new.n_postings, new.n_distinct, new.stream_bytes,
+    )  # fmt: skip
+    data = path.read_bytes()[:end]
+    old = head + struct.pack("<I", zlib.crc32(head)) + b"\0" * (96 - len(head) - 4)
+    (tmp_path / "v1.aix").write_bytes(old + data[96:])
+    v1 = Segment(tmp_path / "v1.aix")
+    assert v1.version == 1 and v1.present.size == 0 and v1.selective.size == 0
+    q = np.concatenate(hs)[::3]
+    for cap in (None, 5):
+        assert disk_stop(DiskIndex([v1]), q, cap) == disk_stop(DiskIndex([new]), q, cap)
+    assert _postings(DiskIndex([v1]), q) == _postings(DiskIndex([new]), q)
+    # a merge (aares fp compact) writes it again with filters
+    merge_segments(tmp_path / "m.aix", [v1])
+    assert Segment(tmp_path / "m.aix").version == 2
+
+
 def test_segment_errors_name_the_file(tmp_path):
     hs, fs = _random_songs(3)
     path = write_segment(tmp_path / "s.aix", [1, 2, 3], hs, fs)

@@ -523,7 +523,8 @@ class Catalog:
             out.update(
                 index="disk",
                 index_folder=str(index_folder_for(self.store)),
-                index_format=f"{FOLDER_FORMAT}.{VERSION}",
+                # (the oldest segment's: one of format 1 is read, without key filters)
+                index_format=f"{FOLDER_FORMAT}.{min(info['segment_versions'], default=VERSION)}",
                 **info,
             )
         else:

@@ -322,6 +322,13 @@ def stats_cmd(
             f" {info['segments']} segment(s), {info['dead_songs']} removed song(s) not yet"
             " merged away",
         ]
+        if info.get("segment_versions", [2])[0] < 2:
+            lines.append(
+                "key filters   none in segment(s) of format 1 (lookups read every key's"
+                " block): `aares fp compact` rewrites them with filters"
+            )
+        elif info.get("key_filter_bytes"):
+            lines.append(f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB")
         cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
         if cached is not None and info["bytes"]:
             line = (

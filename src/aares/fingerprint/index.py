@@ -311,6 +311,11 @@ class DiskIndex:
             "bytes": self.nbytes,
             "segments": len(self.segments),
             "dead_songs": int(sum(len(d) for d in self.dead)),
+            # (segments of format 1 have no key filters: `aares fp compact` rewrites them)
+            "segment_versions": sorted({s.version for s in self.segments}),
+            "key_filter_bytes": int(
+                sum(s.present.nbytes + s.selective.nbytes for s in self.segments)
+            ),
             "bucket_occupancy": occupancy,
             # (None where the system cannot tell)
             "page_cache_bytes": None if None in cached else int(sum(cached)),
@@ -360,7 +365,9 @@ class DiskIndex:
         return out if with_postings else out[:3]
 
     def _capped(self, qh: np.ndarray, cap: int, with_pos: bool) -> tuple[np.ndarray, ...]:
-        over = np.zeros(qh.size, dtype=np.bool_)
+        # (a key over the cap in one segment is dropped from all: marked. One segment needs
+        # no mark, and its lookup may then skip the keys outside its selective filter)
+        over = np.zeros(qh.size, dtype=np.bool_) if len(self.segments) > 1 else None
         parts = []
         for k, seg in enumerate(self.segments):
             qi, row, frame, pos = seg.lookup(qh, cap=cap, with_pos=with_pos, over=over)

@@ -18,14 +18,29 @@ of that density (2.2-2.8 bytes, against 8 in memory and 4-5 in the store's zlib 
 file is read in place, so opening a catalog maps it (O(1)) and a process's memory holds only
 the pages its queries touch.
 
+Most keys a query looks up are not worth a block's read: at 10,000 h, 73 % of a noisy
+query's three-point keys are in no song and 19 % are held by more postings than the first
+stage's stop list keeps. Two *key filters* (blocked Bloom filters, :func:`filter_contains`)
+after the stream say which keys a segment holds at all and which it holds at most
+``selective_max`` times; a lookup asks them first, so such keys cost a probe of one cache
+line of a filter of ~1.5 bytes a distinct key instead of a directory entry and a block in
+pages scattered over the whole file. A filter never says no to a key it holds, so answers
+are the same with or without it.
+
 File layout (little-endian)::
 
     header   96 bytes: magic b"AARESIX1", version, key_bits, top_bits, gbits, off_bytes,
-             n_songs, n_postings, n_distinct, stream_bytes, header CRC-32
+             n_songs, n_postings, n_distinct, stream_bytes, then (version 2) the blocks of
+             the two key filters and selective_max, header CRC-32
     songs    int64[n_songs] x 5: song id, start on the time line, length (frames), postings,
              digest of the song's content checksum
     dir      uint32 or uint64 [2^top_bits + 1]: byte offset of each block in the stream
     stream   the blocks, then 8 zero bytes (so that the decoder may read a word past the end)
+    filters  (version 2; from the next multiple of 64 bytes) uint64[8 * blocks] of the filter
+             of every key held, then of the keys held by at most selective_max postings
+
+Version 1 files (no filters) are read as before, only slower; ``aares fp compact`` rewrites
+them as version 2.
 """
 
 from __future__ import annotations
@@ -59,9 +74,17 @@ __all__ = [
 ]
 
 MAGIC = b"AARESIX1"
-VERSION = 1
-_HEADER = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
+VERSION = 2
+_HEADER_V1 = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
+# ... then the blocks of the two key filters and the selective filter's bucket bound
+_HEADER = struct.Struct("<8s5I4Q2QI")
 _HEADER_SIZE = 96
+#: the selective filter holds the keys of at most this many postings in the segment: the
+#: first stage's stop list (``MatchSettings.candidates_cap``) drops keys of more, so its
+#: lookups skip the keys outside the filter
+SELECTIVE_MAX = 64
+#: bits of a key filter per key it holds: one false positive in ~300 absent keys
+FILTER_BITS_PER_KEY = 12
 # postings per block on average: a lookup decodes about half of one, and the directory costs
 # 4 bytes a block. 16: a lookup decodes ~8 Rice codes (tens of ns) and the directory costs
 # 0.25-0.5 byte a posting, whatever the key width (with 2, 32-bit keys made the directory
@@ -339,11 +362,93 @@ def _decode_block(buf, start, u_bits, vals):  # pragma: no cover (numba)
     return cnt
 
 
+# -- key filters (numba) ----------------------------------------------------------------------
+# A blocked Bloom filter: a key sets one bit in each of the 8 words of one 64-byte block (one
+# cache line), chosen by a 64-bit mix of the key. With 12 bits a key, about 43 keys share a
+# block, half of each word's bits are set and an absent key passes with probability
+# ~0.5^8 (0.3-0.5 % with the blocks' uneven loads).
+
+
+@numba.njit(cache=True, inline="always")
+def _filter_mix(key):  # pragma: no cover (numba)
+    # (splitmix64's finaliser: every bit of the key moves every bit of the result)
+    x = np.uint64(key) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True, inline="always")
+def _filter_place(key, n_blocks):  # pragma: no cover (numba)
+    # (first word of the key's block, 48 bits: the bit in each of the block's 8 words)
+    x = _filter_mix(key)
+    block = np.int64(((x >> np.uint64(32)) * np.uint64(n_blocks)) >> np.uint64(32))
+    bits = (x & np.uint64(0xFFFFFFFF)) * np.uint64(0x9FB21C651E98DF25)
+    return block * 8, bits
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_add(words, keys):  # pragma: no cover (numba)
+    n_blocks = words.size // 8
+    for i in range(keys.size):
+        w, bits = _filter_place(keys[i], n_blocks)
+        for j in range(8):
+            words[w + j] |= np.uint64(1) << ((bits >> np.uint64(16 + 6 * j)) & np.uint64(63))
+
+
+@numba.njit(cache=True, inline="always")
+def _filter_has(words, key):  # pragma: no cover (numba)
+    # whether key may be held (an empty filter: no filter, every key may be)
+    if words.size == 0:
+        return True
+    w, bits = _filter_place(key, words.size // 8)
+    for j in range(8):
+        if not (words[w + j] >> ((bits >> np.uint64(16 + 6 * j)) & np.uint64(63))) & np.uint64(1):
+            return False
+    return True
+
+
 @numba.njit(cache=True)
-def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
-    # postings of each query key; a block of one key (low_bits 0) says it in its header
+def _filter_has_all(words, keys):  # pragma: no cover (numba)
+    out = np.empty(keys.size, dtype=np.bool_)
+    for i in range(keys.size):
+        out[i] = _filter_has(words, keys[i])
+    return out
+
+
+def filter_blocks(n_keys: int) -> int:
+    """Blocks (of 64 bytes) of a key filter of ``n_keys`` keys (:data:`FILTER_BITS_PER_KEY`
+    bits a key; none for no key)."""
+    return -(-int(n_keys) * FILTER_BITS_PER_KEY // 512) if n_keys else 0
+
+
+def build_filter(keys: np.ndarray, n_blocks: int | None = None) -> np.ndarray:
+    """The key filter (``uint64[8 * blocks]``) of the scrambled keys ``keys``."""
+    keys = np.asarray(keys)
+    if keys.dtype not in (np.uint32, np.uint64):
+        keys = keys.astype(np.uint64)
+    words = np.zeros(8 * (filter_blocks(keys.size) if n_blocks is None else n_blocks), np.uint64)
+    if words.size:
+        _filter_add(words, keys)
+    return words
+
+
+def filter_contains(words: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of the scrambled ``keys`` may be in the filter ``words``: True for every
+    key it was built from, False for all but a few in a thousand of the others (an empty
+    filter is none: True for all)."""
+    return _filter_has_all(words, np.asarray(keys, dtype=np.uint64))
+
+
+@numba.njit(cache=True)
+def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits, present):  # pragma: no cover (numba)
+    # postings of each query key; a block of one key (low_bits 0) says it in its header; a
+    # key outside the filter of the keys held (when there is one) has none
     out = np.zeros(qtop.size, dtype=np.int64)
+    low_bits = np.uint64(u_bits - gbits)
     for i in range(qtop.size):
+        if not _filter_has(present, (np.uint64(qtop[i]) << low_bits) | np.uint64(qlow[i])):
+            continue
         b = qtop[i]
         start = np.int64(offsets[b])
         if start == np.int64(offsets[b + 1]):
@@ -383,22 +488,32 @@ def _lookup(
     row_shift,
     with_pos,
     over,
+    present,
+    selective,
 ):  # pragma: no cover (numba)
     # postings of each query key (top, low) but those with skip[i] or more than cap postings:
     # (query index qidx[i], song row, frame, bit position or nothing unless with_pos); a key
-    # dropped for the cap is marked in over[qidx[i]] (when over is not empty).
+    # dropped for the cap is marked in over[qidx[i]] (when over is not empty). Keys outside
+    # the key filters ``present`` (keys held) or ``selective`` (keys of few postings, given
+    # only when the cap drops the others and no key is to be marked) are skipped unread.
     # A first pass reads the blocks' counts: the output is allocated once, at the size they
     # bound (a growing output cost as much as the decoding: copies, and the page faults of
     # the new arrays), and the blocks are in the cache when the second pass decodes them.
     m = qtop.size
     head = np.empty(m, dtype=np.int64)
     one_key = u_bits == gbits  # blocks of one key: the count is the bucket's size
+    low_bits = np.uint64(u_bits - gbits)
     bound = 0
     for i in range(m):
+        head[i] = -1
+        if skip[i]:
+            continue
+        key = (np.uint64(qtop[i]) << low_bits) | np.uint64(qlow[i])
+        if not _filter_has(present, key) or not _filter_has(selective, key):
+            continue
         b = qtop[i]
         start = np.int64(offsets[b])
-        head[i] = -1
-        if skip[i] or start == np.int64(offsets[b + 1]):
+        if start == np.int64(offsets[b + 1]):
             continue
         cnt = _varint(buf, start)[0]
         if one_key and cnt > cap:
@@ -490,6 +605,13 @@ def unscramble(keys: np.ndarray, key_bits: int) -> np.ndarray:
 
 # -- reading --------------------------------------------------------------------------------
 
+_NO_FILTER = np.zeros(0, dtype=np.uint64)
+
+
+def _filters_at(end_of_stream: int) -> int:
+    # the key filters start at a multiple of 64 bytes (a filter's block is one cache line)
+    return -(-end_of_stream // 64) * 64
+
 
 class Segment:
     """One segment file, memory-mapped (nothing is read until a lookup touches it).
@@ -508,21 +630,28 @@ class Segment:
             raise SegmentError(f"{self.path}: cannot read index segment ({exc.strerror})") from None
         if len(head) < _HEADER_SIZE or head[:8] != MAGIC:
             raise SegmentError(f"{self.path}: not an aares index segment (bad magic)")
-        fields = _HEADER.unpack(head[: _HEADER.size])
-        (crc,) = struct.unpack("<I", head[_HEADER.size : _HEADER.size + 4])
-        if zlib.crc32(head[: _HEADER.size]) != crc:
-            raise SegmentError(f"{self.path}: index segment header is corrupt (CRC mismatch)")
-        _, version, self.key_bits, self.top_bits, self.gbits, off_bytes = fields[:6]
-        self.n_songs, self.n_postings, self.n_distinct, self.stream_bytes = fields[6:]
-        if version != VERSION:
+        (version,) = struct.unpack("<I", head[8:12])
+        if version not in (1, VERSION):
             raise SegmentError(
-                f"{self.path}: index segment version {version}, this aares reads {VERSION}"
+                f"{self.path}: index segment version {version}, this aares reads 1 and {VERSION}"
             )
+        layout = _HEADER_V1 if version == 1 else _HEADER
+        fields = layout.unpack(head[: layout.size])
+        (crc,) = struct.unpack("<I", head[layout.size : layout.size + 4])
+        if zlib.crc32(head[: layout.size]) != crc:
+            raise SegmentError(f"{self.path}: index segment header is corrupt (CRC mismatch)")
+        self.version = version
+        self.key_bits, self.top_bits, self.gbits, off_bytes = fields[2:6]
+        self.n_songs, self.n_postings, self.n_distinct, self.stream_bytes = fields[6:10]
+        present_blocks, selective_blocks, self.selective_max = fields[10:] or (0, 0, 0)
         n_dir = (1 << self.top_bits) + 1
         songs_at = _HEADER_SIZE
         dir_at = songs_at + 40 * self.n_songs
         stream_at = dir_at + off_bytes * n_dir
-        expected = stream_at + self.stream_bytes + 8
+        filters_at = _filters_at(stream_at + self.stream_bytes + 8)
+        expected = filters_at + 64 * (present_blocks + selective_blocks)
+        if version == 1:
+            expected = stream_at + self.stream_bytes + 8
         if size != expected:
             raise SegmentError(
                 f"{self.path}: index segment is {size} bytes, its header says {expected} "
@@ -540,6 +669,14 @@ class Segment:
         dtype = "<u4" if off_bytes == 4 else "<u8"
         self.offsets = np.frombuffer(mm, dtype=dtype, count=n_dir, offset=dir_at)
         self.stream = mm[stream_at:]
+        words = np.frombuffer(
+            mm, dtype="<u8", count=8 * (present_blocks + selective_blocks),
+            offset=filters_at if version > 1 else 0,
+        )  # fmt: skip
+        #: the key filters (empty in a version 1 file: every key is read)
+        self.present, self.selective = words[: 8 * present_blocks], words[8 * present_blocks :]
+        #: False: lookups ignore the key filters (same answers; for measurements)
+        self.use_filters = True
         self._dir_at, self._stream_at, self._off_bytes = dir_at, stream_at, off_bytes
         self.low_bits = max(self.key_bits - self.top_bits, 0)
         self.u_bits = self.low_bits + self.gbits
@@ -658,8 +795,12 @@ class Segment:
         out = np.zeros(len(qh), dtype=np.int64)
         idx, top, low = self._keys(qh)
 
+        present = self.present if self.use_filters else _NO_FILTER
+
         def count(top, low):
-            return _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+            return _key_counts(
+                self.stream, self.offsets, top, low, self.u_bits, self.gbits, present
+            )
 
         for a, n in self._walk(count, top, low):
             out[idx[a : a + n.size]] = n
@@ -677,17 +818,24 @@ class Segment:
         but those of the query hashes where ``skip`` is true or that have more than
         ``cap`` postings here, in the file's order (not the query's); ``with_pos=False``
         leaves the bit positions out (an empty fourth array). ``over`` (booleans, one per
-        query hash) is set where a hash was left out for the cap."""
+        query hash) is set where a hash was left out for the cap; without ``over``, a cap
+        of at most :attr:`selective_max` skips the hashes outside the selective filter
+        unread (they are over it, or absent)."""
         idx, top, low = self._keys(qh)
         sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
         cap = np.iinfo(np.int64).max if cap is None else int(cap)
         row_of, shift = self._rows()
+        present, selective = (self.present, self.selective) if self.use_filters else ((),) * 2
+        if over is not None or cap > self.selective_max:
+            selective = ()
         over = np.zeros(0, np.bool_) if over is None else over
+        present = present if len(present) else _NO_FILTER
+        selective = selective if len(selective) else _NO_FILTER
 
         def find(top, idx, low, sk):
             return _lookup(
                 self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
-                self.songs.starts, row_of, shift, bool(with_pos), over,
+                self.songs.starts, row_of, shift, bool(with_pos), over, present, selective,
             )  # fmt: skip
 
         parts = [r for _, r in self._walk(find, top, idx, low, sk)]
@@ -782,6 +930,11 @@ def _write(
     dir_at = _HEADER_SIZE + 40 * songs.ids.size
     dtype = "<u4" if off_bytes == 4 else "<u8"
     done = 0  # directory entries written so far (entry b: where block b starts)
+    # the distinct keys of each chunk, and those of at most SELECTIVE_MAX postings, for the
+    # key filters (4 bytes a key at most 32 bits wide: 120 MB at 10,000 h)
+    held: list[np.ndarray] = []
+    few: list[np.ndarray] = []
+    key_dtype = np.uint32 if key_bits <= 32 else np.uint64
 
     def directory(fd: int, upto: int, values=None) -> None:
         # entries done .. upto - 1 are ``written`` (empty blocks), then ``values`` follow;
@@ -808,7 +961,10 @@ def _write(
         for j, keys, g in chunks:
             if keys.size == 0:
                 continue
-            n_distinct += int(np.count_nonzero(np.diff(keys))) + 1
+            first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            n_distinct += first.size
+            held.append(keys[first].astype(key_dtype))
+            few.append(held[-1][np.diff(np.append(first, keys.size)) <= SELECTIVE_MAX])
             block = (keys >> np.uint64(low_bits)).astype(np.int64)
             vals = ((keys & np.uint64((1 << low_bits) - 1)) << np.uint64(gbits)) | g.astype(
                 np.uint64
@@ -827,9 +983,17 @@ def _write(
         fh.write(b"\0" * 8)
         if written > bound:  # pragma: no cover (the bound above is a proof, this its check)
             raise AssertionError(f"{path}: stream of {written} bytes over its bound {bound}")
+        end = dir_at + off_bytes * (n_blocks + 1) + written + 8
+        fh.write(b"\0" * (_filters_at(end) - end))
+        blocks = []
+        for keys in (held, few):
+            words = build_filter(np.concatenate(keys) if keys else np.zeros(0, np.uint64))
+            keys.clear()  # (the keys' memory goes before the next filter's)
+            fh.write(words.astype("<u8").tobytes())
+            blocks.append(words.size // 8)
         head = _HEADER.pack(
             MAGIC, VERSION, key_bits, top, gbits, off_bytes,
-            songs.ids.size, n_postings, n_distinct, written,
+            songs.ids.size, n_postings, n_distinct, written, *blocks, SELECTIVE_MAX,
         )  # fmt: skip
         fh.seek(0)
         fh.write(head + struct.pack("<I", zlib.crc32(head)))
