@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from aares.fingerprint.segment import (
+    VERSION,
     Segment,
     SegmentError,
     checksum_digest,
@@ -778,7 +779,8 @@ def compact(
     key_bits: int | None = None,
     parts: int = 1,
 ) -> DiskIndex:
-    """Merge every segment into one (dropping removed songs): the smallest, fastest index.
+    """Merge every segment into one (dropping removed songs): the smallest, fastest index;
+    a lone segment of an older format is written again in today's.
 
     ``parts > 1``: into that many segments of consecutive songs and about equal postings
     instead. A merge writes its output beside its inputs, so a full one needs as much free
@@ -797,7 +799,9 @@ def compact(
         ends = np.searchsorted(np.cumsum(live), np.arange(1, parts) * sum(live) / parts)
         cuts = sorted({0, len(segs), *(int(e) + 1 for e in ends if e + 1 < len(segs))})
         for a, b in reversed(list(zip(cuts[:-1], cuts[1:], strict=True))):  # (a: stays put)
-            if b - a > 1 or any(e["dead"] for e in man["segments"][a:b]):
+            # (a segment of an older format, without key filters, is written again)
+            old = any(s.version < VERSION for s in segs[a:b])
+            if b - a > 1 or old or any(e["dead"] for e in man["segments"][a:b]):
                 _merge_into(folder, man, a, _open_segments(folder, man), end=b)
                 _remove_orphans(folder, man)  # the inputs' disk is free for the next part
         _remove_orphans(folder, man)

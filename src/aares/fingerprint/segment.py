@@ -720,12 +720,16 @@ class Segment:
         whatever ``madvise`` says), so the ~30,000 keys of a query map the whole of a 2.2 GB
         segment. Mapping it again costs each lookup about 3 ms of CPU there when the cache
         holds it in 2 MB folios (:func:`cache_in_large_pages`), ~30 ms in the writer's mix
-        of folio sizes (BENCHMARKS.md, "Serving a 1,000 h catalog"), the kept part less."""
+        of folio sizes (BENCHMARKS.md, "Serving a 1,000 h catalog"), the kept part less.
+        The key filters, which every lookup reads, are part of the ``nbytes``."""
         n_blocks = self.offsets.size - 1
+        # (the key filters stay mapped, every lookup probes them: they count in the budget)
+        filters = self.present.nbytes + self.selective.nbytes
         if nbytes is None or nbytes >= self.nbytes:
             self.keep_blocks = n_blocks
         else:
-            self.keep_blocks = int(n_blocks * max(int(nbytes), 0) / max(self.nbytes, 1))
+            share = max(int(nbytes) - filters, 0) / max(self.nbytes - filters, 1)
+            self.keep_blocks = int(n_blocks * share)
 
     def _walk(self, fn, top: np.ndarray, *args) -> list:
         # fn(top[a:b], *(x[a:b] for x in args)) over the sorted keys, a window at a time past
