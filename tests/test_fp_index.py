@@ -299,25 +299,30 @@ def test_the_key_filters_change_no_answer_and_skip_the_keys_they_rule_out(tmp_pa
     assert seg.lookup(cut)[0].size == counts[np.isin(held, common)].sum()
 
 
-def test_a_segment_of_format_1_is_read_without_filters(tmp_path):
+def _as_format_1(path, out):
+    # the segment at path as the writer of format 1 left it: the shorter header, no key
+    # filters after the stream
     import struct
     import zlib
 
     from aares.fingerprint.segment import _HEADER_V1, MAGIC
 
+    seg = Segment(path)
+    end = seg._stream_at + seg.stream_bytes + 8
+    head = _HEADER_V1.pack(
+        MAGIC, 1, seg.key_bits, seg.top_bits, seg.gbits, seg._off_bytes,
+        seg.n_songs, seg.n_postings, seg.n_distinct, seg.stream_bytes,
+    )  # fmt: skip
+    data = Path(path).read_bytes()[:end]
+    old = head + struct.pack("<I", zlib.crc32(head)) + b"\0" * (96 - len(head) - 4)
+    Path(out).write_bytes(old + data[96:])
+
+
+def test_a_segment_of_format_1_is_read_without_filters(tmp_path):
     hs, fs = _random_songs(6, seed=7, bits=32)
     path = write_segment(tmp_path / "s.aix", list(range(1, 7)), hs, fs, key_bits=32)
     new = Segment(path)
-    # the same file as the writer of format 1 left it: no filters after the stream, the
-    # shorter header
-    end = new._stream_at + new.stream_bytes + 8
-    head = _HEADER_V1.pack(
-        MAGIC, 1, new.key_bits, new.top_bits, new.gbits, new._off_bytes,
-        new.n_songs, new.n_postings, new.n_distinct, new.stream_bytes,
-    )  # fmt: skip
-    data = path.read_bytes()[:end]
-    old = head + struct.pack("<I", zlib.crc32(head)) + b"\0" * (96 - len(head) - 4)
-    (tmp_path / "v1.aix").write_bytes(old + data[96:])
+    _as_format_1(path, tmp_path / "v1.aix")
     v1 = Segment(tmp_path / "v1.aix")
     assert v1.version == 1 and v1.present.size == 0 and v1.selective.size == 0
     q = np.concatenate(hs)[::3]
@@ -538,6 +543,8 @@ def test_fp_stats_and_compact_commands(tmp_path):
         cat.remove(1)
     res = runner.invoke(app, ["fp", "stats", "--db", db])
     assert res.exit_code == 0 and "1 removed song(s)" in res.output
+    assert "format 1.2," in res.output and "key filters" in res.output
+    assert info["segment_versions"] == [2] and info["key_filter_bytes"] > 0
     if info["page_cache_bytes"] is not None:
         assert "of the index in memory now" in res.output
         assert "cannot hold the index" not in res.output
@@ -545,6 +552,14 @@ def test_fp_stats_and_compact_commands(tmp_path):
     assert res.exit_code == 0 and "one segment" in res.output
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
     assert info["dead_songs"] == 0 and info["postings"] == sum(k.size for k in keys[1:])
+    # an index of format 1 (no key filters) is read, stats says so, compact writes it again
+    seg = next(Path(info["index_folder"]).glob("*.aix"))
+    _as_format_1(seg, seg)
+    res = runner.invoke(app, ["fp", "stats", "--db", db])
+    assert "format 1.1," in res.output and "`aares fp compact` rewrites them" in res.output
+    assert runner.invoke(app, ["fp", "compact", "--db", db]).exit_code == 0
+    info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
+    assert info["segment_versions"] == [2] and info["postings"] == sum(k.size for k in keys[1:])
 
 
 def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):

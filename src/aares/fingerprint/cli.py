@@ -328,7 +328,12 @@ def stats_cmd(
                 " block): `aares fp compact` rewrites them with filters"
             )
         elif info.get("key_filter_bytes"):
-            lines.append(f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB")
+            from aares.fingerprint.segment import SELECTIVE_MAX
+
+            lines.append(
+                f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB (the keys held, and"
+                f" those held at most {SELECTIVE_MAX} times: lookups skip the others unread)"
+            )
         cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
         if cached is not None and info["bytes"]:
             line = (
