@@ -416,6 +416,17 @@ def _filter_has_all(words, keys):  # pragma: no cover (numba)
     return out
 
 
+@numba.njit(cache=True)
+def _filter_pass(present, selective, top, low, low_bits):  # pragma: no cover (numba)
+    # which keys (top, low) both filters let through
+    out = np.empty(top.size, dtype=np.bool_)
+    shift = np.uint64(low_bits)
+    for i in range(top.size):
+        key = (np.uint64(top[i]) << shift) | np.uint64(low[i])
+        out[i] = _filter_has(present, key) and _filter_has(selective, key)
+    return out
+
+
 def filter_blocks(n_keys: int) -> int:
     """Blocks (of 64 bytes) of a key filter of ``n_keys`` keys (:data:`FILTER_BITS_PER_KEY`
     bits a key; none for no key)."""
@@ -441,14 +452,10 @@ def filter_contains(words: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits, present):  # pragma: no cover (numba)
-    # postings of each query key; a block of one key (low_bits 0) says it in its header; a
-    # key outside the filter of the keys held (when there is one) has none
+def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
+    # postings of each query key; a block of one key (low_bits 0) says it in its header
     out = np.zeros(qtop.size, dtype=np.int64)
-    low_bits = np.uint64(u_bits - gbits)
     for i in range(qtop.size):
-        if not _filter_has(present, (np.uint64(qtop[i]) << low_bits) | np.uint64(qlow[i])):
-            continue
         b = qtop[i]
         start = np.int64(offsets[b])
         if start == np.int64(offsets[b + 1]):
@@ -488,32 +495,22 @@ def _lookup(
     row_shift,
     with_pos,
     over,
-    present,
-    selective,
 ):  # pragma: no cover (numba)
     # postings of each query key (top, low) but those with skip[i] or more than cap postings:
     # (query index qidx[i], song row, frame, bit position or nothing unless with_pos); a key
-    # dropped for the cap is marked in over[qidx[i]] (when over is not empty). Keys outside
-    # the key filters ``present`` (keys held) or ``selective`` (keys of few postings, given
-    # only when the cap drops the others and no key is to be marked) are skipped unread.
+    # dropped for the cap is marked in over[qidx[i]] (when over is not empty).
     # A first pass reads the blocks' counts: the output is allocated once, at the size they
     # bound (a growing output cost as much as the decoding: copies, and the page faults of
     # the new arrays), and the blocks are in the cache when the second pass decodes them.
     m = qtop.size
     head = np.empty(m, dtype=np.int64)
     one_key = u_bits == gbits  # blocks of one key: the count is the bucket's size
-    low_bits = np.uint64(u_bits - gbits)
     bound = 0
     for i in range(m):
-        head[i] = -1
-        if skip[i]:
-            continue
-        key = (np.uint64(qtop[i]) << low_bits) | np.uint64(qlow[i])
-        if not _filter_has(present, key) or not _filter_has(selective, key):
-            continue
         b = qtop[i]
         start = np.int64(offsets[b])
-        if start == np.int64(offsets[b + 1]):
+        head[i] = -1
+        if skip[i] or start == np.int64(offsets[b + 1]):
             continue
         cnt = _varint(buf, start)[0]
         if one_key and cnt > cap:
@@ -794,17 +791,25 @@ class Segment:
         top = (q >> np.uint64(self.low_bits)).astype(np.int64)
         return idx, top, (q & np.uint64((1 << self.low_bits) - 1)).astype(np.int64)
 
+    def _held(self, top: np.ndarray, low: np.ndarray, few: bool) -> np.ndarray:
+        # which keys the key filters let through: those this segment may hold (``few``: at
+        # most selective_max times); every key where there are no filters
+        if not self.use_filters or self.present.size == 0 or top.size == 0:
+            return np.ones(top.size, dtype=np.bool_)
+        selective = self.selective if few else _NO_FILTER
+        return _filter_pass(self.present, selective, top, low, self.low_bits)
+
     def counts(self, qh: np.ndarray) -> np.ndarray:
         """Postings of each of ``qh`` in this segment (dead songs included)."""
         out = np.zeros(len(qh), dtype=np.int64)
         idx, top, low = self._keys(qh)
 
-        present = self.present if self.use_filters else _NO_FILTER
+        held = self._held(top, low, few=False)
+        if not held.all():
+            idx, top, low = idx[held], top[held], low[held]
 
         def count(top, low):
-            return _key_counts(
-                self.stream, self.offsets, top, low, self.u_bits, self.gbits, present
-            )
+            return _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
 
         for a, n in self._walk(count, top, low):
             out[idx[a : a + n.size]] = n
@@ -829,17 +834,17 @@ class Segment:
         sk = np.zeros(idx.size, dtype=np.bool_) if skip is None else np.asarray(skip)[idx]
         cap = np.iinfo(np.int64).max if cap is None else int(cap)
         row_of, shift = self._rows()
-        present, selective = (self.present, self.selective) if self.use_filters else ((),) * 2
-        if over is not None or cap > self.selective_max:
-            selective = ()
+        # the keys the filters rule out are dropped before the walk: their blocks are not
+        # read, and a window of the file that no key is left in is not mapped at all
+        held = self._held(top, low, few=over is None and cap <= self.selective_max)
+        if not held.all():
+            idx, top, low, sk = idx[held], top[held], low[held], sk[held]
         over = np.zeros(0, np.bool_) if over is None else over
-        present = present if len(present) else _NO_FILTER
-        selective = selective if len(selective) else _NO_FILTER
 
         def find(top, idx, low, sk):
             return _lookup(
                 self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
-                self.songs.starts, row_of, shift, bool(with_pos), over, present, selective,
+                self.songs.starts, row_of, shift, bool(with_pos), over,
             )  # fmt: skip
 
         parts = [r for _, r in self._walk(find, top, idx, low, sk)]
