@@ -29,7 +29,13 @@ ALL = [
     "report",  # keep last: it builds the report from every capability
 ]
 # Run only when named (hours of CPU, tens of GB of disk)
-EXTRA = ["fingerprint-scale", "fingerprint-noise", "fingerprint-search", "fingerprint-serve"]
+EXTRA = [
+    "fingerprint-scale",
+    "fingerprint-noise",
+    "fingerprint-filters",
+    "fingerprint-search",
+    "fingerprint-serve",
+]
 
 
 def main() -> None:

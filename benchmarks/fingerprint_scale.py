@@ -115,6 +115,10 @@ STORES = Path(os.environ["AARES_SCALE_STORES"]) if os.environ.get("AARES_SCALE_S
 # (its results.json's last size) again with today's code, e.g. a catalog built with
 # AARES_SCALE_SERVE=0 while the matcher was still changing
 RESERVE = os.environ.get("AARES_SCALE_RESERVE", "0") == "1"
+# AARES_SCALE_RESUME=1: a run that stopped after its store was complete (during the index
+# build): the store in AARES_SCALE_WORK is kept, its index built again from it (measured) and
+# the catalog served; the store's build figures are not known ("-" in the tables)
+RESUME = os.environ.get("AARES_SCALE_RESUME", "0") == "1"
 # rows of other runs (their results.json, ':'-separated) shown in this run's tables, e.g. a
 # larger catalog built in a folder of its own (and served again with AARES_SCALE_RESERVE)
 MORE = [Path(p) for p in os.environ.get("AARES_SCALE_MORE", "").split(":") if p]
@@ -721,7 +725,9 @@ def _fig(r: dict) -> dict:
     # the figures of one size's row that the tables show and the growth table compares
     d, st = r["disk"], r["stats"]
     return {
-        "build CPU (store + index), s": r["store_cpu_s"] + r["index_cpu_s"],
+        "build CPU (store + index), s": None
+        if r["store_cpu_s"] is None
+        else r["store_cpu_s"] + r["index_cpu_s"],
         "index build CPU, s": r["index_cpu_s"],
         "index MB per audio hour": r["index_mb_per_h"],
         "open + first answer CPU, s": d["first_cpu_s"],
@@ -749,8 +755,12 @@ def tables(rows: list[dict]) -> str:
                 "catalog": f"{r['hours']:,.0f} h",
                 "songs": r["songs"],
                 "index": f"{r['index_mb_per_h']:.2f} MB/h",
-                "build CPU: store + index (wall)": f"{r['store_cpu_s']:.0f} +"
-                f" {r['index_cpu_s']:.0f} s ({r['store_wall_s'] + r['index_wall_s']:.0f} s)",
+                "build CPU: store + index (wall)": (
+                    f"{r['store_cpu_s']:.0f} + {r['index_cpu_s']:.0f} s"
+                    f" ({r['store_wall_s'] + r['index_wall_s']:.0f} s)"
+                    if r["store_cpu_s"] is not None
+                    else f"- + {r['index_cpu_s']:.0f} s (index {r['index_wall_s']:.0f} s)"
+                ),
                 "open + first answer, new process": f"{d['first_cpu_s']:.2f} s CPU"
                 f" ({d['first_s']:.2f} s wall)",
                 "warm CPU p50 / p95, positives": f"{d['p50_pos']:.0f} / {d['p95_pos']:.0f} ms",
@@ -795,12 +805,13 @@ def tables(rows: list[dict]) -> str:
         grow = {}
         for r, f in zip(rows[1:], figs[1:], strict=True):
             grow[f"{r['hours']:,.0f} h ({r['hours'] / base['hours']:.0f}x audio)"] = {
-                k: f"{v / figs[0][k]:.2f}x" if figs[0][k] else "-" for k, v in f.items()
+                k: f"{v / figs[0][k]:.2f}x" if figs[0][k] and v is not None else "-"
+                for k, v in f.items()
             }
         (h0, f0), (h1, f1) = ((r["hours"], f) for r, f in zip(rows[-2:], figs[-2:], strict=True))
         ext = {}
         for k in f1:
-            if f0[k] > 0 and f1[k] > 0 and h1 > h0:
+            if f0[k] is not None and f1[k] is not None and f0[k] > 0 and f1[k] > 0 and h1 > h0:
                 slope = np.log(f1[k] / f0[k]) / np.log(h1 / h0)
                 ext[k] = f"{f1[k] * (10_000 / h1) ** slope:,.2f} (x{10**slope:.2f} per 10x)"
             else:
@@ -839,6 +850,13 @@ def _markdown(res: dict) -> str:
             " second table.",
         ]
     for r in rows:
+        if r.get("resumed"):
+            lines += [
+                "",
+                f"The store of {r['hours']:,.0f} h comes from a run that stopped during its index"
+                ' build: its build figures are not known ("-"); the index was built again'
+                " from it and measured (`AARES_SCALE_RESUME=1`).",
+            ]
         if r.get("store_reused"):
             u = r["store_reused"]
             lines += [
@@ -946,6 +964,46 @@ def _index_files(db: Path) -> list[list]:
     return [[p.name, p.stat().st_size] for p in sorted(folder.glob("*.aix"))]
 
 
+def resume(data_dir: Path) -> dict:
+    """The row of a run whose store in ``WORK`` is complete but whose index is not: the
+    index built again from the store by the catalog's code (as :func:`run` does), then
+    served; the store's build figures are None."""
+    db = WORK / "scale.db"
+    _, held = real_songs(data_dir)
+    queries = json.loads((WORK / "queries.json").read_text())
+    shutil.rmtree(f"{db}.index", ignore_errors=True)
+    held_memory = _PeakParts()
+    t1, c1 = time.perf_counter(), time.process_time()
+    with Catalog(db) as cat:
+        hours = cat.store.audio_seconds() / 3600
+        cat.compact(parts=_parts(cat, hours))
+        songs = len(cat.store.song_ids())
+        store_mb_per_h = cat.store.size_bytes() / 1e6 / hours
+    index_wall, index_cpu = time.perf_counter() - t1, time.process_time() - c1
+    index_bytes = sum(p.stat().st_size for p in Path(f"{db}.index").glob("*.aix"))
+    row = {
+        "hours": hours,
+        "songs": songs,
+        "build_wall_s": None,
+        "build_cpu_s": None,
+        "store_wall_s": None,
+        "store_cpu_s": None,
+        "index_wall_s": index_wall,
+        "index_cpu_s": index_cpu,
+        "store_reused": None,
+        "resumed": True,
+        "index_mb_per_h": index_bytes / 1e6 / hours,
+        "store_mb_per_h": store_mb_per_h,
+        "builder_rss_mb": _rss_mb(),
+        **{f"builder_{k}": v for k, v in held_memory.stop().items()},
+        "load": os.getloadavg(),
+    }
+    _serve_row(db, row, queries, held[0])
+    res = {"rows": [row]}
+    (WORK / "results.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
 def reserve(data_dir: Path) -> dict:
     """The result of the run that left its catalog in ``WORK``, its last size served again
     (first answer, warm queries, adding a song, stats) with today's code."""
@@ -958,6 +1016,10 @@ def reserve(data_dir: Path) -> dict:
 
 
 def main(data_dir: Path) -> None:
+    if RESUME:
+        res = resume(data_dir)
+        print(f"resumed and served: {WORK / 'results.json'} (BENCHMARKS.md unchanged)")
+        return
     res = reserve(data_dir) if RESERVE else run(data_dir)
     for path in MORE:  # other runs' rows (their own honesty checks are not repeated)
         res["rows"] += [r for r in json.loads(path.read_text())["rows"] if "disk" in r]

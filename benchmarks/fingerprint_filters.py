@@ -1,0 +1,199 @@
+"""The index's key filters, on and off, in one process: what they save a query.
+
+``python -m benchmarks fingerprint-filters`` asks the catalogs that ``fingerprint-scale``
+left (``AARES_FILTERS_DBS``: comma-separated catalog files, default
+``$AARES_SCALE_WORK/scale.db``; read-only) the scale table's positive queries (the
+``queries.json`` beside each catalog) ``AARES_FILTERS_ROUNDS`` times (default 2), each query
+once with the segments' key filters and once without (:attr:`Segment.use_filters`), the
+order alternating so that neither side always runs on the caches the other left. Per
+catalog: CPU per query (user and system apart, page faults), the answers of the two sides
+(they must be the same), the filters' bytes, the peak resident set, and the mix of keys the
+first stage looks up (in no song, over its stop list, kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aares.fingerprint import index as index_mod
+from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.segment import SELECTIVE_MAX
+from aares.markdown import markdown_table
+
+from ._common import ROOT, stamp, write_section
+from .fingerprint_scale import WORK
+
+_CHILD = (
+    "import json, sys; from pathlib import Path; from benchmarks.fingerprint_filters import"
+    " measure; print(json.dumps(measure(Path(sys.argv[1]))))"
+)
+DBS = [Path(p) for p in os.environ.get("AARES_FILTERS_DBS", str(WORK / "scale.db")).split(",")]
+ROUNDS = int(os.environ.get("AARES_FILTERS_ROUNDS", "2"))
+
+
+def _timed(cat: Catalog, path: str) -> tuple[list, dict]:
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    found = cat.identify(path)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    answer = [(m.song_id, round(m.offset, 3), m.score) for m in found[:3]]
+    return answer, {
+        "user_ms": (r1.ru_utime - r0.ru_utime) * 1e3,
+        "sys_ms": (r1.ru_stime - r0.ru_stime) * 1e3,
+        "wall_ms": wall * 1e3,
+        "faults": r1.ru_minflt - r0.ru_minflt,
+    }
+
+
+def key_mix(cat: Catalog, paths: list[str]) -> dict:
+    """Of the distinct keys the first stage looks up for ``paths`` (its stop list's cap at
+    :data:`SELECTIVE_MAX`): the share in no song, over the cap, kept."""
+    seen = []
+    lookup = index_mod.DiskIndex.lookup
+
+    def spy(self, qh, stop_list=False, with_postings=False, cap=None):
+        if stop_list and cap is not None and cap <= SELECTIVE_MAX:
+            seen.append(np.asarray(qh, dtype=np.uint32))
+        return lookup(self, qh, stop_list=stop_list, with_postings=with_postings, cap=cap)
+
+    index_mod.DiskIndex.lookup = spy
+    try:
+        for p in paths:
+            cat.identify(p)
+    finally:
+        index_mod.DiskIndex.lookup = lookup
+    if not seen:
+        return {}
+    counts = cat.index.counts(np.unique(np.concatenate(seen)))
+    return {
+        "absent": float((counts == 0).mean()),
+        "over": float((counts > SELECTIVE_MAX).mean()),
+        "kept": float(((counts > 0) & (counts <= SELECTIVE_MAX)).mean()),
+    }
+
+
+def measure(db: Path) -> dict:
+    """Both sides of the A/B on one catalog (see the module docstring)."""
+    queries = json.loads((db.parent / "queries.json").read_text())
+    positives = [q for q in queries if q["song"] is not None]
+    runs = {True: [], False: []}
+    answers = {True: {}, False: {}}
+    with Catalog(db, index="disk", readonly=True) as cat:
+        segments = cat.index.segments
+        cat.identify(positives[0]["path"])  # (opening and the first answer: not timed)
+        for r in range(ROUNDS):
+            for i, q in enumerate(positives):
+                for on in (True, False) if (i + r) % 2 == 0 else (False, True):
+                    for s in segments:
+                        s.use_filters = on
+                    answers[on][q["path"]], t = _timed(cat, q["path"])
+                    runs[on].append({**t, "kind": q["kind"]})
+        for s in segments:
+            s.use_filters = True
+        mix = key_mix(cat, [q["path"] for q in positives if q["kind"].startswith("noise")])
+        hours = cat.store.audio_seconds() / 3600
+        filter_bytes = sum(s.present.nbytes + s.selective.nbytes for s in segments)
+        index_bytes = cat.index.nbytes
+    rss = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss["peak_rss_mb"] = int(line.split()[1]) / 1024
+    same = sum(answers[True][p] == answers[False][p] for p in answers[True])
+    out = {"db": str(db), "hours": hours, "queries": len(positives), "same_answers": same}
+    for on in (True, False):
+        t = pd.DataFrame(runs[on])
+        cpu = t.user_ms + t.sys_ms
+        side = "on" if on else "off"
+        out[side] = {
+            "p50_ms": float(cpu.median()),
+            "p95_ms": float(np.percentile(cpu, 95)),
+            "user_ms": float(t.user_ms.median()),
+            "sys_ms": float(t.sys_ms.median()),
+            "faults": float(t.faults.median()),
+            "by_kind": {k: float(cpu[t.kind == k].median()) for k in sorted(set(t.kind))},
+        }
+    return {
+        **out,
+        "filter_mb": filter_bytes / 1e6,
+        "index_mb_per_h": index_bytes / 1e6 / hours,
+        "key_mix": mix,
+        **rss,
+    }
+
+
+def _markdown(rows: list[dict]) -> str:
+    table = []
+    for r in sorted(rows, key=lambda r: r["hours"]):
+        on, off = r["on"], r["off"]
+        kinds = sorted(on["by_kind"])
+        mix = r["key_mix"]
+        table.append(
+            {
+                "catalog": f"{r['hours']:,.0f} h",
+                "key filters": f"{r['filter_mb']:.1f} MB (index {r['index_mb_per_h']:.2f} MB/h)",
+                "positives CPU p50 / p95: filters on": f"{on['p50_ms']:.1f} /"
+                f" {on['p95_ms']:.0f} ms",
+                "off": f"{off['p50_ms']:.1f} / {off['p95_ms']:.0f} ms",
+                "off / on (p50)": f"{off['p50_ms'] / on['p50_ms']:.2f}x",
+                "user / sys p50, on vs off": f"{on['user_ms']:.1f} / {on['sys_ms']:.1f} vs"
+                f" {off['user_ms']:.1f} / {off['sys_ms']:.1f} ms",
+                "page faults p50, on vs off": f"{on['faults']:.0f} vs {off['faults']:.0f}",
+                "p50 by kind, on vs off": "; ".join(
+                    f"{k} {on['by_kind'][k]:.0f} vs {off['by_kind'][k]:.0f}" for k in kinds
+                ),
+                "same answers": f"{r['same_answers']} of {r['queries']}",
+                "first-stage keys: absent / over the cap / kept": f"{mix.get('absent', 0):.0%}"
+                f" / {mix.get('over', 0):.0%} / {mix.get('kept', 0):.0%}"
+                if mix
+                else "-",
+                "peak RSS": f"{r.get('peak_rss_mb', 0):,.0f} MB",
+            }
+        )
+    return "\n\n".join(
+        [
+            "### The index's key filters, on and off (`python -m benchmarks fingerprint-filters`)",
+            stamp(),
+            f"Command: `AARES_FILTERS_DBS={','.join(r['db'] for r in rows)} "
+            f"AARES_FILTERS_ROUNDS={ROUNDS} python -m benchmarks fingerprint-filters "
+            "--data ../shared/data`, each catalog's index in the page cache. The scale table's"
+            f" positive queries, {ROUNDS} rounds, each query with and without the filters in"
+            " one process (the order alternating); CPU includes decoding; the resident budget"
+            " is the default. Keys: the distinct three-point keys the first stage looks up for"
+            " the noisy excerpts, by their postings in the index.",
+            markdown_table(pd.DataFrame(table)),
+        ]
+    )
+
+
+def main(data_dir: Path) -> None:  # noqa: ARG001 (the queries are the scale benchmark's)
+    missing = [str(db) for db in DBS if not db.exists()]
+    if missing:
+        raise SystemExit(
+            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
+            "fingerprint-scale` or name them in AARES_FILTERS_DBS"
+        )
+    rows = []
+    for db in DBS:  # one process a catalog: its peak resident set is that catalog's
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(db)],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(
+            f"{db}: p50 {r['on']['p50_ms']:.1f} ms with the filters, {r['off']['p50_ms']:.1f}"
+            f" without; same answers {r['same_answers']} of {r['queries']}",
+            flush=True,
+        )
+    write_section("fingerprint-filters", _markdown(rows))
