@@ -255,9 +255,12 @@ def test_key_filters_hold_every_key_and_turn_away_almost_every_other():
     assert filter_contains(np.zeros(0, np.uint64), others).all()  # no filter: no "no"
 
 
-def test_the_key_filters_change_no_answer_and_skip_the_keys_they_rule_out(tmp_path):
+def test_the_key_filters_change_no_answer_and_skip_the_keys_they_rule_out(tmp_path, monkeypatch):
+    from aares.fingerprint import segment as segment_mod
     from aares.fingerprint.segment import SELECTIVE_MAX, filter_contains, scramble
 
+    # (a few common keys among many rare ones: the selective filter is kept all the same)
+    monkeypatch.setattr(segment_mod, "SELECTIVE_MIN_OVER", 0.0)
     hs, fs = _random_songs(40, seed=5, bits=32)  # common hashes held hundreds of times
     ids = list(range(1, 41))
     write_segment(tmp_path / "a.aix", ids[:30], hs[:30], fs[:30], key_bits=32)
@@ -332,6 +335,24 @@ def test_a_segment_of_format_1_is_read_without_filters(tmp_path):
     # a merge (aares fp compact) writes it again with filters
     merge_segments(tmp_path / "m.aix", [v1])
     assert Segment(tmp_path / "m.aix").version == 2
+
+
+def test_the_selective_filter_is_left_out_when_few_keys_are_common(tmp_path):
+    from aares.fingerprint.segment import SELECTIVE_MAX
+
+    rng = np.random.default_rng(9)
+    rare = rng.integers(0, 1 << 32, 20_000, dtype=np.uint64).astype(np.uint32)
+    common = np.repeat(np.arange(100, dtype=np.uint32), SELECTIVE_MAX + 1)
+    for n_common, kept in ((100, False), (2_900, True)):  # 0.5 % and ~13 % of the keys
+        h = np.concatenate([rare, np.repeat(np.arange(n_common, dtype=np.uint32), 65)])
+        path = write_segment(
+            tmp_path / f"{n_common}.aix", [1], [h], [np.arange(h.size)], key_bits=32
+        )
+        seg = Segment(path)
+        assert seg.present.size > 0 and (seg.selective.size > 0) == kept
+        q = np.concatenate([rare[:500], common[::65]])
+        want = Index.from_arrays([h], [np.arange(h.size)], [1])
+        assert disk_stop(DiskIndex([seg]), q, SELECTIVE_MAX) == disk_stop(want, q, SELECTIVE_MAX)
 
 
 def test_segment_errors_name_the_file(tmp_path):

@@ -85,6 +85,11 @@ _HEADER_SIZE = 96
 SELECTIVE_MAX = 64
 #: bits of a key filter per key it holds: one false positive in ~300 absent keys
 FILTER_BITS_PER_KEY = 12
+#: the selective filter is written when at least this share of the distinct keys is over
+#: ``SELECTIVE_MAX`` (54 % at 10,000 h, 19 % of a noisy query's lookups); below it, it
+#: would nearly copy the other filter to spare a few reads (6 % at 1,000 h: 36 MB for 4 %
+#: of the lookups)
+SELECTIVE_MIN_OVER = 0.125
 # postings per block on average: a lookup decodes about half of one, and the directory costs
 # 4 bytes a block. 16: a lookup decodes ~8 Rice codes (tens of ns) and the directory costs
 # 0.25-0.5 byte a posting, whatever the key width (with 2, 32-bit keys made the directory
@@ -994,6 +999,8 @@ def _write(
             raise AssertionError(f"{path}: stream of {written} bytes over its bound {bound}")
         end = dir_at + off_bytes * (n_blocks + 1) + written + 8
         fh.write(b"\0" * (_filters_at(end) - end))
+        if sum(k.size for k in few) > (1 - SELECTIVE_MIN_OVER) * n_distinct:
+            few.clear()  # (no selective filter: lookups read the common keys' blocks)
         blocks = []
         for keys in (held, few):
             words = build_filter(np.concatenate(keys) if keys else np.zeros(0, np.uint64))
