@@ -330,9 +330,11 @@ def stats_cmd(
         elif info.get("key_filter_bytes"):
             from aares.fingerprint.segment import SELECTIVE_MAX
 
+            few = f", and those held at most {SELECTIVE_MAX} times"
             lines.append(
-                f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB (the keys held, and"
-                f" those held at most {SELECTIVE_MAX} times: lookups skip the others unread)"
+                f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB (the keys held"
+                + (few if info.get("selective_filter_bytes") else "")
+                + ": lookups skip the others unread)"
             )
         cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
         if cached is not None and info["bytes"]:

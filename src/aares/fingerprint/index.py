@@ -317,6 +317,7 @@ class DiskIndex:
             "key_filter_bytes": int(
                 sum(s.present.nbytes + s.selective.nbytes for s in self.segments)
             ),
+            "selective_filter_bytes": int(sum(s.selective.nbytes for s in self.segments)),
             "bucket_occupancy": occupancy,
             # (None where the system cannot tell)
             "page_cache_bytes": None if None in cached else int(sum(cached)),
