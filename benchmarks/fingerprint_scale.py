@@ -1025,7 +1025,9 @@ def main(data_dir: Path) -> None:
         res["rows"] += [r for r in json.loads(path.read_text())["rows"] if "disk" in r]
         res.setdefault("more", []).append(str(path))
     res["rows"].sort(key=lambda r: r["hours"])
-    if all("disk" in r for r in res["rows"]):
+    if "honesty" not in res:  # (a resumed run's rows: a table run shows them, AARES_SCALE_MORE)
+        print(f"served: {WORK / 'results.json'} (BENCHMARKS.md unchanged)")
+    elif all("disk" in r for r in res["rows"]):
         write_section("fingerprint-scale", _markdown(res))
     else:  # AARES_SCALE_SERVE=0: the catalogs are built, the table waits for their serving
         print(f"built, not served: {WORK / 'results.json'} (BENCHMARKS.md unchanged)")
