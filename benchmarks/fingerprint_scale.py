@@ -497,7 +497,15 @@ def _parts(cat: Catalog, hours: float) -> int:
     # it (with a tenth to spare), else parts of SEGMENT_HOURS
     unmerged = cat.index.nbytes  # (writes the songs' segments first)
     free = shutil.disk_usage(index_folder_for(cat.store)).free
-    return 1 if free > 1.1 * unmerged else max(1, math.ceil(hours / SEGMENT_HOURS))
+    parts = 1 if free > 1.1 * unmerged else max(1, math.ceil(hours / SEGMENT_HOURS))
+    # (said in the log: a run of 2026-12-04 cut its 10,000 h index into 3 for a reason that
+    # its log did not keep)
+    print(
+        f"{hours:,.0f} h: index of {unmerged / 1e9:.1f} GB before its merge, {free / 1e9:.1f} GB"
+        f" free: {parts} segment(s)",
+        flush=True,
+    )
+    return parts
 
 
 def _rss_parts() -> dict:
