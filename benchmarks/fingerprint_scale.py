@@ -988,7 +988,7 @@ def resume(data_dir: Path) -> dict:
         songs = len(cat.store.song_ids())
         store_mb_per_h = cat.store.size_bytes() / 1e6 / hours
     index_wall, index_cpu = time.perf_counter() - t1, time.process_time() - c1
-    index_bytes = sum(p.stat().st_size for p in Path(f"{db}.index").glob("*.aix"))
+    index_bytes = sum(size for _, size in _index_files(db))
     row = {
         "hours": hours,
         "songs": songs,
@@ -1025,7 +1025,7 @@ def reserve(data_dir: Path) -> dict:
 
 def main(data_dir: Path) -> None:
     if RESUME:
-        res = resume(data_dir)
+        resume(data_dir)
         print(f"resumed and served: {WORK / 'results.json'} (BENCHMARKS.md unchanged)")
         return
     res = reserve(data_dir) if RESERVE else run(data_dir)

@@ -322,14 +322,14 @@ def stats_cmd(
             f" {info['segments']} segment(s), {info['dead_songs']} removed song(s) not yet"
             " merged away",
         ]
-        if info.get("segment_versions", [2])[0] < 2:
+        from aares.fingerprint.segment import SELECTIVE_MAX, VERSION
+
+        if min(info.get("segment_versions") or [VERSION]) < VERSION:
             lines.append(
                 "key filters   none in segment(s) of format 1 (lookups read every key's"
                 " block): `aares fp compact` rewrites them with filters"
             )
         elif info.get("key_filter_bytes"):
-            from aares.fingerprint.segment import SELECTIVE_MAX
-
             few = f", and those held at most {SELECTIVE_MAX} times"
             lines.append(
                 f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB (the keys held"

@@ -18,13 +18,14 @@ of that density (2.2-2.8 bytes, against 8 in memory and 4-5 in the store's zlib 
 file is read in place, so opening a catalog maps it (O(1)) and a process's memory holds only
 the pages its queries touch.
 
-Most keys a query looks up are not worth a block's read: at 10,000 h, 73 % of a noisy
-query's three-point keys are in no song and 19 % are held by more postings than the first
-stage's stop list keeps. Two *key filters* (blocked Bloom filters, :func:`filter_contains`)
-after the stream say which keys a segment holds at all and which it holds at most
-``selective_max`` times; a lookup asks them first, so such keys cost a probe of one cache
-line of a filter of ~1.5 bytes a distinct key instead of a directory entry and a block in
-pages scattered over the whole file. A filter never says no to a key it holds, so answers
+Most keys a query looks up are not worth a block's read: at 10,000 h, 83 % of the distinct
+three-point keys of noisy queries are in no song and 13 % are held by more postings than the
+first stage's stop list keeps (BENCHMARKS.md, "The index's key filters, on and off").
+Two *key filters* (blocked Bloom filters, :func:`filter_contains`) after the stream say
+which keys a segment holds at all and which it holds at most ``selective_max`` times; a
+lookup asks them first, so such keys cost a probe of one cache line of a filter of ~1.5
+bytes a distinct key instead of a directory entry and a block in pages scattered over the
+whole file. A filter never says no to a key it holds, so answers
 are the same with or without it.
 
 File layout (little-endian)::
@@ -86,7 +87,7 @@ SELECTIVE_MAX = 64
 #: bits of a key filter per key it holds: one false positive in ~300 absent keys
 FILTER_BITS_PER_KEY = 12
 #: the selective filter is written when at least this share of the distinct keys is over
-#: ``SELECTIVE_MAX`` (54 % at 10,000 h, 19 % of a noisy query's lookups); below it, it
+#: ``SELECTIVE_MAX`` (54 % at 10,000 h, 13 % of a noisy query's keys); below it, it
 #: would nearly copy the other filter to spare a few reads (6 % at 1,000 h: 36 MB for 4 %
 #: of the lookups)
 SELECTIVE_MIN_OVER = 0.125
@@ -414,16 +415,8 @@ def _filter_has(words, key):  # pragma: no cover (numba)
 
 
 @numba.njit(cache=True)
-def _filter_has_all(words, keys):  # pragma: no cover (numba)
-    out = np.empty(keys.size, dtype=np.bool_)
-    for i in range(keys.size):
-        out[i] = _filter_has(words, keys[i])
-    return out
-
-
-@numba.njit(cache=True)
 def _filter_pass(present, selective, top, low, low_bits):  # pragma: no cover (numba)
-    # which keys (top, low) both filters let through
+    # which keys (top << low_bits | low) both filters let through
     out = np.empty(top.size, dtype=np.bool_)
     shift = np.uint64(low_bits)
     for i in range(top.size):
@@ -432,18 +425,21 @@ def _filter_pass(present, selective, top, low, low_bits):  # pragma: no cover (n
     return out
 
 
+_NO_FILTER = np.zeros(0, dtype=np.uint64)  # (an empty filter lets every key through)
+
+
 def filter_blocks(n_keys: int) -> int:
     """Blocks (of 64 bytes) of a key filter of ``n_keys`` keys (:data:`FILTER_BITS_PER_KEY`
     bits a key; none for no key)."""
     return -(-int(n_keys) * FILTER_BITS_PER_KEY // 512) if n_keys else 0
 
 
-def build_filter(keys: np.ndarray, n_blocks: int | None = None) -> np.ndarray:
+def build_filter(keys: np.ndarray) -> np.ndarray:
     """The key filter (``uint64[8 * blocks]``) of the scrambled keys ``keys``."""
     keys = np.asarray(keys)
     if keys.dtype not in (np.uint32, np.uint64):
         keys = keys.astype(np.uint64)
-    words = np.zeros(8 * (filter_blocks(keys.size) if n_blocks is None else n_blocks), np.uint64)
+    words = np.zeros(8 * filter_blocks(keys.size), np.uint64)
     if words.size:
         _filter_add(words, keys)
     return words
@@ -453,7 +449,8 @@ def filter_contains(words: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Whether each of the scrambled ``keys`` may be in the filter ``words``: True for every
     key it was built from, False for all but a few in a thousand of the others (an empty
     filter is none: True for all)."""
-    return _filter_has_all(words, np.asarray(keys, dtype=np.uint64))
+    keys = np.asarray(keys, dtype=np.uint64)
+    return _filter_pass(words, _NO_FILTER, keys, np.zeros(keys.size, np.uint64), 0)
 
 
 @numba.njit(cache=True)
@@ -607,8 +604,6 @@ def unscramble(keys: np.ndarray, key_bits: int) -> np.ndarray:
 
 # -- reading --------------------------------------------------------------------------------
 
-_NO_FILTER = np.zeros(0, dtype=np.uint64)
-
 
 def _filters_at(end_of_stream: int) -> int:
     # the key filters start at a multiple of 64 bytes (a filter's block is one cache line)
@@ -651,9 +646,11 @@ class Segment:
         dir_at = songs_at + 40 * self.n_songs
         stream_at = dir_at + off_bytes * n_dir
         filters_at = _filters_at(stream_at + self.stream_bytes + 8)
-        expected = filters_at + 64 * (present_blocks + selective_blocks)
-        if version == 1:
-            expected = stream_at + self.stream_bytes + 8
+        expected = (
+            stream_at + self.stream_bytes + 8
+            if version == 1
+            else filters_at + 64 * (present_blocks + selective_blocks)
+        )
         if size != expected:
             raise SegmentError(
                 f"{self.path}: index segment is {size} bytes, its header says {expected} "
