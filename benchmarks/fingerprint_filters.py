@@ -26,6 +26,7 @@ import pandas as pd
 
 from aares.fingerprint import index as index_mod
 from aares.fingerprint.catalog import Catalog
+from aares.fingerprint.parallel import sigterm_as_interrupt
 from aares.fingerprint.segment import SELECTIVE_MAX
 from aares.markdown import markdown_table
 
@@ -183,10 +184,12 @@ def main(data_dir: Path) -> None:  # noqa: ARG001 (the queries are the scale ben
         )
     rows = []
     for db in DBS:  # one process a catalog: its peak resident set is that catalog's
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(db)],
-            capture_output=True, text=True, cwd=ROOT, check=False,
-        )  # fmt: skip
+        # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
+        with sigterm_as_interrupt():
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(db)],
+                capture_output=True, text=True, cwd=ROOT, check=False,
+            )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

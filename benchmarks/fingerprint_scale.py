@@ -71,6 +71,7 @@ from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, _analyse_file, audio_files
 from aares.fingerprint.index import index_folder_for
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
+from aares.fingerprint.parallel import sigterm_as_interrupt
 from aares.fingerprint.store import SongInfo, SQLiteStore, encode_postings
 from aares.fingerprint.variants import add_noise, change_speed, write_pcm16
 
@@ -383,10 +384,12 @@ def _new_process(db: Path, kind: str, queries: list[dict]) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"}
     qfile = WORK / "queries.json"
     qfile.write_text(json.dumps(queries))
-    proc = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(db), kind, str(qfile)],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+    # (killed, this run ends the serving process too: subprocess.run kills it on the interrupt)
+    with sigterm_as_interrupt():
+        proc = subprocess.run(
+            [sys.executable, "-c", _SERVE, str(db), kind, str(qfile)],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"serving process failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
