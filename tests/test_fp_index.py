@@ -24,7 +24,13 @@ from aares.fingerprint.index import (
     open_index,
 )
 from aares.fingerprint.match import match_signal
-from aares.fingerprint.segment import Segment, SegmentError, merge_segments, write_segment
+from aares.fingerprint.segment import (
+    VERSION,
+    Segment,
+    SegmentError,
+    merge_segments,
+    write_segment,
+)
 from aares.fingerprint.store import SongInfo, SQLiteStore
 from test_fp_engine import synth_song
 
@@ -271,7 +277,7 @@ def test_the_key_filters_change_no_answer_and_skip_the_keys_they_rule_out(tmp_pa
     seg = Segment(tmp_path / "m.aix")
     held, counts = np.unique(np.concatenate(hs).astype(np.uint64), return_counts=True)
     few = held[counts <= SELECTIVE_MAX]
-    assert seg.version == 2 and (counts > SELECTIVE_MAX).sum() >= 20
+    assert seg.version == VERSION and (counts > SELECTIVE_MAX).sum() >= 20
     assert filter_contains(seg.present, scramble(held, 32)).all()
     assert filter_contains(seg.selective, scramble(few, 32)).all()
     assert filter_contains(seg.selective, scramble(held[counts > SELECTIVE_MAX], 32)).mean() < 0.2
@@ -334,7 +340,128 @@ def test_a_segment_of_format_1_is_read_without_filters(tmp_path):
     assert _postings(DiskIndex([v1]), q) == _postings(DiskIndex([new]), q)
     # a merge (aares fp compact) writes it again with filters
     merge_segments(tmp_path / "m.aix", [v1])
-    assert Segment(tmp_path / "m.aix").version == 2
+    assert Segment(tmp_path / "m.aix").version == VERSION
+
+
+def _as_format_2(path, out):
+    # a segment written without stop postings as the writer of format 2 left it: the
+    # header without stored_max, the same layout
+    import struct
+    import zlib
+
+    from aares.fingerprint.segment import _HEADER_V2, MAGIC, SELECTIVE_MAX
+
+    seg = Segment(path)
+    assert seg.stored_max == 0
+    head = _HEADER_V2.pack(
+        MAGIC, 2, seg.key_bits, seg.top_bits, seg.gbits, seg._off_bytes, seg.n_songs,
+        seg.n_postings, seg.n_distinct, seg.stream_bytes, seg.present.size // 8,
+        seg.selective.size // 8, SELECTIVE_MAX,
+    )  # fmt: skip
+    data = Path(path).read_bytes()
+    Path(out).write_bytes(
+        head + struct.pack("<I", zlib.crc32(head)) + b"\0" * (96 - len(head) - 4) + data[96:]
+    )
+
+
+@pytest.mark.parametrize("bits", [30, 8])  # blocks of several keys, and of one key each
+def test_stop_postings_change_no_answer_under_the_stop_list(tmp_path, bits):
+    hs, fs = _random_songs(30, seed=11, bits=bits)
+    if bits == 8:  # (16 common keys, the others held about 7 times)
+        rng = np.random.default_rng(11)
+        pick = [rng.random(200) < 0.7 for _ in range(30)]
+        hs = [np.where(p, rng.integers(0, 16, 200), rng.integers(16, 256, 200)) for p in pick]
+        hs = [h.astype(np.uint32) for h in hs]
+        fs = [np.sort(rng.integers(0, 9000, 200)) for _ in range(30)]
+    ids = list(range(1, 31))
+    full = Segment(write_segment(tmp_path / "f.aix", ids, hs, fs, key_bits=bits))
+    stop = Segment(write_segment(tmp_path / "s.aix", ids, hs, fs, key_bits=bits, stored_max=8))
+    assert (stop.version, stop.stored_max, full.stored_max) == (VERSION, 8, 0)
+    assert (full.u_bits == full.gbits) == (bits == 8)
+    held, counts = np.unique(np.concatenate(hs), return_counts=True)
+    over = held[counts > 8]
+    assert over.size >= 10 and (counts <= 8).sum() >= 10
+    # a stopped key is one posting in the file: fewer postings, fewer bytes
+    assert stop.n_postings == counts[counts <= 8].sum() + over.size < full.n_postings
+    assert stop.nbytes < full.nbytes
+    rng = np.random.default_rng(12)
+    q = np.concatenate([held, rng.integers(0, 1 << bits, 500)]).astype(np.uint32)
+    for cap in (1, 3, 8):
+        assert disk_stop(DiskIndex([stop]), q, cap) == disk_stop(DiskIndex([full]), q, cap)
+    # counts: exact up to stored_max, stored_max + 1 for a stopped key
+    got = DiskIndex([stop]).counts(q)
+    want = DiskIndex([full]).counts(q)
+    assert np.array_equal(got, np.minimum(want, 9))
+    hist = stop.bucket_histogram()
+    assert hist[1:9].tolist() == np.bincount(counts, minlength=9)[1:9].tolist()
+    assert hist[9] == over.size and hist.size == 10
+    # a stop list above stored_max cannot bring a stopped key back: it is dropped
+    assert disk_stop(DiskIndex([stop]), over, 20) == []
+    assert _postings(DiskIndex([stop]), over) == []
+    few = held[counts <= 8]
+    assert _postings(DiskIndex([stop]), few) == _postings(DiskIndex([full]), few)
+
+
+def test_stop_postings_across_segments_and_merges(tmp_path):
+    # a key over the stop list in the segments' sum is dropped from all, stopped or not,
+    # and a merge stops it; the smallest stored_max holds
+    rng = np.random.default_rng(13)
+    # keys held ~150 times, ~8 times (over the stop list or not, in one half or in both)
+    # and about once
+    tiers = [(0, 10, 0.2), (10, 310, 0.1), (310, 1 << 24, 0.7)]
+    hs = []
+    for _ in range(30):
+        parts = [rng.integers(lo, hi, int(400 * w)) for lo, hi, w in tiers]
+        hs.append(np.concatenate(parts).astype(np.uint32))
+    fs = [np.sort(rng.integers(0, 9000, h.size)) for h in hs]
+    ids = list(range(1, 31))
+    whole = DiskIndex([Segment(write_segment(tmp_path / "w.aix", ids, hs, fs, key_bits=24))])
+    a = write_segment(tmp_path / "a.aix", ids[:12], hs[:12], fs[:12], key_bits=24, stored_max=8)
+    a = Segment(a)
+    b = Segment(write_segment(tmp_path / "b.aix", ids[12:], hs[12:], fs[12:], key_bits=24))
+    held, counts = np.unique(np.concatenate(hs), return_counts=True)
+    in_a = np.unique(np.concatenate(hs[:12]), return_counts=True)
+    split = np.isin(held, in_a[0][in_a[1] <= 8]) & (counts > 8)  # stopped only by the sum
+    assert split.sum() >= 3
+    q = held.astype(np.uint32)
+    for cap in (2, 8):
+        assert disk_stop(DiskIndex([a, b]), q, cap) == disk_stop(whole, q, cap)
+    m = Segment(merge_segments(tmp_path / "m.aix", [a, b]))
+    assert m.stored_max == 8
+    assert m.n_postings == counts[counts <= 8].sum() + (counts > 8).sum()
+    for cap in (2, 8):
+        assert disk_stop(DiskIndex([m]), q, cap) == disk_stop(whole, q, cap)
+    # merged again with a smaller stored_max: that one holds
+    m4 = Segment(merge_segments(tmp_path / "m4.aix", [m], stored_max=4))
+    assert m4.stored_max == 4
+    assert disk_stop(DiskIndex([m4]), q, 4) == disk_stop(whole, q, 4)
+    # removed songs: the postings of a key that stays under the stop list go, a stopped
+    # key stays stopped (its postings are not there to count out)
+    gone = set(ids[:3])
+    r = Segment(merge_segments(tmp_path / "r.aix", [m], [gone]))
+    rest = DiskIndex(
+        [Segment(write_segment(tmp_path / "rest.aix", ids[3:], hs[3:], fs[3:], key_bits=24))]
+    )
+    left = np.unique(np.concatenate(hs[3:]), return_counts=True)
+    kept = left[0][np.isin(left[0], held[counts <= 8])].astype(np.uint32)
+    assert kept.size >= 10
+    assert disk_stop(DiskIndex([r]), kept, 8) == disk_stop(rest, kept, 8)
+    assert disk_stop(DiskIndex([r]), held[counts > 8].astype(np.uint32), 64) == []
+
+
+def test_a_segment_of_format_2_is_read_and_merged_into_stop_postings(tmp_path):
+    hs, fs = _random_songs(12, seed=14, bits=32)
+    ids = list(range(1, 13))
+    path = write_segment(tmp_path / "s.aix", ids, hs, fs, key_bits=32)
+    _as_format_2(path, tmp_path / "v2.aix")
+    v2 = Segment(tmp_path / "v2.aix")
+    assert (v2.version, v2.stored_max, v2.stop_g) == (2, 0, -1) and v2.present.size > 0
+    q = np.concatenate(hs)[::2]
+    for cap in (None, 5):
+        assert disk_stop(DiskIndex([v2]), q, cap) == disk_stop(DiskIndex([Segment(path)]), q, cap)
+    m = Segment(merge_segments(tmp_path / "m.aix", [v2], stored_max=5))
+    assert (m.version, m.stored_max) == (VERSION, 5)
+    assert disk_stop(DiskIndex([m]), q, 5) == disk_stop(DiskIndex([v2]), q, 5)
 
 
 def test_the_selective_filter_is_left_out_when_few_keys_are_common(tmp_path):
@@ -564,8 +691,8 @@ def test_fp_stats_and_compact_commands(tmp_path):
         cat.remove(1)
     res = runner.invoke(app, ["fp", "stats", "--db", db])
     assert res.exit_code == 0 and "1 removed song(s)" in res.output
-    assert "format 1.2," in res.output and "key filters" in res.output
-    assert info["segment_versions"] == [2] and info["key_filter_bytes"] > 0
+    assert "format 1.3," in res.output and "key filters" in res.output
+    assert info["segment_versions"] == [VERSION] and info["key_filter_bytes"] > 0
     if info["page_cache_bytes"] is not None:
         assert "of the index in memory now" in res.output
         assert "cannot hold the index" not in res.output
@@ -580,7 +707,7 @@ def test_fp_stats_and_compact_commands(tmp_path):
     assert "format 1.1," in res.output and "`aares fp compact` rewrites them" in res.output
     assert runner.invoke(app, ["fp", "compact", "--db", db]).exit_code == 0
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
-    assert info["segment_versions"] == [2] and info["postings"] == sum(k.size for k in keys[1:])
+    assert info["segment_versions"] == [VERSION] and info["postings"] == sum(k.size for k in keys[1:])
 
 
 def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):

@@ -184,11 +184,16 @@ def test_a_pair_index_of_an_older_aares_is_rebuilt_with_three_point_keys(tmp_pat
     st.close()
     small = Catalog(db)  # under TWO_STAGE_HOURS: the pair index is the right one, kept
     assert {s.key_bits for s in small.index.segments} == {21}
+    # (searched with its own stop list, larger than the first stage's: every posting kept)
+    assert {s.stored_max for s in small.index.segments} == {0}
     small.close()
     again = Catalog(db, two_stage_hours=0)  # a catalog past the threshold
     with pytest.warns(UserWarning, match=r"old\.db\.index: .*21-bit keys.*rebuilding it"):
         idx = again.index
     assert isinstance(idx, DiskIndex) and {s.key_bits for s in idx.segments} == {32}
+    # three-point keys, looked up under the first stage's stop list only: keys held more
+    # often are stored as a stop posting
+    assert {s.stored_max for s in idx.segments} == {again.settings.candidates_cap} == {64}
     man = json.loads((tmp_path / "old.db.index" / "manifest.json").read_text())
     assert man["key_bits"] == 32
     m = again.identify_signal(songs[1][8 * SR : 13 * SR])

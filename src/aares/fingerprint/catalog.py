@@ -37,7 +37,7 @@ from aares.fingerprint.index import (
 from aares.fingerprint.landmarks import Profile, fingerprint, get_profile, index_landmarks
 from aares.fingerprint.match import Match, MatchSettings, factor_grid, match_signal
 from aares.fingerprint.parallel import Job, check_cluster, run_jobs
-from aares.fingerprint.segment import SegmentError
+from aares.fingerprint.segment import SELECTIVE_MAX, SegmentError
 from aares.fingerprint.store import DuplicateSong, SongInfo, Store, StoreError, open_store
 
 __all__ = ["Catalog", "IndexReport", "Relation", "audio_files", "file_checksum", "song_tags"]
@@ -483,12 +483,20 @@ class Catalog:
             return Index.from_store(keyed)
         bits = self._keyed.index_bits
         _warn_if_rebuilt(index_folder_for(self.store), bits, self.store.location)
+        stored = self._stored_max()
         try:
-            return open_index(keyed, key_bits=bits)
+            return open_index(keyed, key_bits=bits, stored_max=stored)
         except (IndexFolderError, SegmentError) as exc:
             # the index is derived from the store: say what was wrong, then rebuild it
             warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=3)
-            return open_index(keyed, key_bits=bits, rebuild=True)
+            return open_index(keyed, key_bits=bits, rebuild=True, stored_max=stored)
+
+    def _stored_max(self) -> int:
+        # An index of three-point keys is looked up with the first stage's stop list only
+        # (``MatchSettings.candidates_cap``, 64): a key of more postings is stored as one
+        # stop posting, 41 % of the postings at 1,000 h (BENCHMARKS.md, "Stop postings").
+        # An index of pairs is searched with its own, larger stop list: all of them.
+        return SELECTIVE_MAX if self._keyed.triplets else 0
 
     def _postings(self):
         # the stored pairs by song id, for the matcher's second stage (three-point index)
@@ -538,7 +546,9 @@ class Catalog:
         disk: :func:`aares.fingerprint.index.compact`)."""
         self._keyed = self._index_profile()
         keyed = IndexedStore(self.store, self._keyed)
-        self._index = compact(keyed, key_bits=self._keyed.index_bits, parts=parts)
+        self._index = compact(
+            keyed, key_bits=self._keyed.index_bits, parts=parts, stored_max=self._stored_max()
+        )
         self._generation = self.store.generation()
         return self._index
 

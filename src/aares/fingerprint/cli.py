@@ -322,9 +322,11 @@ def stats_cmd(
             f" {info['segments']} segment(s), {info['dead_songs']} removed song(s) not yet"
             " merged away",
         ]
+        from aares.fingerprint.index import FOLDER_FORMAT
         from aares.fingerprint.segment import SELECTIVE_MAX, VERSION
 
-        if min(info.get("segment_versions") or [VERSION]) < VERSION:
+        oldest = min(info.get("segment_versions") or [VERSION])
+        if oldest == 1:
             lines.append(
                 "key filters   none in segment(s) of format 1 (lookups read every key's"
                 " block): `aares fp compact` rewrites them with filters"
@@ -335,6 +337,17 @@ def stats_cmd(
                 f"key filters   {info['key_filter_bytes'] / 1e6:.1f} MB (the keys held"
                 + (few if info.get("selective_filter_bytes") else "")
                 + ": lookups skip the others unread)"
+            )
+        if info.get("stored_max"):
+            lines.append(
+                f"stop postings keys held over {info['stored_max']} times are stored as one"
+                " posting (the first stage's stop list drops them)"
+            )
+        elif oldest < VERSION and info["index_bits"] > info["hash_bits"]:
+            lines.append(
+                f"stop postings none in segment(s) of format {FOLDER_FORMAT}.{oldest} (every"
+                " posting of the stop-listed keys is stored): `aares fp compact` rewrites"
+                " them, about a third smaller"
             )
         cached, memory = info.get("page_cache_bytes"), info.get("memory_bytes")
         if cached is not None and info["bytes"]:
@@ -356,7 +369,12 @@ def stats_cmd(
         lines += [
             f"buckets       postings per distinct hash: mean {occ['mean']:.1f}, median"
             f" {occ['median']:.0f}, 99 % {occ['p99']:.0f}, max {occ['max']:,}; a lookup meets"
-            f" {occ['seen_by_a_posting']:.0f} on average",
+            f" {occ['seen_by_a_posting']:.0f} on average"
+            + (
+                f" (a stopped key counts as {info['stored_max'] + 1})"
+                if info.get("stored_max")
+                else ""
+            ),
         ]
     console.print("\n".join(lines), highlight=False)
 

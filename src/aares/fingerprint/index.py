@@ -238,6 +238,12 @@ class DiskIndex:
         return self._n
 
     @property
+    def stored_max(self) -> int:
+        """Postings a key may have in every segment before it is stored as a stop posting
+        (the smallest of the segments'; 0: some segment stores every posting)."""
+        return min((s.stored_max for s in self.segments), default=0)
+
+    @property
     def resident_budget(self) -> int:
         return self._budget
 
@@ -318,6 +324,9 @@ class DiskIndex:
                 sum(s.present.nbytes + s.selective.nbytes for s in self.segments)
             ),
             "selective_filter_bytes": int(sum(s.selective.nbytes for s in self.segments)),
+            # keys of more postings are stored as one stop posting (0: all are stored);
+            # the occupancy counts them at stored_max + 1
+            "stored_max": self.stored_max,
             "bucket_occupancy": occupancy,
             # (None where the system cannot tell)
             "page_cache_bytes": None if None in cached else int(sum(cached)),
@@ -534,6 +543,7 @@ def open_index(
     update: bool = True,
     key_bits: int | None = None,
     rebuild: bool = False,
+    stored_max: int = 0,
 ):
     """The query index of ``store``, read in place from its index folder.
 
@@ -543,6 +553,9 @@ def open_index(
     folder that cannot be written (read-only media) gives the in-memory :class:`Index`.
     ``key_bits`` is the width of the profile's hashes (an index of another width is
     rebuilt); ``rebuild=True`` rebuilds it from the store's postings whatever its state.
+    ``stored_max > 0``: segments written from now on store a key of more postings as one
+    stop posting (:func:`aares.fingerprint.segment.write_segment`; for an index that is
+    only looked up with a stop list of at most that many postings).
     Raises :class:`IndexFolderError` or :class:`aares.fingerprint.segment.SegmentError`,
     naming the file, for a damaged index (the catalog then rebuilds it).
     """
@@ -571,7 +584,7 @@ def open_index(
     except OSError:
         return Index.from_store(store)  # read-only media: rebuild in memory as before
     try:
-        return sync(store, folder, key_bits, rebuild=rebuild)
+        return sync(store, folder, key_bits, rebuild=rebuild, stored_max=stored_max)
     finally:
         lock.__exit__()
 
@@ -586,10 +599,15 @@ def _in_step(man: dict | None, gen: int, cid: str, key_bits: int | None) -> bool
 
 
 def sync(
-    store: Store, folder: Path, key_bits: int | None = None, rebuild: bool = False
+    store: Store,
+    folder: Path,
+    key_bits: int | None = None,
+    rebuild: bool = False,
+    stored_max: int = 0,
 ) -> DiskIndex:
     """Bring the index folder in step with ``store`` (call under the folder's lock);
-    ``rebuild=True`` starts again from the store's postings (a damaged index)."""
+    ``rebuild=True`` starts again from the store's postings (a damaged index); new
+    segments stop keys of over ``stored_max`` postings (see :func:`open_index`)."""
     cid = store.catalog_id()
     try:
         man = None if rebuild else _read_manifest(folder)
@@ -603,6 +621,7 @@ def sync(
         man = _empty_manifest(cid)
         man["key_bits"] = key_bits
     _remove_orphans(folder, man)
+    man["stored_max"] = int(stored_max)  # (for the segments written from now on)
     gen = store.generation()  # read before the ids: a change after this is seen next time
     if man["generation"] == gen:
         return _disk_index(folder, man)
@@ -612,6 +631,7 @@ def sync(
     except SegmentError:  # a damaged segment: rebuild from the store
         man = _empty_manifest(cid)
         man["key_bits"] = key_bits
+        man["stored_max"] = int(stored_max)
         segs = []
     held: dict[int, tuple[int, int]] = {}  # song id -> (segment, checksum digest)
     for k, (seg, entry) in enumerate(zip(segs, man["segments"], strict=True)):
@@ -666,7 +686,10 @@ def sync(
         name = f"seg-{man['next']:08d}.aix"
         man["next"] += 1
         ids, hs, fs, sums = (list(c) for c in zip(*batch, strict=True))
-        job = pool.submit(write_segment, folder / name, ids, hs, fs, sums, key_bits=man["key_bits"])
+        job = pool.submit(
+            write_segment, folder / name, ids, hs, fs, sums, key_bits=man["key_bits"],
+            stored_max=man["stored_max"],
+        )  # fmt: skip
         pending.append((job, name))
         batch.clear()
         if man["key_bits"] is None:  # the first segment sets the width of the next ones
@@ -764,7 +787,7 @@ def _merge_into(
     name = f"seg-{man['next']:08d}.aix"
     man["next"] += 1
     dead = [set(e["dead"]) for e in man["segments"][k:end]]
-    merge_segments(folder / name, segs[k:end], dead)
+    merge_segments(folder / name, segs[k:end], dead, stored_max=man.get("stored_max", 0))
     whole = k == 0 and end == len(segs)
     man["segments"] = man["segments"][:k] + [{"file": name, "dead": []}] + man["segments"][end:]
     if whole:
@@ -779,9 +802,11 @@ def compact(
     folder: str | os.PathLike | None = None,
     key_bits: int | None = None,
     parts: int = 1,
+    stored_max: int = 0,
 ) -> DiskIndex:
     """Merge every segment into one (dropping removed songs): the smallest, fastest index;
-    a lone segment of an older format is written again in today's.
+    a lone segment of an older format, or that stores keys ``stored_max`` would stop, is
+    written again in today's.
 
     ``parts > 1``: into that many segments of consecutive songs and about equal postings
     instead. A merge writes its output beside its inputs, so a full one needs as much free
@@ -789,8 +814,9 @@ def compact(
     folder = Path(folder) if folder is not None else index_folder_for(store)
     folder.mkdir(parents=True, exist_ok=True)
     with _Lock(folder):
-        sync(store, folder, key_bits)
+        sync(store, folder, key_bits, stored_max=stored_max)
         man = _read_manifest(folder)
+        man["stored_max"] = int(stored_max)
         segs = _open_segments(folder, man)
         live = [
             int(s.songs.counts[~np.isin(s.songs.ids, list(e["dead"]))].sum())
@@ -801,7 +827,9 @@ def compact(
         cuts = sorted({0, len(segs), *(int(e) + 1 for e in ends if e + 1 < len(segs))})
         for a, b in reversed(list(zip(cuts[:-1], cuts[1:], strict=True))):  # (a: stays put)
             # (a segment of an older format, without key filters, is written again)
-            old = any(s.version < VERSION for s in segs[a:b])
+            old = any(
+                s.version < VERSION or (stored_max and not s.stored_max) for s in segs[a:b]
+            )
             if b - a > 1 or old or any(e["dead"] for e in man["segments"][a:b]):
                 _merge_into(folder, man, a, _open_segments(folder, man), end=b)
                 _remove_orphans(folder, man)  # the inputs' disk is free for the next part

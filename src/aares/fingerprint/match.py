@@ -816,13 +816,19 @@ class _Remembered:
         qh = np.asarray(qh, dtype=np.uint32)  # distinct and sorted (as _vote passes them)
         if self._kept is None:
             ui, song, frame = self._index.lookup(qh, stop_list=stop_list, cap=cap)
-            order = np.argsort(ui, kind="stable")
-            bounds = np.concatenate(([0], np.cumsum(np.bincount(ui, minlength=qh.size))))
-            self._kept = (stop_list, cap, qh, bounds, song[order], frame[order])
+            self._kept = (stop_list, cap, qh, ui, song, frame)
             return ui, song, frame
-        kept_stop, kept_cap, hashes, bounds, k_song, k_frame = self._kept
+        kept_stop, kept_cap, hashes, k_ui, k_song, k_frame = self._kept
         if (kept_stop, kept_cap) != (stop_list, cap):
             return self._index.lookup(qh, stop_list=stop_list, cap=cap)
+        if k_ui is not None:
+            # (sorted by hash here, not when kept: most queries end after their first lookup)
+            order = np.argsort(k_ui, kind="stable")
+            counts = np.bincount(k_ui, minlength=hashes.size)
+            self._bounds = np.concatenate(([0], np.cumsum(counts)))
+            k_song, k_frame = k_song[order], k_frame[order]
+            self._kept = (stop_list, cap, hashes, None, k_song, k_frame)
+        bounds = self._bounds
         at = np.minimum(np.searchsorted(hashes, qh), max(hashes.size - 1, 0))
         known = (hashes[at] == qh) if hashes.size else np.zeros(qh.size, dtype=bool)
         fresh = np.flatnonzero(~known)

@@ -28,11 +28,21 @@ bytes a distinct key instead of a directory entry and a block in pages scattered
 whole file. A filter never says no to a key it holds, so answers
 are the same with or without it.
 
+*Stop postings* (version 3): the first stage looks a key up under a stop list of 64
+postings, so the postings of a key held more often are never used; a segment written with
+``stored_max`` keeps one posting for such a key instead (``g = 2^gbits - 1``, past the time
+line), which a lookup reads as "over any cap" (a key over the cap in one segment is dropped
+from every segment, as before). At 1,000 h these keys held 41 % of the postings and at
+10,000 h 94 %: the index shrank from 2.25 to 1.43 GB and from 20.1 to 1.66 GB, with the
+same answers (BENCHMARKS.md, "Stop postings"). A lookup with a larger stop list, or none,
+does not get those keys back: an index of pairs, searched so, stores every posting.
+
 File layout (little-endian)::
 
     header   96 bytes: magic b"AARESIX1", version, key_bits, top_bits, gbits, off_bytes,
-             n_songs, n_postings, n_distinct, stream_bytes, then (version 2) the blocks of
-             the two key filters and selective_max, header CRC-32
+             n_songs, n_postings (in the stream), n_distinct, stream_bytes, then (version 2)
+             the blocks of the two key filters and selective_max, (version 3) stored_max,
+             header CRC-32
     songs    int64[n_songs] x 5: song id, start on the time line, length (frames), postings,
              digest of the song's content checksum
     dir      uint32 or uint64 [2^top_bits + 1]: byte offset of each block in the stream
@@ -40,8 +50,8 @@ File layout (little-endian)::
     filters  (version 2; from the next multiple of 64 bytes) uint64[8 * blocks] of the filter
              of every key held, then of the keys held by at most selective_max postings
 
-Version 1 files (no filters) are read as before, only slower; ``aares fp compact`` rewrites
-them as version 2.
+Version 1 files (no filters) and version 2 files (no stop postings) are read as before, only
+slower and larger; ``aares fp compact`` rewrites them as version 3.
 """
 
 from __future__ import annotations
@@ -75,10 +85,12 @@ __all__ = [
 ]
 
 MAGIC = b"AARESIX1"
-VERSION = 2
+VERSION = 3
 _HEADER_V1 = struct.Struct("<8s5I4Q")  # magic, version, key, top, gbits, off_bytes, 4 counts
 # ... then the blocks of the two key filters and the selective filter's bucket bound
-_HEADER = struct.Struct("<8s5I4Q2QI")
+_HEADER_V2 = struct.Struct("<8s5I4Q2QI")
+# ... then (version 3) stored_max: keys of more postings are stored as one stop posting
+_HEADER = struct.Struct("<8s5I4Q2QII")
 _HEADER_SIZE = 96
 #: the selective filter holds the keys of at most this many postings in the segment: the
 #: first stage's stop list (``MatchSettings.candidates_cap``) drops keys of more, so its
@@ -453,10 +465,24 @@ def filter_contains(words: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return _filter_pass(words, _NO_FILTER, keys, np.zeros(keys.size, np.uint64), 0)
 
 
+@numba.njit(cache=True, inline="always")
+def _is_stop(buf, start, u_bits, gbits, stop_g):  # pragma: no cover (numba)
+    # whether the block at ``start``, of one posting, is a stop posting
+    if stop_g < 0:
+        return False
+    cnt, pos = _varint(buf, start)
+    if cnt != 1:
+        return False
+    d = _next(buf, np.int64(pos) * 8, _rice_k(u_bits, 1))[0]
+    return np.int64(d & ((np.uint64(1) << np.uint64(gbits)) - np.uint64(1))) == stop_g
+
+
 @numba.njit(cache=True)
-def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (numba)
-    # postings of each query key; a block of one key (low_bits 0) says it in its header
+def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits, stop_g, stop_count):  # pragma: no cover
+    # postings of each query key (``stop_count`` for a key stored as a stop posting); a
+    # block of one key (low_bits 0) says it in its header
     out = np.zeros(qtop.size, dtype=np.int64)
+    gmask = (np.uint64(1) << np.uint64(gbits)) - np.uint64(1)
     for i in range(qtop.size):
         b = qtop[i]
         start = np.int64(offsets[b])
@@ -464,7 +490,7 @@ def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (n
             continue
         cnt, pos = _varint(buf, start)
         if u_bits == gbits:
-            out[i] = cnt
+            out[i] = stop_count if _is_stop(buf, start, u_bits, gbits, stop_g) else cnt
             continue
         k = _rice_k(u_bits, cnt)
         bitpos = np.int64(pos) * 8
@@ -477,6 +503,9 @@ def _key_counts(buf, offsets, qtop, qlow, u_bits, gbits):  # pragma: no cover (n
             if low > want:
                 break
             if low == want:
+                if np.int64(v & gmask) == stop_g:
+                    out[i] = stop_count
+                    break
                 out[i] += 1
     return out
 
@@ -497,10 +526,12 @@ def _lookup(
     row_shift,
     with_pos,
     over,
+    stop_g,
 ):  # pragma: no cover (numba)
     # postings of each query key (top, low) but those with skip[i] or more than cap postings:
     # (query index qidx[i], song row, frame, bit position or nothing unless with_pos); a key
-    # dropped for the cap is marked in over[qidx[i]] (when over is not empty).
+    # dropped for the cap, or stored as a stop posting (g == stop_g), is marked in
+    # over[qidx[i]] (when over is not empty).
     # A first pass reads the blocks' counts: the output is allocated once, at the size they
     # bound (a growing output cost as much as the decoding: copies, and the page faults of
     # the new arrays), and the blocks are in the cache when the second pass decodes them.
@@ -546,12 +577,14 @@ def _lookup(
                 continue
             if low > want:
                 break
-            if n - n0 == cap:  # over the cap: dropped, and the rest of it not decoded
+            g = np.int64(v & gmask)
+            if n - n0 == cap or g == stop_g:
+                # over the cap: dropped, and the rest of it not decoded (a stop posting is
+                # a key's only one)
                 n = n0
                 if over.size:
                     over[qidx[i]] = True
                 break
-            g = np.int64(v & gmask)
             # the song holding g: the table's guess, then forwards past shorter songs
             r = row_of[g >> row_shift]
             while r < last and starts[r + 1] <= g:
@@ -628,11 +661,11 @@ class Segment:
         if len(head) < _HEADER_SIZE or head[:8] != MAGIC:
             raise SegmentError(f"{self.path}: not an aares index segment (bad magic)")
         (version,) = struct.unpack("<I", head[8:12])
-        if version not in (1, VERSION):
+        if not 1 <= version <= VERSION:
             raise SegmentError(
-                f"{self.path}: index segment version {version}, this aares reads 1 and {VERSION}"
+                f"{self.path}: index segment version {version}, this aares reads 1 to {VERSION}"
             )
-        layout = _HEADER_V1 if version == 1 else _HEADER
+        layout = {1: _HEADER_V1, 2: _HEADER_V2}.get(version, _HEADER)
         fields = layout.unpack(head[: layout.size])
         (crc,) = struct.unpack("<I", head[layout.size : layout.size + 4])
         if zlib.crc32(head[: layout.size]) != crc:
@@ -640,7 +673,12 @@ class Segment:
         self.version = version
         self.key_bits, self.top_bits, self.gbits, off_bytes = fields[2:6]
         self.n_songs, self.n_postings, self.n_distinct, self.stream_bytes = fields[6:10]
-        present_blocks, selective_blocks, self.selective_max = fields[10:] or (0, 0, 0)
+        present_blocks, selective_blocks, self.selective_max = fields[10:13] or (0, 0, 0)
+        #: keys held more than this many times are stored as one stop posting (0: every
+        #: posting is stored)
+        self.stored_max = fields[13] if version > 2 else 0
+        #: the ``g`` of a stop posting (-1: none in this file)
+        self.stop_g = (1 << self.gbits) - 1 if self.stored_max else -1
         n_dir = (1 << self.top_bits) + 1
         songs_at = _HEADER_SIZE
         dir_at = songs_at + 40 * self.n_songs
@@ -811,7 +849,10 @@ class Segment:
             idx, top, low = idx[held], top[held], low[held]
 
         def count(top, low):
-            return _key_counts(self.stream, self.offsets, top, low, self.u_bits, self.gbits)
+            return _key_counts(
+                self.stream, self.offsets, top, low, self.u_bits, self.gbits, self.stop_g,
+                self.stored_max + 1,
+            )  # fmt: skip
 
         for a, n in self._walk(count, top, low):
             out[idx[a : a + n.size]] = n
@@ -846,7 +887,7 @@ class Segment:
         def find(top, idx, low, sk):
             return _lookup(
                 self.stream, self.offsets, idx, top, low, self.u_bits, self.gbits, sk, cap,
-                self.songs.starts, row_of, shift, bool(with_pos), over,
+                self.songs.starts, row_of, shift, bool(with_pos), over, self.stop_g,
             )  # fmt: skip
 
         parts = [r for _, r in self._walk(find, top, idx, low, sk)]
@@ -888,34 +929,71 @@ class Segment:
     def bucket_histogram(self) -> np.ndarray:
         """``out[k]``: how many distinct hashes have ``k`` postings here (read from the block
         headers when a block is one hash, else decoded a chunk of the key space at a time,
-        so memory stays one chunk's whatever the segment's size)."""
+        so memory stays one chunk's whatever the segment's size); the keys stored as a stop
+        posting count at ``stored_max + 1``."""
+        stop_count = self.stored_max + 1
         if self.u_bits == self.gbits:
-            out = np.bincount(_header_counts(self.stream, self.offsets))
+            out = np.bincount(
+                _header_counts(
+                    self.stream, self.offsets, self.u_bits, self.gbits, self.stop_g, stop_count
+                )
+            )
             out[0] = 0  # empty blocks
             return out
         c = min(self.top_bits, max(0, int(self.n_postings // _CHUNK).bit_length()))
         out = np.zeros(1, dtype=np.int64)
         for j in range(1 << c):
-            keys, _ = self.chunk(c, j, release=True)
+            keys, g = self.chunk(c, j, release=True)
             if keys.size == 0:
                 continue
             starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-            h = np.bincount(np.diff(np.append(starts, keys.size)))
+            n = np.diff(np.append(starts, keys.size))
+            n[g[starts] == self.stop_g] = stop_count
+            h = np.bincount(n)
             out = np.pad(out, (0, max(0, h.size - out.size)))
             out[: h.size] += h
         return out
 
 
 @numba.njit(cache=True)
-def _header_counts(buf, offsets):  # pragma: no cover (numba)
+def _header_counts(buf, offsets, u_bits, gbits, stop_g, stop_count):  # pragma: no cover (numba)
     out = np.zeros(offsets.size - 1, dtype=np.int64)
     for b in range(offsets.size - 1):
         if offsets[b] != offsets[b + 1]:
-            out[b] = _varint(buf, np.int64(offsets[b]))[0]
+            start = np.int64(offsets[b])
+            stop = _is_stop(buf, start, u_bits, gbits, stop_g)
+            out[b] = stop_count if stop else _varint(buf, start)[0]
     return out
 
 
 # -- writing --------------------------------------------------------------------------------
+
+
+def _gbits(songs: SongTable, stored_max: int) -> int:
+    # bits of g: the time line, and one value more for the stop posting (g = 2^gbits - 1)
+    return _bitlen(songs.total if stored_max else max(songs.total - 1, 0))
+
+
+def _stop_keys(
+    keys: np.ndarray, g: np.ndarray, stored_max: int, stop_g: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Postings sorted by ``(key, g)`` with every key of more than ``stored_max`` of them, or
+    with a stop posting already (``g == stop_g``, a merged segment's), cut to one stop
+    posting (``stored_max`` 0: as they are)."""
+    if not stored_max or keys.size == 0:
+        return keys, g
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    last = np.append(first[1:], keys.size) - 1
+    over = (last - first + 1 > stored_max) | (g[last] == stop_g)
+    if not over.any():
+        return keys, g
+    keep = np.ones(keys.size, dtype=np.bool_)
+    drop = np.repeat(over, last - first + 1)
+    keep[drop] = False
+    keep[first[over]] = True
+    g = g.copy()
+    g[first[over]] = stop_g
+    return keys[keep], g[keep]
 
 
 def _write(
@@ -925,10 +1003,13 @@ def _write(
     n_postings: int,
     chunks: Iterator[tuple[int, np.ndarray, np.ndarray]],
     c: int,
+    stored_max: int = 0,
 ) -> None:
-    # chunks yield (j, keys sorted with g, g) for j = 0 .. 2^c - 1 in order; the file is
-    # written under a temporary name, synced, then renamed into place (atomic).
-    gbits = _bitlen(max(songs.total - 1, 0))
+    # chunks yield (j, keys sorted with g, g) for j = 0 .. 2^c - 1 in order, keys over
+    # stored_max already cut to their stop posting; n_postings bounds their count. The
+    # file is written under a temporary name, synced, then renamed into place (atomic).
+    gbits = _gbits(songs, stored_max)
+    stop_g = (1 << gbits) - 1 if stored_max else -1
     # (the stream goes straight after the reserved directory: no second copy on disk)
     top, off_bytes = choose_layout(n_postings, key_bits, gbits, c)
     low_bits = key_bits - top
@@ -937,6 +1018,7 @@ def _write(
     bound = _stream_bound(n_postings, u_bits, n_blocks)
     tmp = path.with_name(path.name + ".tmp")
     n_distinct = 0
+    n_stored = 0
     written = 0
     dir_at = _HEADER_SIZE + 40 * songs.ids.size
     dtype = "<u4" if off_bytes == 4 else "<u8"
@@ -974,8 +1056,10 @@ def _write(
                 continue
             first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
             n_distinct += first.size
+            n_stored += keys.size
             held.append(keys[first].astype(key_dtype))
-            few.append(held[-1][np.diff(np.append(first, keys.size)) <= SELECTIVE_MAX])
+            n = np.diff(np.append(first, keys.size))
+            few.append(held[-1][(n <= SELECTIVE_MAX) & (g[first] != stop_g)])
             block = (keys >> np.uint64(low_bits)).astype(np.int64)
             vals = ((keys & np.uint64((1 << low_bits) - 1)) << np.uint64(gbits)) | g.astype(
                 np.uint64
@@ -1005,8 +1089,8 @@ def _write(
             fh.write(words.astype("<u8").tobytes())
             blocks.append(words.size // 8)
         head = _HEADER.pack(
-            MAGIC, VERSION, key_bits, top, gbits, off_bytes,
-            songs.ids.size, n_postings, n_distinct, written, *blocks, SELECTIVE_MAX,
+            MAGIC, VERSION, key_bits, top, gbits, off_bytes, songs.ids.size, n_stored,
+            n_distinct, written, *blocks, SELECTIVE_MAX, stored_max,
         )  # fmt: skip
         fh.seek(0)
         fh.write(head + struct.pack("<I", zlib.crc32(head)))
@@ -1048,12 +1132,16 @@ def write_segment(
     frames_list,
     checksums=None,
     key_bits: int | None = None,
+    stored_max: int = 0,
 ) -> Path:
     """Write the postings of songs (ids and per-song arrays) as a segment file.
 
     ``checksums`` are the songs' content checksums in the store (their digests let a
     reader tell a song from a later one that got the same id); ``key_bits`` is the width
-    of the hashes (the profile's; the widest hash's when None).
+    of the hashes (the profile's; the widest hash's when None). ``stored_max > 0``: a key
+    of more postings is stored as one *stop posting* instead of them (a lookup with a
+    stop list of at most ``stored_max`` postings drops it anyway, as it would drop the
+    postings; lookups with a larger one or none lose it).
     """
     path = Path(path)
     ids = np.asarray(song_ids, dtype=np.int64)
@@ -1087,7 +1175,10 @@ def write_segment(
         key_bits = _bitlen(top_key)
     if top_key >> key_bits:
         raise SegmentError(f"{path}: hash {top_key} does not fit {key_bits} bits")
-    h, g = _sort_postings(scramble(h, key_bits), g, _bitlen(max(songs.total - 1, 0)))
+    gbits = _gbits(songs, stored_max)
+    h, g = _sort_postings(scramble(h, key_bits), g, gbits)
+    h, g = _stop_keys(h, g, stored_max, (1 << gbits) - 1)
+    n = h.size
     c = min(max(0, int(n // _CHUNK).bit_length()), key_bits)
 
     def chunks():
@@ -1097,17 +1188,24 @@ def write_segment(
         for j in range(1 << c):
             yield j, h[bounds[j] : bounds[j + 1]], g[bounds[j] : bounds[j + 1]]
 
-    _write(path, songs, key_bits, n, chunks(), c)
+    _write(path, songs, key_bits, n, chunks(), c, stored_max)
     return path
 
 
 def merge_segments(
-    path: str | os.PathLike, segments: list[Segment], removed: list[set[int]] | None = None
+    path: str | os.PathLike,
+    segments: list[Segment],
+    removed: list[set[int]] | None = None,
+    stored_max: int = 0,
 ) -> Path:
     """Merge ``segments`` into one new segment file, dropping the song ids ``removed[i]``
-    of ``segments[i]``.
+    of ``segments[i]``; keys of over ``stored_max`` postings become stop postings (as in
+    :func:`write_segment`; the smallest nonzero ``stored_max`` of the call's and the
+    inputs' holds: a stop posting cannot be turned back into postings).
 
     Streams over the key space in chunks, so memory holds one chunk of postings at a time.
+    A removed song's postings under a stop posting cannot be told apart: the key stays
+    stopped (rebuild the index from the store to count them out).
     """
     path = Path(path)
     widths = {s.key_bits for s in segments}
@@ -1128,11 +1226,15 @@ def merge_segments(
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
     songs = SongTable(ids, starts, lengths, counts, sums)
     n = int(counts.sum())
+    stored_max = min((m for m in (stored_max, *(s.stored_max for s in segments)) if m), default=0)
     # per input segment: new start of each of its rows (-1: dropped)
     remap = [np.full(s.n_songs, -1, dtype=np.int64) for s in segments]
     for k, (_, si, r) in enumerate(rows):
         remap[si][r] = starts[k]
-    gbits = _bitlen(max(songs.total - 1, 0))
+    gbits = _gbits(songs, stored_max)
+    stop_g = (1 << gbits) - 1 if stored_max else -1
+    if stored_max:  # (the stream's postings: a bound from the inputs' stored ones)
+        n = sum(_stored_bound(s, stored_max, removed[i]) for i, s in enumerate(segments))
     c = min(
         min((s.top_bits for s in segments), default=0),
         max(0, int(n // _CHUNK).bit_length()),
@@ -1153,22 +1255,41 @@ def merge_segments(
             keys, g = s.chunk(c, j, release=True)
             if keys.size == 0:
                 continue
+            stop = g == s.stop_g  # (none where s has no stop postings: stop_g -1)
             if d is not None:
                 ks.append(keys)
-                gs.append(g + d)
+                gs.append(np.where(stop, stop_g, g + d))
                 continue
             row = np.searchsorted(s.songs.starts, g, side="right") - 1
             ns = new_start[row]
-            live = ns >= 0
+            live = (ns >= 0) | stop
             ks.append(keys[live])
-            gs.append(g[live] - s.songs.starts[row[live]] + ns[live])
+            gs.append(np.where(stop, stop_g, g - s.songs.starts[row] + ns)[live])
         if not ks:
             return j, np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        # each segment's part is sorted by (key, new g): the songs keep their order
-        return j, *_sort_postings(np.concatenate(ks), np.concatenate(gs), gbits, runs=True)
+        # each segment's part is sorted by (key, new g): the songs keep their order (a stop
+        # posting, the largest g, stays last)
+        keys, g = _sort_postings(np.concatenate(ks), np.concatenate(gs), gbits, runs=True)
+        return j, *_stop_keys(keys, g, stored_max, stop_g)
 
-    _write(path, songs, key_bits, n, _ahead(chunk, range(1 << c)), c)
+    _write(path, songs, key_bits, n, _ahead(chunk, range(1 << c)), c, stored_max)
     return path
+
+
+def _stored_bound(seg: Segment, stored_max: int, removed: set[int]) -> int:
+    # postings a merge with stop postings over stored_max can take from seg: at most its
+    # live ones and one stop a key (a stop may stand for removed songs' postings only),
+    # and at most its stored ones when it stops keys at stored_max or fewer already, else
+    # its histogram's count with each key over stored_max as one posting (a decoding pass)
+    live = int(seg.songs.counts[~np.isin(seg.songs.ids, list(removed))].sum())
+    if seg.stored_max:
+        live += int(seg.n_distinct)
+    if seg.stored_max and seg.stored_max <= stored_max:
+        return min(int(seg.n_postings), live)
+    h = seg.bucket_histogram()
+    k = np.arange(h.size)
+    m = stored_max + 1
+    return min(live, int((k[:m] * h[:m]).sum() + h[m:].sum()))
 
 
 def _ahead(fn, items) -> Iterator:
