@@ -33,6 +33,7 @@ EXTRA = [
     "fingerprint-scale",
     "fingerprint-noise",
     "fingerprint-filters",
+    "fingerprint-stops",
     "fingerprint-search",
     "fingerprint-serve",
 ]

@@ -449,6 +449,31 @@ def test_stop_postings_across_segments_and_merges(tmp_path):
     assert disk_stop(DiskIndex([r]), held[counts > 8].astype(np.uint32), 64) == []
 
 
+def test_a_merge_stopped_only_by_the_sum_is_laid_out_for_its_own_postings(tmp_path):
+    # 8 segments hold the same 300 keys twice each (under a stop list of 8 in each, over it
+    # in their sum) and rare keys of their own: the merge's bound on its postings counts
+    # them all, its output must still have the blocks its few postings need
+    rng = np.random.default_rng(15)
+    shared = rng.integers(0, 1 << 32, 300, dtype=np.uint64).astype(np.uint32)
+    segs, hs, fs = [], [], []
+    for k in range(8):
+        h = np.concatenate([shared, shared, rng.integers(0, 1 << 32, 200).astype(np.uint32)])
+        hs.append(h)
+        fs.append(np.sort(rng.integers(0, 5000, h.size)))
+        path = tmp_path / f"s{k}.aix"
+        segs.append(Segment(write_segment(path, [k + 1], [h], [fs[-1]], None, 32, 8)))
+    assert all(s.stored_max == 8 and s.layout_is_tight() for s in segs)
+    m = Segment(merge_segments(tmp_path / "m.aix", segs))
+    assert m.n_postings == 300 + 8 * 200 and m.layout_is_tight()
+    assert not list(tmp_path.glob("*tight*"))
+    whole = write_segment(tmp_path / "w.aix", list(range(1, 9)), hs, fs, key_bits=32)
+    whole = DiskIndex([Segment(whole)])
+    q = np.concatenate(hs)
+    assert disk_stop(DiskIndex([m]), q, 8) == disk_stop(whole, q, 8) == disk_stop(
+        DiskIndex(segs), q, 8
+    )
+
+
 def test_a_segment_of_format_2_is_read_and_merged_into_stop_postings(tmp_path):
     hs, fs = _random_songs(12, seed=14, bits=32)
     ids = list(range(1, 13))

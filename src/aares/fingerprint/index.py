@@ -805,8 +805,8 @@ def compact(
     stored_max: int = 0,
 ) -> DiskIndex:
     """Merge every segment into one (dropping removed songs): the smallest, fastest index;
-    a lone segment of an older format, or that stores keys ``stored_max`` would stop, is
-    written again in today's.
+    a lone segment of an older format, that stores keys ``stored_max`` would stop, or with
+    more blocks than its postings need, is written again.
 
     ``parts > 1``: into that many segments of consecutive songs and about equal postings
     instead. A merge writes its output beside its inputs, so a full one needs as much free
@@ -828,7 +828,10 @@ def compact(
         for a, b in reversed(list(zip(cuts[:-1], cuts[1:], strict=True))):  # (a: stays put)
             # (a segment of an older format, without key filters, is written again)
             old = any(
-                s.version < VERSION or (stored_max and not s.stored_max) for s in segs[a:b]
+                s.version < VERSION
+                or (stored_max and not s.stored_max)
+                or not s.layout_is_tight()
+                for s in segs[a:b]
             )
             if b - a > 1 or old or any(e["dead"] for e in man["segments"][a:b]):
                 _merge_into(folder, man, a, _open_segments(folder, man), end=b)
