@@ -67,7 +67,7 @@ def measure(db: Path) -> dict:
     runs = {side: [] for side in SIDES}
     answers = {side: {} for side in SIDES}
     with Catalog(db, index="disk", readonly=True) as cat:
-        cat.index  # (the catalog's own index in step: its profile and generation)
+        _ = cat.index  # (the catalog's own index in step: its profile and generation)
         keyed = IndexedStore(cat.store, cat._keyed)
         if not cat._keyed.triplets:
             raise SystemExit(f"{db}: its index holds pairs (under 50 h): no stop postings")

@@ -469,8 +469,10 @@ def test_a_merge_stopped_only_by_the_sum_is_laid_out_for_its_own_postings(tmp_pa
     whole = write_segment(tmp_path / "w.aix", list(range(1, 9)), hs, fs, key_bits=32)
     whole = DiskIndex([Segment(whole)])
     q = np.concatenate(hs)
-    assert disk_stop(DiskIndex([m]), q, 8) == disk_stop(whole, q, 8) == disk_stop(
-        DiskIndex(segs), q, 8
+    assert (
+        disk_stop(DiskIndex([m]), q, 8)
+        == disk_stop(whole, q, 8)
+        == disk_stop(DiskIndex(segs), q, 8)
     )
 
 
@@ -732,7 +734,8 @@ def test_fp_stats_and_compact_commands(tmp_path):
     assert "format 1.1," in res.output and "`aares fp compact` rewrites them" in res.output
     assert runner.invoke(app, ["fp", "compact", "--db", db]).exit_code == 0
     info = json.loads(runner.invoke(app, ["fp", "stats", "--db", db, "--json"]).output)
-    assert info["segment_versions"] == [VERSION] and info["postings"] == sum(k.size for k in keys[1:])
+    assert info["segment_versions"] == [VERSION]
+    assert info["postings"] == sum(k.size for k in keys[1:])
 
 
 def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):

@@ -826,11 +826,10 @@ def compact(
         ends = np.searchsorted(np.cumsum(live), np.arange(1, parts) * sum(live) / parts)
         cuts = sorted({0, len(segs), *(int(e) + 1 for e in ends if e + 1 < len(segs))})
         for a, b in reversed(list(zip(cuts[:-1], cuts[1:], strict=True))):  # (a: stays put)
-            # (a segment of an older format, without key filters, is written again)
+            # (a segment of an older format, or laid out for more postings than it holds, is
+            # written again)
             old = any(
-                s.version < VERSION
-                or (stored_max and not s.stored_max)
-                or not s.layout_is_tight()
+                s.version < VERSION or (stored_max and not s.stored_max) or not s.layout_is_tight()
                 for s in segs[a:b]
             )
             if b - a > 1 or old or any(e["dead"] for e in man["segments"][a:b]):
