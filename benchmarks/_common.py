@@ -1,11 +1,16 @@
-"""Shared by every benchmark: machine facts and writing one section of BENCHMARKS.md."""
+"""Shared by every benchmark: machine facts, writing one section of BENCHMARKS.md, and
+measuring catalogs in processes of their own."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from aares.io import write_text
@@ -62,3 +67,66 @@ def write_section(name: str, markdown: str) -> Path:
         else f"{text.rstrip()}\n\n{block}\n"
     )
     return write_text(BENCHMARKS_MD, text)
+
+
+def measured_in_children(dbs: list[Path], module: str, setting: str) -> Iterator[dict]:
+    """``module.measure(db)`` (a JSON-able dict) for each catalog file, each in a process of
+    its own (so that its peak resident set is that catalog's); a missing catalog ends the
+    run first, naming the environment variable ``setting`` that lists them."""
+    from aares.fingerprint.parallel import sigterm_as_interrupt
+
+    missing = [str(db) for db in dbs if not db.exists()]
+    if missing:
+        raise SystemExit(
+            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
+            f"fingerprint-scale` or name them in {setting}"
+        )
+    code = (
+        f"import json, sys; from pathlib import Path; from {module} import measure;"
+        " print(json.dumps(measure(Path(sys.argv[1]))))"
+    )
+    for db in dbs:
+        # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
+        with sigterm_as_interrupt():
+            proc = subprocess.run(
+                [sys.executable, "-c", code, str(db)],
+                capture_output=True, text=True, cwd=ROOT, check=False,
+            )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
+        yield json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cpu_summary(runs: list[dict]) -> dict:
+    """Medians of per-query measurements (``user_ms``, ``sys_ms``, ``faults``, ``kind``):
+    CPU p50 and p95, user and system p50, page faults p50, CPU p50 per kind of query."""
+    import numpy as np
+    import pandas as pd
+
+    t = pd.DataFrame(runs)
+    cpu = t.user_ms + t.sys_ms
+    return {
+        "p50_ms": float(cpu.median()),
+        "p95_ms": float(np.percentile(cpu, 95)),
+        "user_ms": float(t.user_ms.median()),
+        "sys_ms": float(t.sys_ms.median()),
+        "faults": float(t.faults.median()),
+        "by_kind": {k: float(cpu[t.kind == k].median()) for k in sorted(set(t.kind))},
+    }
+
+
+def catalog_section(title: str, command: str, text: str, table: list[dict]) -> str:
+    """A benchmark's section of BENCHMARKS.md: its title, the machine and date, the command
+    that reproduces it and what it measures, then its table."""
+    import pandas as pd
+
+    from aares.markdown import markdown_table
+
+    return "\n\n".join(
+        [
+            f"### {title}",
+            stamp(),
+            f"Command: `{command}`. {text}",
+            markdown_table(pd.DataFrame(table)),
+        ]
+    )

@@ -16,27 +16,18 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from aares.fingerprint import index as index_mod
 from aares.fingerprint.catalog import Catalog
-from aares.fingerprint.parallel import sigterm_as_interrupt
 from aares.fingerprint.segment import SELECTIVE_MAX
-from aares.markdown import markdown_table
 
-from ._common import ROOT, stamp, write_section
+from ._common import catalog_section, cpu_summary, measured_in_children, write_section
 from .fingerprint_scale import WORK
 
-_CHILD = (
-    "import json, sys; from pathlib import Path; from benchmarks.fingerprint_filters import"
-    " measure; print(json.dumps(measure(Path(sys.argv[1]))))"
-)
 DBS = [Path(p) for p in os.environ.get("AARES_FILTERS_DBS", str(WORK / "scale.db")).split(",")]
 ROUNDS = int(os.environ.get("AARES_FILTERS_ROUNDS", "2"))
 
@@ -111,17 +102,7 @@ def measure(db: Path) -> dict:
     same = sum(answers[True][p] == answers[False][p] for p in answers[True])
     out = {"db": str(db), "hours": hours, "queries": len(positives), "same_answers": same}
     for on in (True, False):
-        t = pd.DataFrame(runs[on])
-        cpu = t.user_ms + t.sys_ms
-        side = "on" if on else "off"
-        out[side] = {
-            "p50_ms": float(cpu.median()),
-            "p95_ms": float(np.percentile(cpu, 95)),
-            "user_ms": float(t.user_ms.median()),
-            "sys_ms": float(t.sys_ms.median()),
-            "faults": float(t.faults.median()),
-            "by_kind": {k: float(cpu[t.kind == k].median()) for k in sorted(set(t.kind))},
-        }
+        out["on" if on else "off"] = cpu_summary(runs[on])
     return {
         **out,
         "filter_mb": filter_bytes / 1e6,
@@ -159,43 +140,26 @@ def _markdown(rows: list[dict]) -> str:
                 "peak RSS": f"{r.get('peak_rss_mb', 0):,.0f} MB",
             }
         )
-    return "\n\n".join(
-        [
-            "### The index's key filters, on and off (`python -m benchmarks fingerprint-filters`)",
-            stamp(),
-            f"Command: `AARES_FILTERS_DBS={','.join(r['db'] for r in rows)} "
-            f"AARES_FILTERS_ROUNDS={ROUNDS} python -m benchmarks fingerprint-filters "
-            "--data ../shared/data`, each catalog's index in the page cache. The scale table's"
-            f" positive queries, {ROUNDS} rounds, each query with and without the filters in"
-            " one process (the order alternating); CPU includes decoding; the resident budget"
-            " is the default. Keys: the distinct three-point keys the first stage looks up for"
-            " the noisy excerpts, by their postings in the index.",
-            markdown_table(pd.DataFrame(table)),
-        ]
+    dbs = ",".join(r["db"] for r in rows)
+    return catalog_section(
+        "The index's key filters, on and off (`python -m benchmarks fingerprint-filters`)",
+        f"AARES_FILTERS_DBS={dbs} AARES_FILTERS_ROUNDS={ROUNDS} python -m benchmarks"
+        " fingerprint-filters --data ../shared/data",
+        "Each catalog's index in the page cache. The scale table's"
+        f" positive queries, {ROUNDS} rounds, each query with and without the filters in"
+        " one process (the order alternating); CPU includes decoding; the resident budget"
+        " is the default. Keys: the distinct three-point keys the first stage looks up for"
+        " the noisy excerpts, by their postings in the index.",
+        table,
     )
 
 
 def main(data_dir: Path) -> None:  # noqa: ARG001 (the queries are the scale benchmark's)
-    missing = [str(db) for db in DBS if not db.exists()]
-    if missing:
-        raise SystemExit(
-            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
-            "fingerprint-scale` or name them in AARES_FILTERS_DBS"
-        )
     rows = []
-    for db in DBS:  # one process a catalog: its peak resident set is that catalog's
-        # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
-        with sigterm_as_interrupt():
-            proc = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(db)],
-                capture_output=True, text=True, cwd=ROOT, check=False,
-            )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        r = rows[-1]
+    for r in measured_in_children(DBS, "benchmarks.fingerprint_filters", "AARES_FILTERS_DBS"):
+        rows.append(r)
         print(
-            f"{db}: p50 {r['on']['p50_ms']:.1f} ms with the filters, {r['off']['p50_ms']:.1f}"
+            f"{r['db']}: p50 {r['on']['p50_ms']:.1f} ms with the filters, {r['off']['p50_ms']:.1f}"
             f" without; same answers {r['same_answers']} of {r['queries']}",
             flush=True,
         )

@@ -18,29 +18,18 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import QUERY_MAX_SECONDS, Catalog, IndexedStore
 from aares.fingerprint.index import compact
 from aares.fingerprint.match import match_signal
-from aares.fingerprint.parallel import sigterm_as_interrupt
 from aares.fingerprint.segment import SELECTIVE_MAX
-from aares.markdown import markdown_table
 
-from ._common import ROOT, stamp, write_section
+from ._common import catalog_section, cpu_summary, measured_in_children, write_section
 from .fingerprint_scale import WORK
 
-_CHILD = (
-    "import json, sys; from pathlib import Path; from benchmarks.fingerprint_stops import"
-    " measure; print(json.dumps(measure(Path(sys.argv[1]))))"
-)
 DBS = [Path(p) for p in os.environ.get("AARES_STOPS_DBS", str(WORK / "scale.db")).split(",")]
 ROUNDS = int(os.environ.get("AARES_STOPS_ROUNDS", "2"))
 SIDES = {"every posting": 0, "stop postings": SELECTIVE_MAX}
@@ -113,17 +102,7 @@ def measure(db: Path) -> dict:
     same = sum(answers[a][p] == answers[b][p] for p in answers[a])
     out = {"db": str(db), "hours": hours, "queries": len(positives), "same_answers": same}
     for side in SIDES:
-        t = pd.DataFrame(runs[side])
-        cpu = t.user_ms + t.sys_ms
-        out[side] = {
-            **built[side],
-            "p50_ms": float(cpu.median()),
-            "p95_ms": float(np.percentile(cpu, 95)),
-            "user_ms": float(t.user_ms.median()),
-            "sys_ms": float(t.sys_ms.median()),
-            "faults": float(t.faults.median()),
-            "by_kind": {k: float(cpu[t.kind == k].median()) for k in sorted(set(t.kind))},
-        }
+        out[side] = {**built[side], **cpu_summary(runs[side])}
     return out
 
 
@@ -155,45 +134,28 @@ def _markdown(rows: list[dict]) -> str:
                 "same answers": f"{r['same_answers']} of {r['queries']}",
             }
         )
-    return "\n\n".join(
-        [
-            "### Stop postings, with and without (`python -m benchmarks fingerprint-stops`)",
-            stamp(),
-            f"Command: `AARES_STOPS_DBS={','.join(r['db'] for r in rows)} "
-            f"AARES_STOPS_ROUNDS={ROUNDS} python -m benchmarks fingerprint-stops "
-            "--data ../shared/data`. Each catalog's three-point keys indexed twice from its"
-            " store, in one segment each: every posting stored, and a key of over"
-            f" {SELECTIVE_MAX} postings stored as one stop posting. The scale table's positive"
-            f" queries, {ROUNDS} rounds, each query on both indexes in one process (the order"
-            " alternating); CPU includes decoding; the resident budget is the default, each"
-            " index its own. Figures: every posting vs stop postings.",
-            markdown_table(pd.DataFrame(table)),
-        ]
+    dbs = ",".join(r["db"] for r in rows)
+    return catalog_section(
+        "Stop postings, with and without (`python -m benchmarks fingerprint-stops`)",
+        f"AARES_STOPS_DBS={dbs} AARES_STOPS_ROUNDS={ROUNDS} python -m benchmarks"
+        " fingerprint-stops --data ../shared/data",
+        "Each catalog's three-point keys indexed twice from its"
+        " store, in one segment each: every posting stored, and a key of over"
+        f" {SELECTIVE_MAX} postings stored as one stop posting. The scale table's positive"
+        f" queries, {ROUNDS} rounds, each query on both indexes in one process (the order"
+        " alternating); CPU includes decoding; the resident budget is the default, each"
+        " index its own. Figures: every posting vs stop postings.",
+        table,
     )
 
 
 def main(data_dir: Path) -> None:  # noqa: ARG001 (the queries are the scale benchmark's)
-    missing = [str(db) for db in DBS if not db.exists()]
-    if missing:
-        raise SystemExit(
-            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
-            "fingerprint-scale` or name them in AARES_STOPS_DBS"
-        )
     rows = []
-    for db in DBS:  # one process a catalog
-        # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
-        with sigterm_as_interrupt():
-            proc = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(db)],
-                capture_output=True, text=True, cwd=ROOT, check=False,
-            )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        r = rows[-1]
+    for r in measured_in_children(DBS, "benchmarks.fingerprint_stops", "AARES_STOPS_DBS"):
+        rows.append(r)
         a, b = SIDES
         print(
-            f"{db}: {r[a]['bytes'] / 1e6:,.0f} MB -> {r[b]['bytes'] / 1e6:,.0f} MB; p50"
+            f"{r['db']}: {r[a]['bytes'] / 1e6:,.0f} MB -> {r[b]['bytes'] / 1e6:,.0f} MB; p50"
             f" {r[a]['p50_ms']:.1f} -> {r[b]['p50_ms']:.1f} ms; same answers"
             f" {r['same_answers']} of {r['queries']}",
             flush=True,
