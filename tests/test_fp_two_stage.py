@@ -253,3 +253,25 @@ def test_a_reused_song_id_is_matched_on_its_new_pairs(tmp_path, songs):
     m = cat.identify_signal(songs[2][5 * SR : 10 * SR])
     assert m and m[0].title == "c" and abs(m[0].offset - 5) < 0.1
     assert cat.identify_signal(songs[1][5 * SR : 10 * SR]) == []
+
+
+def test_the_second_stage_join_finds_every_query_landmark_of_every_posting():
+    # a song's stored pairs against a query's sorted hashes (repeated hashes: several query
+    # landmarks), as a brute-force join gives them, in the song's order
+    from aares.fingerprint.match import _join, _query_bitmap
+
+    rng = np.random.default_rng(3)
+    qh = np.sort(rng.integers(0, 1 << 21, 3000)).astype(np.uint32)
+    qh = np.sort(np.concatenate([qh, qh[::7]]))  # (some hashes twice)
+    hashes = np.concatenate([rng.integers(0, 1 << 21, 20000), qh[::5]]).astype(np.uint32)
+    rng.shuffle(hashes)
+    frames = np.arange(hashes.size, dtype=np.int64) * 3
+    want = [
+        (int(q), int(frames[p]))
+        for p in range(hashes.size)
+        for q in np.flatnonzero(qh == hashes[p])
+    ]
+    qi, fr = _join(qh, *_query_bitmap(qh), hashes, frames)
+    assert list(zip(qi.tolist(), fr.tolist(), strict=True)) == want and len(want) > 600
+    empty = _join(qh, *_query_bitmap(qh), hashes[:0], frames[:0])
+    assert empty[0].size == 0 and empty[1].size == 0

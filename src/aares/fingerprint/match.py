@@ -784,22 +784,31 @@ def _query_bitmap(qh):  # pragma: no cover (numba)
 def _join(qh, bitmap, top, hashes, frames):  # pragma: no cover (numba)
     # Every posting of one song whose hash is a query hash: (query index, frame). ``qh``
     # is sorted; a binary search in it finds the query landmarks of a posting that passes
-    # the bitmap. The song's arrays are read once, in order, as stored.
-    total = 0
+    # the bitmap. The song's arrays are read once, in order, as stored, and only the few
+    # postings that pass are visited again (a second pass over all of them, to fill the
+    # output, was half of stage 2's join: 3.7 against 2.0 ms a query at 1,000 h).
+    passed = np.empty(hashes.size, dtype=np.int32)  # (pages touched only where written)
+    m = 0
     for p in range(hashes.size):
         h = np.int64(hashes[p])
         if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
-            total += np.searchsorted(qh, hashes[p], "right") - np.searchsorted(qh, hashes[p])
+            passed[m] = p
+            m += 1
+    lo = np.empty(m, dtype=np.int64)
+    hi = np.empty(m, dtype=np.int64)
+    total = 0
+    for i in range(m):
+        lo[i] = np.searchsorted(qh, hashes[passed[i]])
+        hi[i] = np.searchsorted(qh, hashes[passed[i]], "right")
+        total += hi[i] - lo[i]
     qi = np.empty(total, dtype=np.int64)
     fr = np.empty(total, dtype=np.int64)
     k = 0
-    for p in range(hashes.size):
-        h = np.int64(hashes[p])
-        if h <= top and (bitmap[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
-            for q in range(np.searchsorted(qh, hashes[p]), np.searchsorted(qh, hashes[p], "right")):
-                qi[k] = q
-                fr[k] = frames[p]
-                k += 1
+    for i in range(m):
+        for q in range(lo[i], hi[i]):
+            qi[k] = q
+            fr[k] = frames[passed[i]]
+            k += 1
     return qi, fr
 
 
