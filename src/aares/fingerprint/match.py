@@ -819,7 +819,17 @@ class _Remembered:
     # with the same stop list only.
     def __init__(self, index) -> None:
         self._index = index
-        self._kept: tuple | None = None
+        self._kept: tuple | None = None  # (stop_list, cap, hashes, ui, song, frame)
+        self._by_hash: tuple | None = None  # (bounds, song, frame) of the kept, by hash
+
+    def _kept_by_hash(self) -> tuple:
+        # (sorted by hash when a second lookup needs it: most queries end after their first)
+        if self._by_hash is None:
+            _, _, hashes, ui, song, frame = self._kept
+            order = np.argsort(ui, kind="stable")
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(ui, minlength=hashes.size))))
+            self._by_hash = (bounds, song[order], frame[order])
+        return self._by_hash
 
     def lookup(self, qh: np.ndarray, stop_list: bool = False, cap: int | None = None):
         qh = np.asarray(qh, dtype=np.uint32)  # distinct and sorted (as _vote passes them)
@@ -827,17 +837,10 @@ class _Remembered:
             ui, song, frame = self._index.lookup(qh, stop_list=stop_list, cap=cap)
             self._kept = (stop_list, cap, qh, ui, song, frame)
             return ui, song, frame
-        kept_stop, kept_cap, hashes, k_ui, k_song, k_frame = self._kept
+        kept_stop, kept_cap, hashes = self._kept[:3]
         if (kept_stop, kept_cap) != (stop_list, cap):
             return self._index.lookup(qh, stop_list=stop_list, cap=cap)
-        if k_ui is not None:
-            # (sorted by hash here, not when kept: most queries end after their first lookup)
-            order = np.argsort(k_ui, kind="stable")
-            counts = np.bincount(k_ui, minlength=hashes.size)
-            self._bounds = np.concatenate(([0], np.cumsum(counts)))
-            k_song, k_frame = k_song[order], k_frame[order]
-            self._kept = (stop_list, cap, hashes, None, k_song, k_frame)
-        bounds = self._bounds
+        bounds, k_song, k_frame = self._kept_by_hash()
         at = np.minimum(np.searchsorted(hashes, qh), max(hashes.size - 1, 0))
         known = (hashes[at] == qh) if hashes.size else np.zeros(qh.size, dtype=bool)
         fresh = np.flatnonzero(~known)

@@ -678,7 +678,7 @@ class Segment:
         #: posting is stored)
         self.stored_max = fields[13] if version > 2 else 0
         #: the ``g`` of a stop posting (-1: none in this file)
-        self.stop_g = (1 << self.gbits) - 1 if self.stored_max else -1
+        self.stop_g = _stop_g(self.gbits, self.stored_max)
         n_dir = (1 << self.top_bits) + 1
         songs_at = _HEADER_SIZE
         dir_at = songs_at + 40 * self.n_songs
@@ -981,6 +981,11 @@ def _gbits(songs: SongTable, stored_max: int) -> int:
     return _bitlen(songs.total if stored_max else max(songs.total - 1, 0))
 
 
+def _stop_g(gbits: int, stored_max: int) -> int:
+    # the g of a stop posting, one past the time line (-1: a segment without them)
+    return (1 << gbits) - 1 if stored_max else -1
+
+
 def _stop_keys(
     keys: np.ndarray, g: np.ndarray, stored_max: int, stop_g: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1016,7 +1021,7 @@ def _write(
     # stored_max already cut to their stop posting; n_postings bounds their count. The
     # file is written under a temporary name, synced, then renamed into place (atomic).
     gbits = _gbits(songs, stored_max)
-    stop_g = (1 << gbits) - 1 if stored_max else -1
+    stop_g = _stop_g(gbits, stored_max)
     # (the stream goes straight after the reserved directory: no second copy on disk)
     top, off_bytes = choose_layout(n_postings, key_bits, gbits, c)
     low_bits = key_bits - top
@@ -1184,7 +1189,7 @@ def write_segment(
         raise SegmentError(f"{path}: hash {top_key} does not fit {key_bits} bits")
     gbits = _gbits(songs, stored_max)
     h, g = _sort_postings(scramble(h, key_bits), g, gbits)
-    h, g = _stop_keys(h, g, stored_max, (1 << gbits) - 1)
+    h, g = _stop_keys(h, g, stored_max, _stop_g(gbits, stored_max))
     n = h.size
     c = min(max(0, int(n // _CHUNK).bit_length()), key_bits)
 
@@ -1239,7 +1244,7 @@ def merge_segments(
     for k, (_, si, r) in enumerate(rows):
         remap[si][r] = starts[k]
     gbits = _gbits(songs, stored_max)
-    stop_g = (1 << gbits) - 1 if stored_max else -1
+    stop_g = _stop_g(gbits, stored_max)
     if stored_max:  # (the stream's postings: a bound from the inputs' stored ones)
         n = sum(_stored_bound(s, stored_max, removed[i]) for i, s in enumerate(segments))
     c = min(
@@ -1280,13 +1285,14 @@ def merge_segments(
         return j, *_stop_keys(keys, g, stored_max, stop_g)
 
     _write(path, songs, key_bits, n, _ahead(chunk, range(1 << c)), c, stored_max)
-    if stored_max and not Segment(path).layout_is_tight():
+    out = Segment(path) if stored_max else None
+    if out is not None and not out.layout_is_tight():
         # The bound on the stored postings was loose (a key under the stop list in each of
         # many segments can be over it in their sum: 9 billion bound, 335 million stored,
         # merging a 10,000 h build): the output is written again in the layout its own
         # postings call for, one pass over it (the directory was 2.6x too wide).
         tight = path.with_name(path.stem + "-tight.aix")
-        merge_segments(tight, [Segment(path)], stored_max=stored_max)
+        merge_segments(tight, [out], stored_max=stored_max)
         os.replace(tight, path)
         fsync_dir(path.parent)
     return path
