@@ -35,6 +35,11 @@ ROUNDS = int(os.environ.get("AARES_STOPS_ROUNDS", "2"))
 SIDES = {"every posting": 0, "stop postings": SELECTIVE_MAX}
 
 
+def _work(db: Path) -> Path:
+    # the two indexes' folders of one catalog, removed after its measurement
+    return Path(f"{db}.stops-ab")
+
+
 def _build(keyed: IndexedStore, folder: Path, key_bits: int, stored_max: int):
     shutil.rmtree(folder, ignore_errors=True)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -52,7 +57,7 @@ def measure(db: Path) -> dict:
     """Both sides of the A/B on one catalog (see the module docstring)."""
     queries = json.loads((db.parent / "queries.json").read_text())
     positives = [q for q in queries if q["song"] is not None]
-    work = Path(f"{db}.stops-ab")
+    work = _work(db)
     runs = {side: [] for side in SIDES}
     answers = {side: {} for side in SIDES}
     with Catalog(db, index="disk", readonly=True) as cat:
@@ -151,13 +156,18 @@ def _markdown(rows: list[dict]) -> str:
 
 def main(data_dir: Path) -> None:  # noqa: ARG001 (the queries are the scale benchmark's)
     rows = []
-    for r in measured_in_children(DBS, "benchmarks.fingerprint_stops", "AARES_STOPS_DBS"):
-        rows.append(r)
-        a, b = SIDES
-        print(
-            f"{r['db']}: {r[a]['bytes'] / 1e6:,.0f} MB -> {r[b]['bytes'] / 1e6:,.0f} MB; p50"
-            f" {r[a]['p50_ms']:.1f} -> {r[b]['p50_ms']:.1f} ms; same answers"
-            f" {r['same_answers']} of {r['queries']}",
-            flush=True,
-        )
+    try:
+        for r in measured_in_children(DBS, "benchmarks.fingerprint_stops", "AARES_STOPS_DBS"):
+            rows.append(r)
+            a, b = SIDES
+            print(
+                f"{r['db']}: {r[a]['bytes'] / 1e6:,.0f} MB -> {r[b]['bytes'] / 1e6:,.0f} MB; p50"
+                f" {r[a]['p50_ms']:.1f} -> {r[b]['p50_ms']:.1f} ms; same answers"
+                f" {r['same_answers']} of {r['queries']}",
+                flush=True,
+            )
+    finally:
+        # (a run killed mid-way kills its child, which cannot remove its folders then)
+        for db in DBS:
+            shutil.rmtree(_work(db), ignore_errors=True)
     write_section("fingerprint-stops", _markdown(rows))
