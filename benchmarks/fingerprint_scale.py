@@ -69,6 +69,7 @@ import numpy as np
 
 from aares.fingerprint.audio import load_audio
 from aares.fingerprint.catalog import Catalog, _analyse_file, audio_files
+from aares.fingerprint.heap import keep_freed_memory
 from aares.fingerprint.index import index_folder_for
 from aares.fingerprint.landmarks import analyse, get_profile, index_landmarks, peak_landmarks
 from aares.fingerprint.parallel import sigterm_as_interrupt
@@ -398,6 +399,7 @@ def _new_process(db: Path, kind: str, queries: list[dict]) -> dict:
 def serve(db: str, kind: str, qfile: str, import_s: float, t_imported: float) -> dict:
     """In the serving process: first answer, then warm queries (decoding included)."""
     queries = json.loads(Path(qfile).read_text())
+    keep_freed_memory()  # as the service's identify workers and `aares fp identify` do
     c0 = time.process_time()
     cat = Catalog(db, index=kind, readonly=True)
     cat.identify(queries[0]["path"])

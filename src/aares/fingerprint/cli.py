@@ -173,8 +173,10 @@ def identify_cmd(
     from rich.table import Table
 
     from aares.fingerprint.audio import AudioError
+    from aares.fingerprint.heap import keep_freed_memory
     from aares.fingerprint.store import StoreError
 
+    keep_freed_memory()  # (each excerpt's arrays reuse the last one's heap: heap.py)
     cat = _open(db)
     cat.settings = replace(cat.settings, top=top, related=related)
     bad = 0

@@ -82,6 +82,7 @@ from aares.fingerprint.landmarks import (
     pair_peaks,
     query_peaks,
 )
+from aares.fingerprint.sorting import radix_sort
 
 __all__ = [
     "Index",
@@ -447,43 +448,6 @@ def _tally(keys, tolerance):  # pragma: no cover (numba)
 
 
 @numba.njit(cache=True)
-def _radix_sort(keys):  # pragma: no cover (numba)
-    # ``keys`` (int64) sorted, least significant digit first over the bits of their span:
-    # a vote's keys span ~35 bits, three passes of 12; 3x faster than np.sort on them
-    n = keys.size
-    out = keys.copy()
-    if n < 2:
-        return out
-    lo = keys.min()
-    span = keys.max() - lo
-    bits = 0
-    while (span >> bits) > 0:
-        bits += 1
-    if bits == 0:
-        return out
-    passes = (bits + 11) // 12
-    width = (bits + passes - 1) // passes
-    mask = (np.int64(1) << width) - 1
-    a = out - lo
-    b = np.empty(n, dtype=np.int64)
-    count = np.empty((1 << width) + 1, dtype=np.int64)
-    shift = 0
-    for _ in range(passes):
-        count[:] = 0
-        for i in range(n):
-            count[((a[i] >> shift) & mask) + 1] += 1
-        for j in range(1, count.size):
-            count[j] += count[j - 1]
-        for i in range(n):
-            d = (a[i] >> shift) & mask
-            b[count[d]] = a[i]
-            count[d] += 1
-        a, b = b, a
-        shift += width
-    return a + lo
-
-
-@numba.njit(cache=True)
 def _hit_keys(ui, song, frame, runs, q_frame, qs, n_factors, window):  # pragma: no cover
     # The vote key ``(song, factor, offset)`` and query moment of every hit: posting p of
     # distinct hash ui[p] meets the query landmarks runs[ui[p]] .. runs[ui[p] + 1] - 1.
@@ -560,7 +524,7 @@ def _vote(
         np.uint64
     )
     if qh.max() < (1 << 31):
-        qkey = _radix_sort(qkey.view(np.int64)).view(np.uint64)
+        qkey = radix_sort(qkey.view(np.int64)).view(np.uint64)
     else:
         qkey.sort()
     if qkey.size > 1:
@@ -581,7 +545,7 @@ def _vote(
     keys, moments = _hit_keys(ui, song, frame, runs, q_frame, qs, n_factors, max(1, int(window)))
     # sorted keys are all the tally needs (the spread of the few best cells is read from
     # the unsorted hits below)
-    groups, score, key, hits = _tally(_radix_sort(keys), int(tolerance))
+    groups, score, key, hits = _tally(radix_sort(keys), int(tolerance))
     # best group per song (groups are song-major: a song's factors are adjacent)
     songs_of = groups // n_factors
     by_song = np.lexsort((-score, songs_of))

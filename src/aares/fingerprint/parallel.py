@@ -27,7 +27,6 @@ private network.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -41,6 +40,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from aares.fingerprint.heap import freed_memory_kept, keep_freed_memory
 
 __all__ = [
     "Job",
@@ -121,7 +122,7 @@ def run_jobs(
     jobs = max(1, min(int(jobs), usable_cpus(), len(jobs_list)))
     info.update(workers=jobs, where="this process" if jobs == 1 else f"{jobs} processes")
     if jobs <= 1:
-        with _freed_memory_kept():
+        with freed_memory_kept():
             for job in jobs_list:
                 yield analyse(job.path, profile_name), job
         return
@@ -131,48 +132,11 @@ def run_jobs(
 # -- local processes -------------------------------------------------------------------------
 
 
-# glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
-    # glibc's thresholds (mallopt); False where there is no glibc (macOS, Windows, musl's
-    # mallopt does nothing)
-    try:
-        libc = ctypes.CDLL(None) if os.name == "posix" else None
-        mallopt = getattr(libc, "mallopt", None)
-    except (OSError, TypeError):
-        return False
-    if mallopt is None:
-        return False
-    mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
-    mallopt(_M_TRIM_THRESHOLD, trim_threshold)
-    return True
-
-
-@contextmanager
-def _freed_memory_kept():
-    # Each file's analysis allocates and frees arrays of tens of MB; glibc hands them back
-    # to the kernel (munmap, heap trim) and the next file faults them in again, zeroed:
-    # 0.2-0.6 s of CPU per audio hour (BENCHMARKS.md, fingerprint-indexing). While files are
-    # analysed here, arrays up to 32 MB come from the heap and up to 128 MB of it stay free
-    # for the next file; afterwards glibc's initial thresholds are set back and the free
-    # heap is given back to the kernel.
-    kept = _mallopt(32 << 20, 128 << 20)
-    try:
-        yield
-    finally:
-        if kept and _mallopt(128 << 10, 128 << 10):
-            trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-            if trim is not None:
-                trim(0)
-
-
 def _worker_init() -> None:
     # The parent handles Ctrl-C and ends its workers; a worker must not die half-way
     # through a result on the same signal, nor outlive a parent killed with -9.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _mallopt(32 << 20, 128 << 20)  # a worker only analyses files: see _freed_memory_kept
+    keep_freed_memory()  # a worker only analyses files (heap.py)
     parent = os.getppid()
 
     def watch() -> None:

@@ -71,6 +71,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from aares.fingerprint.sorting import argsort_keys
 from aares.io import fsync_dir
 
 __all__ = [
@@ -833,7 +834,7 @@ class Segment:
         idx = np.flatnonzero(qh < (np.uint64(1) << np.uint64(self.key_bits)))
         q = scramble(qh[idx], self.key_bits)
         if q.size > 1:
-            order = np.argsort(q)
+            order = argsort_keys(q, self.key_bits)
             idx, q = idx[order], q[order]
         top = (q >> np.uint64(self.low_bits)).astype(np.int64)
         return idx, top, (q & np.uint64((1 << self.low_bits) - 1)).astype(np.int64)

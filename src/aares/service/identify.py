@@ -82,7 +82,9 @@ def _open_worker(db: str) -> None:
     # Worker initialiser: open the catalog, build its index and compile the matcher once.
     global _CATALOG
     from aares.fingerprint.catalog import Catalog
+    from aares.fingerprint.heap import keep_freed_memory
 
+    keep_freed_memory()  # a worker answers query after query: freed arrays stay (heap.py)
     _CATALOG = Catalog(db, create=False, readonly=True)  # workers only read
     warm = np.random.default_rng(0).standard_normal(2 * _CATALOG.profile.sr)
     _CATALOG.identify_signal((0.1 * warm).astype(np.float32))
