@@ -408,7 +408,7 @@ def notes(res: dict) -> str:
         "file, and are not in the table; Olaf's figures include what its command line runs "
         "per file (an ffmpeg process, then an olaf_core process), as a user runs it. During "
         "indexing glibc keeps the analysis' freed arrays on the heap for the next file "
-        "(`parallel._freed_memory_kept`: page faults 50k -> 15-25k per audio hour, 0.4 s "
+        "(`heap.freed_memory_kept`: page faults 50k -> 15-25k per audio hour, 0.4 s "
         "less CPU for Opus and Vorbis); the decoding and analysis rows run with glibc's "
         "defaults, so indexing can cost less than their sum."
     )
