@@ -669,9 +669,11 @@ def analyse(x: np.ndarray, profile: Profile, query: bool = False) -> tuple[np.nd
 
 
 def query_peaks(
-    x: np.ndarray, profile: Profile, dereverb: bool = False
+    x: np.ndarray, profile: Profile, dereverb: bool = False, analyses: range | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(points, strength)`` of each of the ``profile.query_shifts`` analyses of a query.
+    """``(points, strength)`` of each of the ``profile.query_shifts`` analyses of a query
+    (or of those in ``analyses``: the matcher computes the later ones only when the first
+    ones leave the query unanswered).
 
     Analysis ``k`` starts ``k * hop / query_shifts`` samples in; its frames are given in the
     unshifted analysis' frames (fractional), so that every analysis votes for one offset.
@@ -683,7 +685,7 @@ def query_peaks(
     x = np.asarray(x, dtype=np.float32)
     n = max(1, int(profile.query_shifts))
     out = []
-    for k in range(n):
+    for k in range(n) if analyses is None else analyses:
         shift = int(round(k * profile.hop_length / n))
         S = spectrogram(x[shift:], profile)
         if dereverb and S.shape[1]:

@@ -221,10 +221,13 @@ class MatchSettings:
         Before the first stage at speed 1, a quick one on the keys of the first
         ``quick_shifts`` analyses (0: none) with each target joined to the next
         ``quick_gap`` ones only (a quarter of the keys): when the second stage finds an
-        answer of ``accept_score`` votes among its ``candidates`` best songs, the search
-        ends there, as it would after the whole first stage; else the search goes on as
-        without it. A clean or noisy excerpt at the song's speed is answered after a
-        quarter of the lookups; the others pay the quick lookups on top.
+        answer of ``accept_score`` votes among its ``candidates`` best songs, on those
+        analyses' pairs and then, failing that, on every analysis', the search ends there,
+        as it would after the whole first stage; else the search goes on as without it. A
+        clean or noisy excerpt at the song's speed is answered after a quarter of the
+        lookups, most of them before the query's other analyses are computed (their
+        answer then reports the votes of the first analyses: the same song, speed and
+        offset, within a frame, with fewer votes); the others pay the quick lookups on top.
     quick_ratio : float
         ... and the quick pass's second stage runs only when its best song has this many
         times the votes of its ``candidates``-th: otherwise no song stands out (1,000 h: no
@@ -856,6 +859,51 @@ class _Candidates:
         return np.concatenate(qs), np.concatenate(ss), np.concatenate(fs)
 
 
+def _two_stage_settings(settings: MatchSettings) -> MatchSettings:
+    # The ratio test of stage 2 sees the candidates only, not every song a chance match
+    # competes with (a crowd of songs on one steady beat): the significance alone must then
+    # hold chance, hence two_stage_significance.
+    floor = settings.two_stage_significance
+    return replace(
+        settings,
+        min_significance=max(settings.min_significance, floor),
+        grid_min_significance=max(settings.grid_min_significance, floor),
+        wide_min_significance=max(settings.wide_min_significance, floor),
+    )
+
+
+@dataclass
+class _QuickPass:
+    # what the quick pass leaves the rest of the search: the index with its lookups kept,
+    # the songs that stood out in its vote (none: it ran no second stage) and the answer
+    # its second stage found with accept_score votes on the quick analyses alone (or none)
+    whole: _Remembered
+    stand: list[int]
+    answer: list[Match]
+
+
+def _quick_pass(points, quick, index, postings, profile, settings) -> _QuickPass:
+    # The quick pass: the first stage on the keys of the first ``quick_shifts`` analyses,
+    # each target joined to the next ``quick_gap`` ones, then the second stage on the songs
+    # that stand out, with those analyses' pairs. An answer of accept_score votes ends the
+    # search as the whole search's would (the same bar; every noisy or clean excerpt of
+    # the 1,000 h benchmark that got there got 53-245 votes from the first analysis, 91-616
+    # from both): the other analyses of the query are then never computed.
+    settings = _two_stage_settings(settings)
+    whole = _Remembered(index)
+    vq = _retrieve(
+        whole, points, quick, profile, settings, ((1.0, 1.0),), settings.candidates,
+        gap=settings.quick_gap,
+    )  # fmt: skip
+    if not (vq.song.size and vq.score[0] >= settings.quick_ratio * vq.score[-1]):
+        return _QuickPass(whole, [], [])
+    stand = [int(s) for s in vq.song[vq.score > vq.score[-1]]]
+    cands = _Candidates(stand, postings, index)
+    got = match_pairs(points, quick, cands, profile, replace(settings, speeds=(), wide=()))
+    answered = bool(got) and got[0].score >= settings.accept_score
+    return _QuickPass(whole, stand, got if answered else [])
+
+
 def _two_stage(
     points, pairs, wide, index, postings, profile, settings, exact=True, first=None, quick=None
 ):
@@ -863,34 +911,22 @@ def _two_stage(
     # few chance postings per lookup at any catalog size); stage 2 runs the full search of
     # match_pairs on the candidates' pairs (robust: a pair needs two surviving peaks, a
     # three-point key three). First at speed 1; the wide grid only when that finds no
-    # answer of accept_score votes. The ratio test of stage 2 sees the candidates only, not
-    # every song a chance match competes with (a crowd of songs on one steady beat): the
-    # significance alone must then hold chance, hence two_stage_significance.
-    floor = settings.two_stage_significance
-    settings = replace(
-        settings,
-        min_significance=max(settings.min_significance, floor),
-        grid_min_significance=max(settings.grid_min_significance, floor),
-        wide_min_significance=max(settings.wide_min_significance, floor),
-    )
+    # answer of accept_score votes. ``quick``: the quick pass that ran before, on the first
+    # analyses (_quick_pass), without an answer.
+    settings = _two_stage_settings(settings)
     found: list[list[Match]] = [[]]
     best_exact: list[int] = []
     if exact:  # (the dereverberated second search of match_signal skips speed 1)
         one = ((1.0, 1.0),)
         as_is = replace(settings, speeds=(), wide=())
         whole = index  # (the first stage's lookups at speed 1)
-        if quick is not None and quick.size and not settings.related:
-            # the quick pass: an answer it finds with accept_score votes ends the search
-            # as the whole first stage's would
-            whole = _Remembered(index)
-            vq = _retrieve(
-                whole, points, quick, profile, settings, one, settings.candidates,
-                gap=settings.quick_gap,
-            )  # fmt: skip
-            if vq.song.size and vq.score[0] >= settings.quick_ratio * vq.score[-1]:
-                stand = vq.song[vq.score > vq.score[-1]]
-                cands = _Candidates([int(s) for s in stand], postings, index)
-                got = match_pairs(points, pairs, cands, profile, as_is)
+        if quick is not None:
+            whole = quick.whole
+            if quick.stand:
+                # the quick pass's songs again, with every analysis' pairs
+                got = match_pairs(
+                    points, pairs, _Candidates(quick.stand, postings, index), profile, as_is
+                )
                 if got and got[0].score >= settings.accept_score:
                     return got
         first = pairs if first is None else first  # (the first stage's pairs)
@@ -953,41 +989,73 @@ def match_signal(
     pairs); without it, ``index`` holds the pairs and is searched directly.
     """
     settings = settings or MatchSettings()
-    found = _search(query_peaks(x, profile), index, profile, settings, postings)
+    found = _search(_Analyses(x, profile, settings), index, profile, settings, postings)
     if found or not settings.dereverb:
         return found
     sig = max(settings.dereverb_significance, settings.wide_min_significance)
     second = replace(settings, grid_min_significance=sig, wide_min_significance=sig)
-    blocks = query_peaks(x, profile, dereverb=True)
-    return _search(blocks, index, profile, second, postings, exact=False)
+    query = _Analyses(x, profile, second, dereverb=True)
+    return _search(query, index, profile, second, postings, exact=False)
 
 
-def _search(blocks, index, profile, settings, postings, exact=True) -> list[Match]:
-    # match_signal's search on the peaks of a query's analyses (query_peaks)
-    slack = settings.slack if settings.speeds else 1.0
-    pts, prs, shifts, base = [], [], [], 0
-    for k, (p, st) in enumerate(blocks):
-        pr = pair_peaks(p, profile, st, fan_out=profile.query_fan_out, slack=slack)
-        pts.append(p)
-        prs.append(pr + base)
-        shifts.append(np.full(pr.shape[0], k, dtype=np.int64))
-        base += p.shape[0]
-    points, pairs, shift = np.concatenate(pts), np.concatenate(prs), np.concatenate(shifts)
+class _Analyses:
+    # A query's analyses (query_peaks) and their pairs, computed as the search asks for
+    # them: a two-stage search whose quick pass answers on the first analysis never computes
+    # the second (a noisy 10 s excerpt at 1,000 h: its spectrogram, peaks and pairs, and
+    # the second stage's join of their pairs, ~2 ms of its ~15).
+    def __init__(self, x, profile, settings, dereverb: bool = False) -> None:
+        self._x, self._profile, self._dereverb = x, profile, dereverb
+        self._slack = settings.slack if settings.speeds else 1.0
+        self._n = max(1, int(profile.query_shifts))
+        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (points, strength) each
+        self._pairs: list[np.ndarray] = []
+        self._base = 0
+
+    def first(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(points, pairs, shift)`` of the first ``n`` analyses (None: all of them);
+        ``shift``: the analysis of each pair. Pairs index the points of all analyses
+        computed so far, which come in order."""
+        n = self._n if n is None else min(max(1, int(n)), self._n)
+        if len(self.blocks) < n:
+            new = range(len(self.blocks), n)
+            for p, st in query_peaks(self._x, self._profile, self._dereverb, new):
+                pr = pair_peaks(p, self._profile, st, fan_out=self._profile.query_fan_out,
+                                slack=self._slack)  # fmt: skip
+                self.blocks.append((p, st))
+                self._pairs.append(pr + self._base)
+                self._base += p.shape[0]
+        points = np.concatenate([p for p, _ in self.blocks[:n]])
+        pairs = np.concatenate(self._pairs[:n])
+        shift = np.repeat(np.arange(n, dtype=np.int64), [len(pr) for pr in self._pairs[:n]])
+        return points, pairs, shift
+
+
+def _search(query: _Analyses, index, profile, settings, postings, exact=True) -> list[Match]:
+    # match_signal's search on a query's analyses
+    two_stage = _key_bits(index) > profile.hash_bits
+    if two_stage and postings is None:
+        raise ValueError(
+            "this index holds three-point keys: pass postings= (a song's stored pairs "
+            "by id, Store.postings) or identify through Catalog"
+        )
+    quick = None
+    if two_stage and exact and settings.quick_shifts and not settings.related:
+        # the quick pass needs the first analyses only; an answer there ends the search
+        points, quick_pairs, _ = query.first(settings.quick_shifts)
+        if quick_pairs.size:
+            quick = _quick_pass(points, quick_pairs, index, postings, profile, settings)
+            if quick.answer:
+                return quick.answer
+    points, pairs, shift = query.first()
     wide = None
     if settings.wide:
-        wide = (blocks[0][0], _wide_pairs(*blocks[0], profile, settings))
-    grid_pairs = pairs[shift < settings.grid_shifts]
-    if _key_bits(index) > profile.hash_bits:
-        if postings is None:
-            raise ValueError(
-                "this index holds three-point keys: pass postings= (a song's stored pairs "
-                "by id, Store.postings) or identify through Catalog"
-            )
+        wide = (query.blocks[0][0], _wide_pairs(*query.blocks[0], profile, settings))
+    if two_stage:
         first = pairs[shift < settings.candidates_shifts]
-        quick = pairs[shift < settings.quick_shifts]
         return _two_stage(
             points, pairs, wide, index, postings, profile, settings, exact, first, quick
         )
+    grid_pairs = pairs[shift < settings.grid_shifts]
     return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 
