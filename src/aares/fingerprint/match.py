@@ -219,11 +219,13 @@ class MatchSettings:
         The first stage of the wide grid looks up every this-many-th factor (1: all).
     candidates_fan_out : int
         Targets per anchor of the query's pairs whose three-point keys the first stage of
-        the wide grid looks up (two targets: one key an anchor; three: up to three). 3,
-        not 2: a quiet, sparse piece sped up 5 % (*March Thee to Dis*, 1,000 and 10,000 h)
-        kept 1 vote with two targets, tied with the crowd of songs that chance gives 1, and
-        came first with 4 votes with three, against 2; that first stage then costs about
-        twice (10,000 h: 8 against 4 ms).
+        the wide grid looks up, each target joined to the next one (two targets: one key
+        an anchor; three: two). 3, not 2: a quiet, sparse piece sped up 5 % (*March Thee to
+        Dis*, 1,000 and 10,000 h) kept 1 vote with two targets, tied with the crowd of
+        songs that chance gives 1, and came first with three; at 10,000 h every speed
+        excerpt of the scale benchmark was then among that stage's songs (17 of 18 with
+        two), which cost 19 against 10 ms (median; 22 ms joining each target to the next
+        two as well).
     quick_shifts, quick_gap : int
         Before the first stage at speed 1, a quick one on the keys of the first
         ``quick_shifts`` analyses (0: none) with each target joined to the next
@@ -961,7 +963,9 @@ def _two_stage(
     factors = tuple(settings.wide)
     scan = wprs[_rank(wprs[:, 0]) < settings.candidates_fan_out]
     step = max(1, settings.candidates_factor_step)
-    v = _retrieve(index, wp, scan, profile, settings, factors[::step], settings.wide_candidates)
+    v = _retrieve(
+        index, wp, scan, profile, settings, factors[::step], settings.wide_candidates, gap=1
+    )
     songs = sorted({int(s) for s in v.song} | set(best_exact))
     if not songs:
         return found[0]
