@@ -859,8 +859,8 @@ def _markdown(res: dict) -> str:
         lines += [
             "",
             f"Rows from another run (`AARES_SCALE_MORE={path}`): built there (its build figures"
-            " and peaks), served again with `AARES_SCALE_RESERVE=1` by the commit in the"
-            " second table.",
+            " and peaks) and served there, or again with `AARES_SCALE_RESERVE=1`, by the"
+            " commit in the second table.",
         ]
     for r in rows:
         if r.get("resumed"):
