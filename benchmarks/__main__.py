@@ -34,6 +34,7 @@ EXTRA = [
     "fingerprint-noise",
     "fingerprint-filters",
     "fingerprint-stops",
+    "fingerprint-heap",
     "fingerprint-search",
     "fingerprint-serve",
 ]

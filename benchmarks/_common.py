@@ -73,28 +73,51 @@ def measured_in_children(dbs: list[Path], module: str, setting: str) -> Iterator
     """``module.measure(db)`` (a JSON-able dict) for each catalog file, each in a process of
     its own (so that its peak resident set is that catalog's); a missing catalog ends the
     run first, naming the environment variable ``setting`` that lists them."""
-    from aares.fingerprint.parallel import sigterm_as_interrupt
-
     missing = [str(db) for db in dbs if not db.exists()]
     if missing:
         raise SystemExit(
             f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
             f"fingerprint-scale` or name them in {setting}"
         )
-    code = (
-        f"import json, sys; from pathlib import Path; from {module} import measure;"
-        " print(json.dumps(measure(Path(sys.argv[1]))))"
-    )
     for db in dbs:
-        # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
-        with sigterm_as_interrupt():
-            proc = subprocess.run(
-                [sys.executable, "-c", code, str(db)],
-                capture_output=True, text=True, cwd=ROOT, check=False,
-            )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"{db}: measuring process failed: {proc.stderr[-2000:]}")
-        yield json.loads(proc.stdout.strip().splitlines()[-1])
+        yield measured_child(module, str(db))
+
+
+def with_rusage(fn, *args):
+    """``(fn(*args), usage)``: the call's user and system CPU and wall time (ms) and minor
+    page faults (this process's ``getrusage`` before and after), as :func:`cpu_summary`
+    takes them."""
+    import resource
+    import time
+
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    out = fn(*args)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return out, {
+        "user_ms": (r1.ru_utime - r0.ru_utime) * 1e3,
+        "sys_ms": (r1.ru_stime - r0.ru_stime) * 1e3,
+        "wall_ms": wall * 1e3,
+        "faults": r1.ru_minflt - r0.ru_minflt,
+    }
+
+
+def measured_child(module: str, *args: str) -> dict:
+    """``module.measure(*args)`` (a JSON-able dict) in a process of its own."""
+    from aares.fingerprint.parallel import sigterm_as_interrupt
+
+    code = (
+        f"import json, sys; from {module} import measure; print(json.dumps(measure(*sys.argv[1:])))"
+    )
+    # (killed, this run ends its child too: subprocess.run kills it on the interrupt)
+    with sigterm_as_interrupt():
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+            check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: measuring process failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def cpu_summary(runs: list[dict]) -> dict:

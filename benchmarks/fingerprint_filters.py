@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,13 @@ from aares.fingerprint import index as index_mod
 from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.segment import SELECTIVE_MAX
 
-from ._common import catalog_section, cpu_summary, measured_in_children, write_section
+from ._common import (
+    catalog_section,
+    cpu_summary,
+    measured_in_children,
+    with_rusage,
+    write_section,
+)
 from .fingerprint_scale import WORK
 
 DBS = [Path(p) for p in os.environ.get("AARES_FILTERS_DBS", str(WORK / "scale.db")).split(",")]
@@ -33,17 +37,8 @@ ROUNDS = int(os.environ.get("AARES_FILTERS_ROUNDS", "2"))
 
 
 def _timed(cat: Catalog, path: str) -> tuple[list, dict]:
-    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    found = cat.identify(path)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    answer = [(m.song_id, round(m.offset, 3), m.score) for m in found[:3]]
-    return answer, {
-        "user_ms": (r1.ru_utime - r0.ru_utime) * 1e3,
-        "sys_ms": (r1.ru_stime - r0.ru_stime) * 1e3,
-        "wall_ms": wall * 1e3,
-        "faults": r1.ru_minflt - r0.ru_minflt,
-    }
+    found, usage = with_rusage(cat.identify, path)
+    return [(m.song_id, round(m.offset, 3), m.score) for m in found[:3]], usage
 
 
 def key_mix(cat: Catalog, paths: list[str]) -> dict:
@@ -73,8 +68,9 @@ def key_mix(cat: Catalog, paths: list[str]) -> dict:
     }
 
 
-def measure(db: Path) -> dict:
+def measure(db: str | Path) -> dict:
     """Both sides of the A/B on one catalog (see the module docstring)."""
+    db = Path(db)
     queries = json.loads((db.parent / "queries.json").read_text())
     positives = [q for q in queries if q["song"] is not None]
     runs = {True: [], False: []}

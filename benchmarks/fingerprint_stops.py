@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +26,13 @@ from aares.fingerprint.index import compact
 from aares.fingerprint.match import match_signal
 from aares.fingerprint.segment import SELECTIVE_MAX
 
-from ._common import catalog_section, cpu_summary, measured_in_children, write_section
+from ._common import (
+    catalog_section,
+    cpu_summary,
+    measured_in_children,
+    with_rusage,
+    write_section,
+)
 from .fingerprint_scale import WORK
 
 DBS = [Path(p) for p in os.environ.get("AARES_STOPS_DBS", str(WORK / "scale.db")).split(",")]
@@ -53,8 +58,9 @@ def _build(keyed: IndexedStore, folder: Path, key_bits: int, stored_max: int):
     }
 
 
-def measure(db: Path) -> dict:
+def measure(db: str | Path) -> dict:
     """Both sides of the A/B on one catalog (see the module docstring)."""
+    db = Path(db)
     queries = json.loads((db.parent / "queries.json").read_text())
     positives = [q for q in queries if q["song"] is not None]
     work = _work(db)
@@ -75,21 +81,16 @@ def measure(db: Path) -> dict:
                 )
             postings, prof = cat._postings(), cat.profile
 
-            def timed(side: str, path: str) -> None:
-                r0 = resource.getrusage(resource.RUSAGE_SELF)
+            def identify(side: str, path: str) -> list:
                 x, _ = load_audio(
                     path, sr=prof.sr, quality=prof.resample_quality, max_seconds=QUERY_MAX_SECONDS
                 )
-                found = match_signal(x, indexes[side], prof, cat.settings, postings)
-                r1 = resource.getrusage(resource.RUSAGE_SELF)
+                return match_signal(x, indexes[side], prof, cat.settings, postings)
+
+            def timed(side: str, path: str) -> None:
+                found, usage = with_rusage(identify, side, path)
                 answers[side][path] = [(m.song_id, round(m.offset, 3), m.score) for m in found[:3]]
-                runs[side].append(
-                    {
-                        "user_ms": (r1.ru_utime - r0.ru_utime) * 1e3,
-                        "sys_ms": (r1.ru_stime - r0.ru_stime) * 1e3,
-                        "faults": r1.ru_minflt - r0.ru_minflt,
-                    }
-                )
+                runs[side].append(usage)
 
             for side in SIDES:  # (the first answer of each: not timed)
                 timed(side, positives[0]["path"])

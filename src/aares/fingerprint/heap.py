@@ -6,7 +6,8 @@ its heap past the trim threshold: the next allocation of that size is faulted in
 page by page, zeroed by the kernel. Analysing a file or answering a query allocates and
 frees arrays of 0.1-30 MB many times, so each one pays those page faults again: a warm
 query at 1,000 h took 2,500-2,900 of them, 980 with freed arrays kept (about 1 ms of its
-13-15), and indexing 0.2-0.6 s of CPU per audio hour. With the thresholds raised, freed arrays stay on the heap for the next ones.
+13-15), and indexing 0.2-0.6 s of CPU per audio hour. With the thresholds raised, freed
+arrays stay on the heap for the next ones.
 
 Nothing here runs on import: the processes that index or serve opt in (the indexing loop,
 its worker processes, the service's identify workers, ``aares fp identify``).
