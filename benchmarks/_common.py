@@ -83,6 +83,20 @@ def measured_in_children(dbs: list[Path], module: str, setting: str) -> Iterator
         yield measured_child(module, str(db))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set, MB (``VmHWM``: reset by exec, unlike
+    ``ru_maxrss``, which is the fallback where there is no ``/proc``)."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def with_rusage(fn, *args):
     """``(fn(*args), usage)``: the call's user and system CPU and wall time (ms) and minor
     page faults (this process's ``getrusage`` before and after), as :func:`cpu_summary`

@@ -27,6 +27,7 @@ from ._common import (
     catalog_section,
     cpu_summary,
     measured_in_children,
+    peak_rss_mb,
     with_rusage,
     write_section,
 )
@@ -91,10 +92,6 @@ def measure(db: str | Path) -> dict:
         hours = cat.store.audio_seconds() / 3600
         filter_bytes = sum(s.present.nbytes + s.selective.nbytes for s in segments)
         index_bytes = cat.index.nbytes
-    rss = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            rss["peak_rss_mb"] = int(line.split()[1]) / 1024
     same = sum(answers[True][p] == answers[False][p] for p in answers[True])
     out = {"db": str(db), "hours": hours, "queries": len(positives), "same_answers": same}
     for on in (True, False):
@@ -104,7 +101,7 @@ def measure(db: str | Path) -> dict:
         "filter_mb": filter_bytes / 1e6,
         "index_mb_per_h": index_bytes / 1e6 / hours,
         "key_mix": mix,
-        **rss,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -19,7 +19,14 @@ import os
 import statistics
 from pathlib import Path
 
-from ._common import catalog_section, measured_child, with_rusage, write_section
+from ._common import (
+    catalog_section,
+    cpu_summary,
+    measured_child,
+    peak_rss_mb,
+    with_rusage,
+    write_section,
+)
 from .fingerprint_scale import WORK
 
 DBS = [Path(p) for p in os.environ.get("AARES_HEAP_DBS", str(WORK / "scale.db")).split(",")]
@@ -47,37 +54,30 @@ def measure(db: str, side: str) -> dict:
             for q in positives:
                 per_query[q["path"]].append(with_rusage(cat.identify, q["path"])[1])
         hours = cat.store.audio_seconds() / 3600
-    peak = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    medians = {
-        k: [statistics.median(r[k] for r in runs) for runs in per_query.values()]
-        for k in ("user_ms", "sys_ms", "faults")
-    }
-    return {"hours": hours, "answers": answers, "peak_rss_mb": peak, **medians}
+    kind = {q["path"]: q["kind"] for q in positives}
+    # per query: the median of its rounds
+    medians = [
+        {"kind": kind[path], **{k: statistics.median(r[k] for r in runs) for k in _USAGE}}
+        for path, runs in per_query.items()
+    ]
+    return {"hours": hours, "answers": answers, "peak_rss_mb": peak_rss_mb(), "queries": medians}
+
+
+_USAGE = ("user_ms", "sys_ms", "faults")
 
 
 def _summary(runs: list[dict]) -> dict:
-    # per query: the median over the processes of a side; then p50 / p95 over the queries
-    import numpy as np
-
-    n = len(runs[0]["user_ms"])
-    med = {
-        k: [statistics.median(r[k][i] for r in runs) for i in range(n)]
-        for k in ("user_ms", "sys_ms", "faults")
-    }
-    cpu = [u + s for u, s in zip(med["user_ms"], med["sys_ms"], strict=True)]
+    # per query: the median over the processes of a side; then cpu_summary over the queries
+    per_query = [
+        {
+            "kind": q["kind"],
+            **{k: statistics.median(r["queries"][i][k] for r in runs) for k in _USAGE},
+        }
+        for i, q in enumerate(runs[0]["queries"])
+    ]
     return {
-        "p50_ms": float(np.median(cpu)),
-        "p95_ms": float(np.percentile(cpu, 95)),
-        "user_ms": float(np.median(med["user_ms"])),
-        "sys_ms": float(np.median(med["sys_ms"])),
-        "faults": float(np.median(med["faults"])),
-        "per_process_p50_ms": [
-            float(np.median([u + s for u, s in zip(r["user_ms"], r["sys_ms"], strict=True)]))
-            for r in runs
-        ],
+        **cpu_summary(per_query),
+        "per_process_p50_ms": [cpu_summary(r["queries"])["p50_ms"] for r in runs],
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
 

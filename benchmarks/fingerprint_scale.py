@@ -55,7 +55,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -76,7 +75,7 @@ from aares.fingerprint.parallel import sigterm_as_interrupt
 from aares.fingerprint.store import SongInfo, SQLiteStore, encode_postings
 from aares.fingerprint.variants import add_noise, change_speed, write_pcm16
 
-from ._common import stamp, write_section
+from ._common import peak_rss_mb, stamp, write_section
 
 WORK = Path(os.environ.get("AARES_SCALE_WORK", "/tmp/aares-fingerprint-scale"))
 SIZES = [float(h) for h in os.environ.get("AARES_SCALE_HOURS", "10,100,1000").split(",")]
@@ -404,7 +403,7 @@ def serve(db: str, kind: str, qfile: str, import_s: float, t_imported: float) ->
     cat = Catalog(db, index=kind, readonly=True)
     cat.identify(queries[0]["path"])
     first_s, first_cpu = time.perf_counter() - t_imported, time.process_time() - c0
-    rss_open = _rss_mb()
+    rss_open = peak_rss_mb()
     pos, neg, by_kind, fp, copies, answered = [], [], {}, 0, 0, []
     for q in queries:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -460,18 +459,10 @@ def serve(db: str, kind: str, qfile: str, import_s: float, t_imported: float) ->
         "copies_named": int(copies),
         "index_mb": idx.nbytes / 1e6,
         "postings": len(idx),
-        "serve_rss_mb": _rss_mb(),
+        "serve_rss_mb": peak_rss_mb(),
         "rss_after_first_mb": rss_open,
         **_rss_parts(),
     }
-
-
-def _rss_mb() -> float:
-    # peak resident set of this process (VmHWM: reset by exec, unlike ru_maxrss)
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class _PeakParts:
@@ -711,7 +702,7 @@ def run(data_dir: Path) -> dict:
             "store_reused": reused,
             "index_mb_per_h": index_bytes / 1e6 / hours,
             "store_mb_per_h": store.size_bytes() / 1e6 / hours,
-            "builder_rss_mb": _rss_mb(),
+            "builder_rss_mb": peak_rss_mb(),
             # peaks while this size was built (store and index)
             **{f"builder_{k}": v for k, v in held_memory.stop().items()},
             "load": os.getloadavg(),
@@ -1007,7 +998,7 @@ def resume(data_dir: Path) -> dict:
         "resumed": True,
         "index_mb_per_h": index_bytes / 1e6 / hours,
         "store_mb_per_h": store_mb_per_h,
-        "builder_rss_mb": _rss_mb(),
+        "builder_rss_mb": peak_rss_mb(),
         **{f"builder_{k}": v for k, v in held_memory.stop().items()},
         "load": os.getloadavg(),
     }
