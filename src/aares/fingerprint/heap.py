@@ -26,7 +26,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["KEPT_MMAP_THRESHOLD", "KEPT_TRIM_THRESHOLD", "freed_memory_kept", "keep_freed_memory"]
+__all__ = [
+    "KEPT_MMAP_THRESHOLD",
+    "KEPT_TRIM_THRESHOLD",
+    "freed_memory_kept",
+    "keep_freed_memory",
+    "set_thresholds",
+]
 
 #: arrays up to this size come from the heap (glibc's own ceiling for its moving threshold)
 KEPT_MMAP_THRESHOLD = 32 << 20

@@ -885,10 +885,11 @@ def _two_stage_settings(settings: MatchSettings) -> MatchSettings:
 @dataclass
 class _QuickPass:
     # what the quick pass leaves the rest of the search: the index with its lookups kept,
-    # the songs that stood out in its vote (none: it ran no second stage) and the answer
-    # its second stage found with accept_score votes on the quick analyses alone (or none)
+    # the songs that stood out in its vote, with their pairs (None: it ran no second
+    # stage), and the answer its second stage found with accept_score votes on the quick
+    # analyses alone (or none)
     whole: _Remembered
-    stand: list[int]
+    cands: _Candidates | None
     answer: list[Match]
 
 
@@ -906,12 +907,11 @@ def _quick_pass(points, quick, index, postings, profile, settings) -> _QuickPass
         gap=settings.quick_gap,
     )  # fmt: skip
     if not (vq.song.size and vq.score[0] >= settings.quick_ratio * vq.score[-1]):
-        return _QuickPass(whole, [], [])
-    stand = [int(s) for s in vq.song[vq.score > vq.score[-1]]]
-    cands = _Candidates(stand, postings, index)
+        return _QuickPass(whole, None, [])
+    cands = _Candidates([int(s) for s in vq.song[vq.score > vq.score[-1]]], postings, index)
     got = match_pairs(points, quick, cands, profile, replace(settings, speeds=(), wide=()))
     answered = bool(got) and got[0].score >= settings.accept_score
-    return _QuickPass(whole, stand, got if answered else [])
+    return _QuickPass(whole, cands, got if answered else [])
 
 
 def _two_stage(
@@ -932,11 +932,9 @@ def _two_stage(
         whole = index  # (the first stage's lookups at speed 1)
         if quick is not None:
             whole = quick.whole
-            if quick.stand:
+            if quick.cands is not None:
                 # the quick pass's songs again, with every analysis' pairs
-                got = match_pairs(
-                    points, pairs, _Candidates(quick.stand, postings, index), profile, as_is
-                )
+                got = match_pairs(points, pairs, quick.cands, profile, as_is)
                 if got and got[0].score >= settings.accept_score:
                     return got
         first = pairs if first is None else first  # (the first stage's pairs)
