@@ -496,6 +496,11 @@ def _spread(keys, moments, cells, tolerance):  # pragma: no cover (numba)
     return out
 
 
+def _scrambled(ids: np.ndarray) -> np.ndarray:
+    # a fixed pseudo-random key per song id (Fibonacci hashing: a bijection of uint64)
+    return ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+
+
 @dataclass
 class _Votes:
     # per-song best cells of one search, by score: song id, score, factor index, offset
@@ -565,7 +570,11 @@ def _vote(
     first = np.ones(by_song.size, dtype=bool)
     first[1:] = songs_of[by_song][1:] != songs_of[by_song][:-1]
     best = by_song[first]
-    best = best[np.argsort(-score[best], kind="stable")][:n_best]
+    # by score; songs of equal score in an order that is not the catalog's (ascending ids
+    # would put the songs added first ahead of every song tied with them: at the chance
+    # level of a large catalog, hundreds tie, and which of them stage 2 reads would depend
+    # on when each was added)
+    best = best[np.lexsort((_scrambled(songs_of[best]), -score[best]))][:n_best]
     # the spread of each best cell: distinct query windows among its votes (window 0: not
     # needed)
     spread = _spread(keys, moments, key[best], int(tolerance)) if window else hits[best] * 0
