@@ -499,8 +499,9 @@ class Catalog:
         return SELECTIVE_MAX if self._keyed.triplets else 0
 
     def _postings(self):
-        # the stored pairs by song id: the matcher's second stage (three-point index) and
-        # its verification of answers on the peaks (MatchSettings.verify_z, any index)
+        # the stored pairs by song id, for the matcher's second stage (three-point index)
+        if not self._keyed.triplets:
+            return None
         if self._cache is None or self._cache.generation != self._generation:
             self._cache = PairCache(self.store, self._generation)
         return self._cache

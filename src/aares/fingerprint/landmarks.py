@@ -89,7 +89,6 @@ __all__ = [
     "landmark_hashes",
     "factor_hashes",
     "unpack_hash",
-    "pair_points",
     "index_landmarks",
     "query_index_keys",
     "factor_index_keys",
@@ -403,33 +402,6 @@ def landmark_hashes(
         return np.zeros(0, dtype=np.uint32), np.zeros(0)
     h, _, _, t1, ok = _pair_fields(points, pairs, profile, speed, dt_shift, pitch)
     return h[ok].astype(np.uint32), t1[ok]
-
-
-def pair_points(hashes: np.ndarray, frames: np.ndarray, profile: Profile) -> np.ndarray:
-    """The peaks a song's stored pairs stand on: ``(frame, frequency bin)`` rows, int64,
-    each peak once (anchors and targets; a peak in no pair is not stored, so not here).
-
-    The inverse of :func:`landmark_hashes` at speed 1 up to rounding: ``hashes`` and
-    ``frames`` as kept by the store (:func:`fingerprint`). Not for the course profile,
-    whose hashes hold ``f2`` itself.
-
-    Examples
-    --------
-    >>> prof = get_profile("default")
-    >>> pts = np.array([[40.0, 10.0], [52.0, 14.0]])
-    >>> h, t = landmark_hashes(pts, np.array([[0, 1]]), prof)
-    >>> pair_points(h, np.rint(t).astype(np.uint32), prof).tolist()
-    [[10, 40], [14, 52]]
-    """
-    if profile.absolute_f2:
-        raise ValueError("pair_points: the course profile's hashes hold f2, not f2 - f1")
-    h = np.asarray(hashes, dtype=np.int64)
-    t = np.asarray(frames, dtype=np.int64)
-    dt = h & ((1 << profile.dt_bits) - 1)
-    df = ((h >> profile.dt_bits) & ((1 << profile.df_bits) - 1)) - profile.df_max
-    f1 = h >> (profile.df_bits + profile.dt_bits)
-    both = np.concatenate([np.stack([t, f1], 1), np.stack([t + dt, f1 + df], 1)])
-    return np.unique(both, axis=0) if both.size else both.reshape(0, 2)
 
 
 def factor_hashes(

@@ -53,13 +53,6 @@ piece that merely sounds alike (same piano, same key) is held against the answer
 :func:`significance`; the thresholds are set from negatives (songs not in the catalog,
 silence, noise, speech) by the benchmarks.
 
-Under heavy noise a quiet song keeps few pairs (a pair needs both of its peaks), so its true
-bar can fall under ``min_ratio`` times the chance bars of noisier songs. An answer at speed 1
-that only the ratio test refuses is then checked on the peaks themselves
-(:func:`peak_agreement`: a peak needs to survive alone): when the query's peaks fall on the
-song's at its offset far beyond what they do at the song's other offsets, and far beyond what
-they do on the songs that refused it, it is the answer (``verify_z``, ``verify_ratio``).
-
 Example
 -------
 A song hit 200 times over 6,000 offsets gets 0.1 chance votes per cell: a bar of 40 votes is
@@ -87,7 +80,6 @@ from aares.fingerprint.landmarks import (
     factor_hashes,
     factor_index_keys,
     pair_peaks,
-    pair_points,
     query_peaks,
 )
 from aares.fingerprint.sorting import radix_sort
@@ -100,7 +92,6 @@ __all__ = [
     "speed_grid",
     "factor_grid",
     "significance",
-    "peak_agreement",
     "MatchSettings",
 ]
 
@@ -263,16 +254,6 @@ class MatchSettings:
         test sees the candidates only; at 100 h a held-out excerpt reached 7.5 against a
         synthetic copy that the one-stage search's ratio test stopped, while right answers
         had 26 or more (BENCHMARKS.md, "The search as the catalog grows").
-    verify_z, verify_ratio : float
-        An answer at speed 1 that passes every test but the ratio test is the answer all the
-        same when its :func:`peak_agreement` reaches ``verify_z`` and ``verify_ratio``
-        times that of every other song of the vote (at least 1; songs over
-        ``version_significance`` apart): its peaks, not only its pairs, stand out. Needs the
-        songs' stored pairs (``postings``); ``verify_z=0``: never. On 18 real songs, noisy
-        10 s excerpts (0 dB) of a quiet piece had 15-30 votes against 11-15 for chance songs
-        (ratio 1.3-2.1) and agreements 5.3-6.8 against at most 2.1 for the others; held-out
-        songs' excerpts reached 8.8, but with 3.7-4.4 for other songs of the same instrument
-        (BENCHMARKS.md, "Noise 0 dB 10 s on many excerpts").
     """
 
     min_score: int = 6
@@ -312,8 +293,6 @@ class MatchSettings:
     quick_gap: int = 1
     quick_ratio: float = 2.0
     two_stage_significance: float = 12.0
-    verify_z: float = 5.0
-    verify_ratio: float = 2.5
 
 
 def speed_grid(max_change: float = 0.06, step: float = 0.01) -> tuple[float, ...]:
@@ -620,98 +599,6 @@ def significance(
     return np.minimum(-(logp + np.log10(max(trials, 1.0))), 99.0)
 
 
-def peak_agreement(
-    query_points: np.ndarray,
-    song_points: np.ndarray,
-    offset: int,
-    tolerance: int = 1,
-    guard: int = 20,
-    n_null: int = 256,
-) -> float:
-    """How far a query's peaks fall on a song's at one offset beyond chance: a z-score.
-
-    The count is the number of the query's peaks (each ``(frame, bin)`` once) within
-    ``tolerance`` frames and bins of a peak of the song when the query starts ``offset``
-    frames into it; chance is the same count at up to ``n_null`` other offsets spread over
-    the song, farther than ``guard`` frames from ``offset`` (the song's own density of peaks
-    and the query's: a dense song meets more peaks anywhere). ``0.0`` when the song is too
-    short for a null (under 32 other offsets).
-
-    Parameters
-    ----------
-    query_points : ndarray, shape (K, 2)
-        ``(frequency bin, frame)`` rows, as the matcher's points (frames fractional).
-    song_points : ndarray of int, shape (N, 2)
-        ``(frame, frequency bin)`` rows of the song's peaks
-        (:func:`aares.fingerprint.landmarks.pair_points`).
-    offset : int
-        Song frame minus query frame, as a :class:`Match` reports it in frames.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> song = np.stack([rng.integers(0, 3000, 900), rng.integers(0, 200, 900)], 1)
-    >>> seen = song[(song[:, 0] >= 1000) & (song[:, 0] < 1300)][::2]  # half its peaks
-    >>> query = np.stack([seen[:, 1], seen[:, 0] - 1000.0], 1)
-    >>> bool(peak_agreement(query, song, 1000) > 10), bool(peak_agreement(query, song, 400) < 3)
-    (True, True)
-    """
-    q = np.unique(np.rint(np.asarray(query_points)[:, ::-1]).astype(np.int64), axis=0)
-    song_points = np.asarray(song_points, dtype=np.int64)
-    if q.size == 0 or song_points.size == 0:
-        return 0.0
-    r = int(tolerance)
-    span = int(q[:, 0].max() - q[:, 0].min())
-    length = int(song_points[:, 0].max()) + 1
-    n_bins = int(max(song_points[:, 1].max(), q[:, 1].max())) + 2 * r + 1
-    # the song's peaks dilated by the tolerance, so that a query peak reads one cell
-    grid = np.zeros((length + 2 * r, n_bins), dtype=bool)
-    ok = song_points[:, 1] >= 0
-    grid[song_points[ok, 0] + r, song_points[ok, 1] + r] = True
-    wide = grid.copy()
-    for d in range(1, r + 1):
-        wide[d:] |= grid[:-d]
-        wide[:-d] |= grid[d:]
-    grid = wide.copy()
-    for d in range(1, r + 1):
-        grid[:, d:] |= wide[:, :-d]
-        grid[:, :-d] |= wide[:, d:]
-    t0 = int(q[:, 0].min())
-    rel, f = q[:, 0] - t0, np.clip(q[:, 1], 0, None) + r
-    start = t0 + int(offset)  # song frame of the query's first peak
-
-    def count(starts: np.ndarray) -> np.ndarray:
-        t = rel[None, :] + starts[:, None]
-        inside = (t >= 0) & (t < length)
-        return (grid[np.clip(t, 0, length - 1) + r, f[None, :]] & inside).sum(axis=1)
-
-    others = np.arange(-span // 2, length - span // 2)
-    others = others[np.abs(others - start) > guard]
-    if others.size < 32:
-        return 0.0
-    if others.size > n_null:
-        others = others[np.linspace(0, others.size - 1, n_null).astype(np.int64)]
-    null = count(others).astype(float)
-    here = float(count(np.array([start]))[0])
-    return float((here - null.mean()) / max(null.std(), 1.0))
-
-
-def _peaks_agree(points, v: _Votes, i: int, others: np.ndarray, postings, profile, settings):
-    # the verification of an answer refused by the ratio test alone (verify_z): song i's
-    # peak agreement against the other songs' of the vote (``others``: their indices)
-    if settings.verify_z <= 0 or postings is None:
-        return False
-
-    def z(j: int) -> float:
-        pts = pair_points(*postings(int(v.song[j])), profile)
-        return peak_agreement(points, pts, int(v.offset[j]), settings.tolerance)
-
-    zi = z(i)
-    if zi < settings.verify_z:
-        return False
-    return all(zi >= settings.verify_ratio * max(z(int(j)), 1.0) for j in others)
-
-
 def _wide_pairs(points, strength, profile, settings) -> np.ndarray:
     return pair_peaks(
         points, profile, strength, fan_out=settings.wide_fan_out, slack=settings.wide_slack
@@ -727,7 +614,6 @@ def match_pairs(
     grid_pairs: np.ndarray | None = None,
     wide: tuple[np.ndarray, np.ndarray] | None = None,
     exact: bool = True,
-    postings: PostingsOf | None = None,
 ) -> list[Match]:
     """Ranked matches for a query given as peaks and their pairs
     (:func:`aares.fingerprint.landmarks.pair_peaks`).
@@ -737,9 +623,7 @@ def match_pairs(
     ``grid_pairs`` (``pairs`` when None), then the ``wide`` grid with ``wide = (points,
     pairs)``. The tier whose answer has
     the most votes gives the answer; with ``settings.related`` the matches of every tier
-    are merged, each song at its best factor. ``postings`` (a song's stored pairs by id):
-    an answer at speed 1 refused by the ratio test alone is verified on the peaks
-    (``settings.verify_z``); None: it stays refused.
+    are merged, each song at its best factor.
     """
     settings = settings or MatchSettings()
     tiers = [((points, pairs), ((1.0, 1.0),), "exact")] if exact else []
@@ -753,9 +637,7 @@ def match_pairs(
         n_trials = len(factors)
         if tier == "wide" and 0 < settings.wide_scan_fan_out < settings.wide_fan_out:
             factors = _scan(pts, prs, index, profile, settings, factors)
-        found.append(
-            _match_factors(pts, prs, index, profile, settings, factors, tier, n_trials, postings)
-        )
+        found.append(_match_factors(pts, prs, index, profile, settings, factors, tier, n_trials))
         best = max((r[0].score for r in found if r), default=0)
         if best >= settings.accept_score and not settings.related:
             break
@@ -803,7 +685,7 @@ def _scan(points, pairs, index, profile, settings, factors) -> tuple[Factor, ...
 
 
 def _match_factors(
-    points, pairs, index, profile, settings, factors, tier, n_trials=None, postings=None
+    points, pairs, index, profile, settings, factors, tier, n_trials=None
 ) -> list[Match]:
     min_score, min_sig, min_ratio = {
         "exact": (settings.min_score, settings.min_significance, settings.min_ratio),
@@ -835,19 +717,12 @@ def _match_factors(
     for i in range(min(settings.top, v.song.size)):
         if not passes[i]:
             continue  # another song below may still be a significant version
-        verified = False
         if v.score[i] < min_ratio * np.delete(chance, i).max(initial=0):
             # Refused by the ratio test, the list ends: a song below it still meets the
             # competitor that refused it, unless it is that competitor, which has fewer votes
             # (a held-out excerpt's shared layer, 52 votes, refused by a similar piece's 26,
-            # made that piece the answer at 10,000 h). The first song of the list may still
-            # stand out on its peaks (verify_z), and then ends the list.
-            others = np.flatnonzero((chance > 0) & (np.arange(chance.size) != i))
-            if out or tier != "exact" or not _peaks_agree(
-                points, v, i, others, postings, profile, settings
-            ):
-                break
-            verified = True
+            # made that piece the answer at 10,000 h).
+            break
         pitch, tempo = factors[int(v.factor[i])]
         out.append(
             Match(
@@ -862,8 +737,6 @@ def _match_factors(
                 spread=int(v.spread[i]),
             )
         )
-        if verified:
-            break
     return out
 
 
@@ -1045,9 +918,7 @@ def _quick_pass(points, quick, index, postings, profile, settings) -> _QuickPass
     if not (vq.song.size and vq.score[0] >= settings.quick_ratio * vq.score[-1]):
         return _QuickPass(whole, None, [])
     cands = _Candidates([int(s) for s in vq.song[vq.score > vq.score[-1]]], postings, index)
-    got = match_pairs(
-        points, quick, cands, profile, replace(settings, speeds=(), wide=()), postings=postings
-    )
+    got = match_pairs(points, quick, cands, profile, replace(settings, speeds=(), wide=()))
     answered = bool(got) and got[0].score >= settings.accept_score
     return _QuickPass(whole, cands, got if answered else [])
 
@@ -1072,7 +943,7 @@ def _two_stage(
             whole = quick.whole
             if quick.cands is not None:
                 # the quick pass's songs again, with every analysis' pairs
-                got = match_pairs(points, pairs, quick.cands, profile, as_is, postings=postings)
+                got = match_pairs(points, pairs, quick.cands, profile, as_is)
                 if got and got[0].score >= settings.accept_score:
                     return got
         first = pairs if first is None else first  # (the first stage's pairs)
@@ -1082,14 +953,14 @@ def _two_stage(
         head = [int(s) for s in v.song[: settings.candidates]]
         if head:
             cands = _Candidates(head, postings, index)
-            found = [match_pairs(points, pairs, cands, profile, as_is, postings=postings)]
+            found = [match_pairs(points, pairs, cands, profile, as_is)]
             if found[0] and found[0][0].score >= settings.accept_score and not settings.related:
                 return found[0]
             if found[0] and v.song.size > len(head):
                 # a weak answer: its ratio test also against the next songs of stage 1
                 # (similar music that chance left out of the first few)
                 cands = _Candidates([int(s) for s in v.song], postings, index)
-                found = [match_pairs(points, pairs, cands, profile, as_is, postings=postings)]
+                found = [match_pairs(points, pairs, cands, profile, as_is)]
     if not settings.wide or wide is None:
         return found[0]
     # the wide grid: which songs and factors stand out over the whole index (the scan of
@@ -1131,12 +1002,10 @@ def match_signal(
     the first analyses only (``grid_shifts``; the wide tier the first alone). With
     ``settings.dereverb`` a query with no answer is searched again dereverberated.
 
-    When ``index`` holds the profile's three-point keys
-    (:func:`aares.fingerprint.landmarks.index_landmarks`), the search runs in two stages
-    (candidates over the whole index, then the full search on their pairs) and needs
-    ``postings`` (a song's stored pairs by id); an index of pairs is searched directly.
-    With ``postings``, an answer refused by the ratio test alone is verified on the peaks
-    (``settings.verify_z``).
+    With ``postings`` (a song's stored pairs by id), ``index`` holds the profile's
+    three-point keys (:func:`aares.fingerprint.landmarks.index_landmarks`) and the search
+    runs in two stages (candidates over the whole index, then the full search on their
+    pairs); without it, ``index`` holds the pairs and is searched directly.
     """
     settings = settings or MatchSettings()
     found = _search(_Analyses(x, profile, settings), index, profile, settings, postings)
@@ -1206,9 +1075,7 @@ def _search(query: _Analyses, index, profile, settings, postings, exact=True) ->
             points, pairs, wide, index, postings, profile, settings, exact, first, quick
         )
     grid_pairs = pairs[shift < settings.grid_shifts]
-    return match_pairs(
-        points, pairs, index, profile, settings, grid_pairs, wide, exact, postings=postings
-    )
+    return match_pairs(points, pairs, index, profile, settings, grid_pairs, wide, exact)
 
 
 def _key_bits(index) -> int:
