@@ -217,15 +217,16 @@ class MatchSettings:
         (BENCHMARKS.md, "Serving a 1,000 h catalog").
     candidates_factor_step : int
         The first stage of the wide grid looks up every this-many-th factor (1: all).
-    candidates_fan_out : int
+    candidates_fan_out, candidates_gap : int
         Targets per anchor of the query's pairs whose three-point keys the first stage of
-        the wide grid looks up, each target joined to the next one (two targets: one key
-        an anchor; three: two). 3, not 2: a quiet, sparse piece sped up 5 % (*March Thee to
-        Dis*, 1,000 and 10,000 h) kept 1 vote with two targets, tied with the crowd of
-        songs that chance gives 1, and came first with three; at 10,000 h every speed
-        excerpt of the scale benchmark was then among that stage's songs (17 of 18 with
-        two), which cost 19 against 10 ms (median; 22 ms joining each target to the next
-        two as well).
+        the wide grid looks up, and how many of the next ones each is joined to (3 and 2:
+        five keys an anchor). A quiet, sparse piece sped up 5 % (*March Thee to Dis*) got
+        1 vote with 2 and 1 and 2 votes with 3 and 1, tied at 1,000 h with the crowd of
+        songs that chance gives as many (35th among them; it had come first while ties went
+        to the songs added first), and 4 votes against 2 for any other song with 3 and 2.
+        At 1,000 and 10,000 h every speed excerpt of the scale benchmark is then first
+        among that stage's songs, for 80 against 56-65 ms of that stage at 1,000 h and 44
+        against 22-30 at 10,000 h (median CPU).
     quick_shifts, quick_gap : int
         Before the first stage at speed 1, a quick one on the keys of the first
         ``quick_shifts`` analyses (0: none) with each target joined to the next
@@ -289,6 +290,7 @@ class MatchSettings:
     candidates_shifts: int = 2
     candidates_factor_step: int = 1
     candidates_fan_out: int = 3
+    candidates_gap: int = 2
     quick_shifts: int = 1
     quick_gap: int = 1
     quick_ratio: float = 2.0
@@ -971,8 +973,9 @@ def _two_stage(
     scan = wprs[_rank(wprs[:, 0]) < settings.candidates_fan_out]
     step = max(1, settings.candidates_factor_step)
     v = _retrieve(
-        index, wp, scan, profile, settings, factors[::step], settings.wide_candidates, gap=1
-    )
+        index, wp, scan, profile, settings, factors[::step], settings.wide_candidates,
+        gap=settings.candidates_gap,
+    )  # fmt: skip
     songs = sorted({int(s) for s in v.song} | set(best_exact))
     if not songs:
         return found[0]
