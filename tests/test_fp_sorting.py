@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import resource
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from aares.fingerprint.heap import freed_memory_kept, keep_freed_memory, set_thresholds
 from aares.fingerprint.sorting import argsort_keys, radix_sort
 
 
@@ -37,7 +38,16 @@ def test_radix_sort_sorts_any_int64_span():
     assert radix_sort(np.zeros(0, dtype=np.int64)).size == 0
 
 
-def _faults_to_touch_again(nbytes: int) -> int:
+# Run in a new process: the heap of the test process holds whatever earlier tests freed
+# (an in-process `aares fp identify` keeps freed memory on the heap), and a free chunk there
+# serves a large allocation whatever the mmap threshold says.
+_FAULTS = r"""
+import json, resource
+import numpy as np
+from aares.fingerprint.heap import freed_memory_kept, keep_freed_memory, set_thresholds
+
+
+def faults_to_touch_again(nbytes):
     # minor page faults of allocating, filling and freeing an array twice (the second time)
     np.ones(nbytes // 8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -45,19 +55,27 @@ def _faults_to_touch_again(nbytes: int) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
+# over glibc's threshold at start (mapped and unmapped each time), under numpy's 4 MB for
+# huge pages (a fault per 4 kB page)
+size = 3 << 20
+out = {"set": set_thresholds(128 << 10, 128 << 10), "default": faults_to_touch_again(size)}
+with freed_memory_kept() as kept:
+    out["kept"], out["while_kept"] = kept, faults_to_touch_again(size)
+out["after"] = faults_to_touch_again(size)
+out["keep"] = keep_freed_memory()
+out["kept_for_good"] = faults_to_touch_again(size)
+print(json.dumps(out))
+"""
+
+
 def test_freed_memory_kept_saves_the_page_faults_of_the_next_array():
-    if not set_thresholds(128 << 10, 128 << 10):
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True
+    )  # fmt: skip
+    out = json.loads(proc.stdout)
+    if not out["set"]:
         pytest.skip("no glibc mallopt here")
-    # over glibc's threshold at start (mapped and unmapped each time), under numpy's 4 MB
-    # for huge pages (a fault per 4 kB page)
-    size = 3 << 20
-    assert _faults_to_touch_again(size) > 600  # 768 pages faulted in afresh
-    with freed_memory_kept() as kept:
-        assert kept
-        assert _faults_to_touch_again(size) < 100  # the freed block is reused
-    assert _faults_to_touch_again(size) > 600  # thresholds set back afterwards
-    assert keep_freed_memory()
-    try:
-        assert _faults_to_touch_again(size) < 100
-    finally:
-        set_thresholds(128 << 10, 128 << 10)
+    assert out["default"] > 600  # 768 pages faulted in afresh
+    assert out["kept"] and out["while_kept"] < 100  # the freed block is reused
+    assert out["after"] > 600  # thresholds set back afterwards
+    assert out["keep"] and out["kept_for_good"] < 100
