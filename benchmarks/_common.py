@@ -69,16 +69,22 @@ def write_section(name: str, markdown: str) -> Path:
     return write_text(BENCHMARKS_MD, text)
 
 
-def measured_in_children(dbs: list[Path], module: str, setting: str) -> Iterator[dict]:
-    """``module.measure(db)`` (a JSON-able dict) for each catalog file, each in a process of
-    its own (so that its peak resident set is that catalog's); a missing catalog ends the
-    run first, naming the environment variable ``setting`` that lists them."""
+def require_catalogs(dbs: list[Path], setting: str) -> None:
+    """End the run when a catalog file the benchmark reads is missing, naming them and the
+    environment variable ``setting`` that lists them."""
     missing = [str(db) for db in dbs if not db.exists()]
     if missing:
         raise SystemExit(
             f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
             f"fingerprint-scale` or name them in {setting}"
         )
+
+
+def measured_in_children(dbs: list[Path], module: str, setting: str) -> Iterator[dict]:
+    """``module.measure(db)`` (a JSON-able dict) for each catalog file, each in a process of
+    its own (so that its peak resident set is that catalog's); a missing catalog ends the
+    run first (:func:`require_catalogs`)."""
+    require_catalogs(dbs, setting)
     for db in dbs:
         yield measured_child(module, str(db))
 

@@ -24,6 +24,7 @@ from ._common import (
     cpu_summary,
     measured_child,
     peak_rss_mb,
+    require_catalogs,
     with_rusage,
     write_section,
 )
@@ -83,12 +84,7 @@ def _summary(runs: list[dict]) -> dict:
 
 
 def main(data_dir: Path) -> None:
-    missing = [str(db) for db in DBS if not db.exists()]
-    if missing:
-        raise SystemExit(
-            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
-            "fingerprint-scale` or name them in AARES_HEAP_DBS"
-        )
+    require_catalogs(DBS, "AARES_HEAP_DBS")
     table = []
     for db in DBS:
         runs: dict[str, list[dict]] = {side: [] for side in SIDES}

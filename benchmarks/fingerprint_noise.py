@@ -32,7 +32,7 @@ from aares.fingerprint.catalog import Catalog
 from aares.fingerprint.variants import add_noise, write_pcm16
 from aares.markdown import markdown_table
 
-from ._common import stamp, write_section
+from ._common import require_catalogs, stamp, write_section
 from .fingerprint_scale import QUERY_SR, WORK, positive_excerpt, real_songs, runs_together
 
 DBS = [Path(p) for p in os.environ.get("AARES_NOISE_DBS", str(WORK / "scale.db")).split(",")]
@@ -190,12 +190,7 @@ def _markdown(rows: list[dict], n_real: int, n_held: int) -> str:
 
 
 def main(data_dir: Path) -> None:
-    missing = [str(db) for db in DBS if not db.exists()]
-    if missing:
-        raise SystemExit(
-            f"no catalog at {', '.join(missing)}: build one with `python -m benchmarks "
-            "fingerprint-scale` or name them in AARES_NOISE_DBS"
-        )
+    require_catalogs(DBS, "AARES_NOISE_DBS")
     with Catalog(DBS[0], readonly=True) as cat:
         songs = real_songs_of(cat)
     if not songs:
