@@ -4,6 +4,7 @@ every module imports on its own (no import cycle, no module that only works afte
 from __future__ import annotations
 
 import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,36 @@ def test_each_capability_declares_its_public_names_and_serves_them():
     assert {"Catalog", "Match", "Profile", "SongInfo", "course"} <= set(fp.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = fp.nope
+
+
+def _commands(group, path=()):
+    # every command of the CLI: (path, command), groups included
+    yield path, group
+    if hasattr(group, "list_commands"):
+        ctx = group.context_class(group)
+        for name in group.list_commands(ctx):
+            yield from _commands(group.get_command(ctx, name), (*path, name))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_help_paragraphs_fill_the_terminal(width):
+    # The docstrings are wrapped by hand at 95 columns; their help must be filled again to
+    # the terminal, not broken where the source breaks (at 80 columns that left lines of
+    # two words in mid-paragraph).
+    import typer
+    from typer.testing import CliRunner
+
+    from aares.cli import app
+
+    runner = CliRunner()
+    checked = 0
+    for path, _ in _commands(typer.main.get_command(app)):
+        res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": str(width)})
+        assert res.exit_code == 0, (path, res.output)
+        # the description: the lines before the first panel
+        lines = [line.strip() for line in res.output.split("╭")[0].splitlines()]
+        for line, after in itertools.pairwise(lines):
+            if line and after and not after.startswith(("•", "Usage:")):
+                assert len(line) >= width * 0.6, (path, line, after)
+        checked += 1
+    assert checked > 30

@@ -541,7 +541,10 @@ _MATCH_HELP = (
 def spectrogram_cmd(
     song: Path = typer.Argument(..., help="An audio file (MP3, FLAC, WAV, Ogg, ...)."),
     out: Path = typer.Option(
-        None, "-o", "--out", help="PNG to write (default: <song name>.spectrogram.png here)."
+        None,
+        "-o",
+        "--out",
+        help="PNG to write (default: `SONG.spectrogram.png` here, SONG the file's name).",
     ),
 ) -> None:
     """Figure 1 (the help text is _SPECTROGRAM_HELP)."""
@@ -566,7 +569,10 @@ def match_cmd(
         "(hashed on the fly with the course functions).",
     ),
     out: Path = typer.Option(
-        None, "-o", "--out", help="PNG to write (default: <excerpt name>.match.png here)."
+        None,
+        "-o",
+        "--out",
+        help="PNG to write (default: `EXCERPT.match.png` here, EXCERPT the file's name).",
     ),
 ) -> None:
     """Figure 2 (the help text is _MATCH_HELP)."""

@@ -196,8 +196,8 @@ def evaluate_cmd(
     """Offline evaluation: playlist proxy measures and the collaborative protocol.
 
     Playlists: micro-genre agreement with the seed, duplicate versions, artist diversity,
-    popularity bias, against random picks and plain features. Collaborative: users with
-    >= 10 artists, 20 % held out (seed 0), settings chosen on a validation split.
+    popularity bias, against random picks and plain features. Collaborative: users with 10
+    artists or more, 20 % held out (seed 0), settings chosen on a validation split.
     """
     if what not in ("playlists", "collaborative", "all"):
         _fail(ValueError(f"--what must be playlists, collaborative or all, got {what!r}"))
