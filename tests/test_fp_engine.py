@@ -449,6 +449,12 @@ def test_cli_index_identify_list_remove(tmp_path, songs):
     assert res.exit_code == 1 and "no song" in res.output
     res = runner.invoke(app, ["fp", "identify", str(excerpt), "--db", str(tmp_path / "x.db")])
     assert res.exit_code == 1 and "no such catalog" in " ".join(res.output.split())
+    broken = str(folder / "broken.wav")
+    res = runner.invoke(app, ["fp", "identify", broken, "--db", db])
+    assert res.exit_code == 1 and "broken.wav" in res.output
+    assert "matches in" not in res.output  # no empty table under the error
+    res = runner.invoke(app, ["fp", "identify", broken, str(excerpt), "--db", db])
+    assert res.exit_code == 1 and "broken.wav" in res.output and "Title 1" in res.output
     res = runner.invoke(app, ["fp", "index", str(folder), "--db", db, "--profile", "course"])
     assert res.exit_code == 1 and "built with profile 'default'" in " ".join(res.output.split())
 

@@ -219,7 +219,7 @@ def identify_cmd(
                     f"{m.confidence:.3f}",
                     m.describe_change(),
                 )
-    if not as_json:
+    if not as_json and table.row_count:  # (every excerpt unreadable: its errors say it all)
         console.print(table)
     if bad:
         raise typer.Exit(1)
