@@ -214,6 +214,13 @@ def test_pickle_file_is_refused_without_unpickling(tmp_path):
     assert not _Trap.marker.exists()
 
 
+def test_a_missing_model_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(ModelFileError, match=r"model file not found \(train one with `aares genre"):
+        read_card(tmp_path / "none.skops", "genre")
+    with pytest.raises(ModelFileError, match="`aares popularity train`"):
+        read_card(tmp_path / "none.skops", "popularity")
+
+
 def test_popularity_or_newer_cards_are_refused(tiny, tmp_path):
     path, _, _ = tiny
     for change, message in [({"kind": "popularity"}, "a popularity model, expected a genre"),

@@ -181,7 +181,8 @@ def read_card(path: str | os.PathLike, kind: str | None = None) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
+        how = f"`aares {kind} train`" if kind else "`aares genre train` or `aares popularity train`"
+        raise ModelFileError(f"{path}: model file not found (train one with {how} or `make run`)")
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as fh:
             head = fh.read(2)
