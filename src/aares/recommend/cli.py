@@ -69,7 +69,8 @@ def playlist_cmd(
 
     Titles match tolerantly (case, accents, "feat.", "- Remastered 2011", "(Live)"); when
     several artists have the title, give --artist. Example:
-    aares recommend playlist "Bohemian Rhapsody" --artist Queen -n 10 --diversity 0.2
+
+        aares recommend playlist "Bohemian Rhapsody" -a Queen -n 10 --diversity 0.2
     """
     from aares.recommend.catalog import AmbiguousSeed, SeedNotFound
     from aares.recommend.jobs import build_playlist_recommender
@@ -116,7 +117,8 @@ def user_cmd(
 
     Give a Last.fm user id, or --like "Title" (several times, with --artist in the same
     order when a title is ambiguous) for a new user. Example:
-    aares recommend user --like "Wonderwall" --artist Oasis --like "Karma Police" -a Radiohead
+
+        aares recommend user --like Wonderwall -a Oasis --like Creep -a Radiohead
     """
     from aares.recommend.catalog import AmbiguousSeed, SeedNotFound
     from aares.recommend.collaborative import load_lastfm
