@@ -583,8 +583,14 @@ def test_compact_in_parts_gives_the_same_postings_as_one_segment(tmp_path, monke
     st.remove_song(int(st.song_ids()[3]))
     q = np.concatenate([h[:300] for h in hs])
     mem = Index.from_store(st)
-    two = index_mod.compact(st, key_bits=21, parts=2)
+    calls = []
+    two = index_mod.compact(st, key_bits=21, parts=2, on_progress=lambda *a: calls.append(a))
     assert len(two.segments) == 2 and not any(two.dead)
+    # each part's merge is followed chunk by chunk, to its end (a progress bar)
+    assert {w for w, _, _ in calls} == {"merging part 1 of 2", "merging part 2 of 2"}
+    for what in ("merging part 1 of 2", "merging part 2 of 2"):
+        steps = [(d, t) for w, d, t in calls if w == what]
+        assert [d for d, _ in steps] == list(range(1, steps[0][1] + 1))
     # the bound is the parts' own counts now, not the many segments' sum it was built from
     live = len(np.unique(np.concatenate([h for _, h, _ in st.all_postings()])))
     assert live <= two.n_distinct <= sum(s.n_distinct for s in two.segments) < many.n_distinct
@@ -595,8 +601,10 @@ def test_compact_in_parts_gives_the_same_postings_as_one_segment(tmp_path, monke
     counts = [int(s.songs.counts.sum()) for s in two.segments]
     assert abs(counts[0] - counts[1]) < 0.5 * sum(counts)
     assert _postings(two, q) == _postings(mem, q) and disk_stop(two, q, 6) == disk_stop(mem, q, 6)
-    one = index_mod.compact(st, key_bits=21)
+    calls.clear()
+    one = index_mod.compact(st, key_bits=21, on_progress=lambda *a: calls.append(a))
     assert len(one.segments) == 1 and _postings(one, q) == _postings(mem, q)
+    assert calls and {w for w, _, _ in calls} == {"merging"} and calls[-1][1] == calls[-1][2]
     assert one.n_distinct == len(np.unique(np.concatenate([h for _, h, _ in st.all_postings()])))
 
 

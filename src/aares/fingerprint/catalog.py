@@ -540,14 +540,21 @@ class Catalog:
         out["index_mb_per_hour"] = out["bytes"] / 1e6 / hours if hours else 0.0
         return out
 
-    def compact(self, parts: int = 1) -> DiskIndex:
+    def compact(
+        self, parts: int = 1, on_progress: Callable[[str, int, int], None] | None = None
+    ) -> DiskIndex:
         """Merge the on-disk index into one segment (removed songs dropped), or into
         ``parts`` segments of about equal size (a merge needs its output's size in free
-        disk: :func:`aares.fingerprint.index.compact`)."""
+        disk); ``on_progress(what, done, total)`` follows each merge chunk by chunk
+        (:func:`aares.fingerprint.index.compact`)."""
         self._keyed = self._index_profile()
         keyed = IndexedStore(self.store, self._keyed)
         self._index = compact(
-            keyed, key_bits=self._keyed.index_bits, parts=parts, stored_max=self._stored_max()
+            keyed,
+            key_bits=self._keyed.index_bits,
+            parts=parts,
+            stored_max=self._stored_max(),
+            on_progress=on_progress,
         )
         self._generation = self.store.generation()
         return self._index

@@ -387,9 +387,14 @@ def compact_cmd(db: str = DB_OPTION) -> None:
     from aares.fingerprint.store import StoreError
 
     cat = _open(db)
-    with cat:
+    with cat, progress(transient=True) as bar:
+        task = bar.add_task("checking the index", total=None)
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
         try:
-            index = cat.compact()
+            index = cat.compact(on_progress=on_progress)
         except (StoreError, OSError) as exc:
             _fail(f"{cat.store.location}: cannot compact the index ({exc})")
         console.print(

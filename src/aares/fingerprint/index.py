@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -778,7 +780,12 @@ def _merge_tail(folder: Path, man: dict, limit: int | None) -> None:
 
 
 def _merge_into(
-    folder: Path, man: dict, k: int, segs: list[Segment], end: int | None = None
+    folder: Path,
+    man: dict,
+    k: int,
+    segs: list[Segment],
+    end: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> None:
     # merge segments k .. end - 1 (k.. by default) into one file, which takes their place
     # in the manifest; the manifest is replaced here. A merge leaves the union's distinct
@@ -787,7 +794,9 @@ def _merge_into(
     name = f"seg-{man['next']:08d}.aix"
     man["next"] += 1
     dead = [set(e["dead"]) for e in man["segments"][k:end]]
-    merge_segments(folder / name, segs[k:end], dead, stored_max=man.get("stored_max", 0))
+    merge_segments(
+        folder / name, segs[k:end], dead, stored_max=man.get("stored_max", 0), on_chunk=on_chunk
+    )
     whole = k == 0 and end == len(segs)
     man["segments"] = man["segments"][:k] + [{"file": name, "dead": []}] + man["segments"][end:]
     if whole:
@@ -803,6 +812,7 @@ def compact(
     key_bits: int | None = None,
     parts: int = 1,
     stored_max: int = 0,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> DiskIndex:
     """Merge every segment into one (dropping removed songs): the smallest, fastest index;
     a lone segment of an older format, that stores keys ``stored_max`` would stop, or with
@@ -810,7 +820,9 @@ def compact(
 
     ``parts > 1``: into that many segments of consecutive songs and about equal postings
     instead. A merge writes its output beside its inputs, so a full one needs as much free
-    disk as the whole index (24 GB at 10,000 h); in parts, one part's."""
+    disk as the whole index (24 GB at 10,000 h); in parts, one part's.
+    ``on_progress(what, done, total)`` follows each merge chunk by chunk (``what`` names
+    the merge: "merging", or "merging part 2 of 3")."""
     folder = Path(folder) if folder is not None else index_folder_for(store)
     folder.mkdir(parents=True, exist_ok=True)
     with _Lock(folder):
@@ -825,7 +837,8 @@ def compact(
         # part k ends at the first segment where the running count reaches k / parts
         ends = np.searchsorted(np.cumsum(live), np.arange(1, parts) * sum(live) / parts)
         cuts = sorted({0, len(segs), *(int(e) + 1 for e in ends if e + 1 < len(segs))})
-        for a, b in reversed(list(zip(cuts[:-1], cuts[1:], strict=True))):  # (a: stays put)
+        spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+        for n, (a, b) in enumerate(reversed(spans)):  # (from the end: a stays put)
             # (a segment of an older format, or laid out for more postings than it holds, is
             # written again)
             old = any(
@@ -833,7 +846,9 @@ def compact(
                 for s in segs[a:b]
             )
             if b - a > 1 or old or any(e["dead"] for e in man["segments"][a:b]):
-                _merge_into(folder, man, a, _open_segments(folder, man), end=b)
+                what = "merging" if len(spans) == 1 else f"merging part {n + 1} of {len(spans)}"
+                step = None if on_progress is None else functools.partial(on_progress, what)
+                _merge_into(folder, man, a, _open_segments(folder, man), end=b, on_chunk=step)
                 _remove_orphans(folder, man)  # the inputs' disk is free for the next part
         _remove_orphans(folder, man)
         return _disk_index(folder, man)

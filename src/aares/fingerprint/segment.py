@@ -63,7 +63,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -1210,13 +1210,16 @@ def merge_segments(
     segments: list[Segment],
     removed: list[set[int]] | None = None,
     stored_max: int = 0,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Merge ``segments`` into one new segment file, dropping the song ids ``removed[i]``
     of ``segments[i]``; keys of over ``stored_max`` postings become stop postings (as in
     :func:`write_segment`; the smallest nonzero ``stored_max`` of the call's and the
     inputs' holds: a stop posting cannot be turned back into postings).
 
-    Streams over the key space in chunks, so memory holds one chunk of postings at a time.
+    Streams over the key space in chunks, so memory holds one chunk of postings at a time;
+    ``on_chunk(done, total)`` is called as each chunk is merged (a progress bar: a merge of
+    a 10,000 h index takes minutes).
     A removed song's postings under a stop posting cannot be told apart: the key stays
     stopped (rebuild the index from the store to count them out).
     """
@@ -1285,7 +1288,13 @@ def merge_segments(
         keys, g = _sort_postings(np.concatenate(ks), np.concatenate(gs), gbits, runs=True)
         return j, *_stop_keys(keys, g, stored_max, stop_g)
 
-    _write(path, songs, key_bits, n, _ahead(chunk, range(1 << c)), c, stored_max)
+    def counted(chunks: Iterator) -> Iterator:
+        for j, part in enumerate(chunks):
+            yield part
+            if on_chunk is not None:
+                on_chunk(j + 1, 1 << c)
+
+    _write(path, songs, key_bits, n, counted(_ahead(chunk, range(1 << c))), c, stored_max)
     out = Segment(path) if stored_max else None
     if out is not None and not out.layout_is_tight():
         # The bound on the stored postings was loose (a key under the stop list in each of
