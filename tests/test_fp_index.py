@@ -761,3 +761,21 @@ def test_bucket_histogram_counts_each_hash_once_per_segment(tmp_path):
         assert got[1:].tolist() == np.bincount(sizes)[1:].tolist() and got[0] == 0
         stats = DiskIndex([seg]).stats()["bucket_occupancy"]
         assert stats["max"] == sizes.max() and stats["mean"] == pytest.approx(sizes.mean())
+
+
+def test_opening_an_index_reports_the_songs_it_indexes(tmp_path):
+    # a catalog whose index is missing (or of an older format) is indexed when opened: the
+    # progress callback follows its songs, then the write; an index in step reports nothing
+    st, _ = _store_with(tmp_path, 5)
+    st.close()
+    calls = []
+    with Catalog(tmp_path / "c.db") as cat:
+        cat.open_index(on_progress=lambda *a: calls.append(a))
+        assert calls == [("indexing songs", k, 5) for k in range(1, 6)] + [
+            ("writing the index", 0, None)
+        ]
+        calls.clear()
+        cat.open_index(on_progress=lambda *a: calls.append(a))
+    with Catalog(tmp_path / "c.db") as cat:  # a new process: in step, O(1)
+        cat.open_index(on_progress=lambda *a: calls.append(a))
+    assert calls == []

@@ -1,4 +1,5 @@
-"""The shared helpers built on libraries: the NPZ fold cache and the Markdown table writer."""
+"""The shared helpers built on libraries: the NPZ fold cache, the Markdown table writer and the
+progress bars of steps."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from aares.cache import code_version, memory
+from aares.console import progress_steps
 from aares.markdown import markdown_table
 
 
@@ -56,3 +58,29 @@ def test_markdown_table_aligns_escapes_and_formats():
         "| x     | a\\|b    | 0.50 |   3 |",  # a "|" in a cell is escaped
         "| y     | c       |      |  40 |",  # NaN shown empty
     ]
+
+
+def test_progress_steps_show_a_task_a_step_and_nothing_for_instant_work(monkeypatch):
+    from rich.progress import Progress
+
+    import aares.console
+
+    made = []
+    monkeypatch.setattr(aares.console, "progress", lambda **kw: made.append(kw) or Progress(**kw))
+    with progress_steps():
+        pass  # never called (an index in step): no bar is made
+    assert made == []
+    with progress_steps() as step:
+        step("merging", 1, 2)
+    assert made == [{"transient": True}]
+    bar = Progress(transient=True)
+    with progress_steps(bar, rate="") as step:
+        step("indexing songs", 3, 5)
+        step("indexing songs", 5, 5)
+        (first,) = bar.tasks
+        assert (first.description, first.completed, first.total) == ("indexing songs", 5, 5)
+        assert first.fields == {"rate": ""}  # (the bar's own columns can render it)
+        step("writing the index", 0, None)  # a new step: a new task, of unknown length
+        (second,) = bar.tasks
+        assert second.description == "writing the index" and second.total is None
+    assert bar.tasks == []  # the steps are over: their task is gone from the caller's bar

@@ -29,6 +29,7 @@ from aares.fingerprint.index import (
     DiskIndex,
     Index,
     IndexFolderError,
+    OnProgress,
     compact,
     index_folder_for,
     index_key_bits,
@@ -71,7 +72,7 @@ def _warn_if_rebuilt(folder: Path, bits: int, catalog: str) -> None:
             f"{folder}: the query index has {old}-bit keys, this aares uses {bits}-bit keys: "
             f"rebuilding it from the catalog's songs (once; `aares fp compact --db {catalog}` "
             "does it ahead)",
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -356,6 +357,7 @@ class Catalog:
         jobs: int = 1,
         on_progress: Callable[[dict], None] | None = None,
         cluster=None,
+        on_index_progress: OnProgress | None = None,
     ) -> IndexReport:
         """Index audio files (folders are searched for audio files).
 
@@ -370,7 +372,8 @@ class Catalog:
         no error: the first to commit keeps it, the other skips it.
 
         ``on_progress`` is called after each file with ``{"path", "status", "seconds"}``
-        (``status`` is ``"added"``, ``"skipped"`` or ``"failed"``).
+        (``status`` is ``"added"``, ``"skipped"`` or ``"failed"``); ``on_index_progress``
+        follows the query index's update at the end (:meth:`open_index`).
         """
         if self.store.readonly:
             raise StoreError(f"{self.store.location}: the catalog is read-only here (cannot add)")
@@ -448,7 +451,7 @@ class Catalog:
                 for res, job in results:
                     store_result(res, job)
             if report.added:  # the query index in step: one new segment
-                self.index  # noqa: B018
+                self.open_index(on_progress=on_index_progress)
         finally:
             self.store.checkpoint()  # a copy of the .db alone is then complete
             report.wall_seconds = time.perf_counter() - start
@@ -460,9 +463,19 @@ class Catalog:
     @property
     def index(self) -> Index | DiskIndex:
         """The query index, in step with the store (see the ``index`` parameter)."""
+        return self._in_step()
+
+    def open_index(self, on_progress: OnProgress | None = None) -> Index | DiskIndex:
+        """:attr:`index`, with ``on_progress(what, done, total)`` following the songs it
+        indexes when it is not in step with the store (songs added by another process, an
+        index of an older format or key width rebuilt: minutes for a large catalog)."""
+        return self._in_step(on_progress)
+
+    def _in_step(self, on_progress=None) -> Index | DiskIndex:
+        # (one frame below both callers: the warnings' stacklevel points at the user's line)
         gen = self.store.generation()
         if self._index is None or gen != self._generation:
-            self._index = self._open_index()
+            self._index = self._open_index(on_progress)
             self._generation = gen
         return self._index
 
@@ -476,7 +489,7 @@ class Catalog:
                 prof = replace(prof, index_df3_bits=0, index_dt3_bits=0)
         return prof
 
-    def _open_index(self) -> Index | DiskIndex:
+    def _open_index(self, on_progress=None) -> Index | DiskIndex:
         self._keyed = self._index_profile()
         keyed = IndexedStore(self.store, self._keyed)
         if self._index_kind == "memory":
@@ -485,11 +498,13 @@ class Catalog:
         _warn_if_rebuilt(index_folder_for(self.store), bits, self.store.location)
         stored = self._stored_max()
         try:
-            return open_index(keyed, key_bits=bits, stored_max=stored)
+            return open_index(keyed, key_bits=bits, stored_max=stored, on_progress=on_progress)
         except (IndexFolderError, SegmentError) as exc:
             # the index is derived from the store: say what was wrong, then rebuild it
-            warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=3)
-            return open_index(keyed, key_bits=bits, rebuild=True, stored_max=stored)
+            warnings.warn(f"{exc}; rebuilding the index from the catalog", stacklevel=4)
+            return open_index(
+                keyed, key_bits=bits, rebuild=True, stored_max=stored, on_progress=on_progress
+            )
 
     def _stored_max(self) -> int:
         # An index of three-point keys is looked up with the first stage's stop list only
@@ -540,9 +555,7 @@ class Catalog:
         out["index_mb_per_hour"] = out["bytes"] / 1e6 / hours if hours else 0.0
         return out
 
-    def compact(
-        self, parts: int = 1, on_progress: Callable[[str, int, int], None] | None = None
-    ) -> DiskIndex:
+    def compact(self, parts: int = 1, on_progress: OnProgress | None = None) -> DiskIndex:
         """Merge the on-disk index into one segment (removed songs dropped), or into
         ``parts`` segments of about equal size (a merge needs its output's size in free
         disk); ``on_progress(what, done, total)`` follows each merge chunk by chunk

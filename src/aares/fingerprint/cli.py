@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from aares.console import console, progress
+from aares.console import console, progress, progress_steps
 
 if TYPE_CHECKING:  # the engine (numpy, numba) loads inside the commands
     from aares.fingerprint.catalog import Catalog
@@ -123,8 +123,12 @@ def index_cmd(
             )
 
         try:
-            with sigterm_as_interrupt():
-                report = cat.add(files, jobs=jobs, on_progress=on_progress, cluster=workers)
+            # (the query index's update after the songs: a task of its own in the bar)
+            with sigterm_as_interrupt(), progress_steps(bar, rate="") as on_index:
+                report = cat.add(
+                    files, jobs=jobs, on_progress=on_progress, cluster=workers,
+                    on_index_progress=on_index,
+                )  # fmt: skip
             n = len(cat)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] songs indexed so far are kept; rerun to resume")
@@ -184,8 +188,9 @@ def identify_cmd(
     for col in ("excerpt", "song", "artist", "offset (s)", "score", "confidence", "change"):
         table.add_column(col, justify="right" if col[0] in "osc" and col != "song" else "left")
     with cat:
-        try:
-            _ = cat.index  # read the catalog once, before timing the excerpts
+        try:  # read the catalog once, before timing the excerpts (a bar if it is rebuilt)
+            with progress_steps() as step:
+                cat.open_index(on_progress=step)
         except StoreError as exc:
             _fail(str(exc))
         # load the compiled (numba) code too: about a second, once per process
@@ -297,6 +302,8 @@ def stats_cmd(
     cat = _open(db)
     with cat:
         try:
+            with progress_steps() as step:  # (a bar when the index is rebuilt)
+                cat.open_index(on_progress=step)
             info = cat.stats()
         except StoreError as exc:
             _fail(str(exc))
@@ -387,14 +394,9 @@ def compact_cmd(db: str = DB_OPTION) -> None:
     from aares.fingerprint.store import StoreError
 
     cat = _open(db)
-    with cat, progress(transient=True) as bar:
-        task = bar.add_task("checking the index", total=None)
-
-        def on_progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
-
+    with cat, progress_steps() as step:
         try:
-            index = cat.compact(on_progress=on_progress)
+            index = cat.compact(on_progress=step)
         except (StoreError, OSError) as exc:
             _fail(f"{cat.store.location}: cannot compact the index ({exc})")
         console.print(

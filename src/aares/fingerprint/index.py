@@ -409,6 +409,8 @@ class DiskIndex:
 
 MANIFEST = "manifest.json"
 FOLDER_FORMAT = 1
+#: a progress callback ``(what, done, total)`` of the long index work (``total`` None: unknown)
+OnProgress = Callable[[str, int, int | None], None]
 #: merge the newest segments while the one before is under this multiple of their size
 MERGE_RATIO = 4
 #: segments a writer merges in passing; bigger merges wait for :func:`compact`
@@ -546,6 +548,7 @@ def open_index(
     key_bits: int | None = None,
     rebuild: bool = False,
     stored_max: int = 0,
+    on_progress: OnProgress | None = None,
 ):
     """The query index of ``store``, read in place from its index folder.
 
@@ -557,7 +560,8 @@ def open_index(
     rebuilt); ``rebuild=True`` rebuilds it from the store's postings whatever its state.
     ``stored_max > 0``: segments written from now on store a key of more postings as one
     stop posting (:func:`aares.fingerprint.segment.write_segment`; for an index that is
-    only looked up with a stop list of at most that many postings).
+    only looked up with a stop list of at most that many postings). ``on_progress``: as
+    for :func:`sync` (called only when songs are to be indexed).
     Raises :class:`IndexFolderError` or :class:`aares.fingerprint.segment.SegmentError`,
     naming the file, for a damaged index (the catalog then rebuilds it).
     """
@@ -586,7 +590,10 @@ def open_index(
     except OSError:
         return Index.from_store(store)  # read-only media: rebuild in memory as before
     try:
-        return sync(store, folder, key_bits, rebuild=rebuild, stored_max=stored_max)
+        return sync(
+            store, folder, key_bits, rebuild=rebuild, stored_max=stored_max,
+            on_progress=on_progress,
+        )  # fmt: skip
     finally:
         lock.__exit__()
 
@@ -606,10 +613,13 @@ def sync(
     key_bits: int | None = None,
     rebuild: bool = False,
     stored_max: int = 0,
+    on_progress: OnProgress | None = None,
 ) -> DiskIndex:
     """Bring the index folder in step with ``store`` (call under the folder's lock);
     ``rebuild=True`` starts again from the store's postings (a damaged index); new
-    segments stop keys of over ``stored_max`` postings (see :func:`open_index`)."""
+    segments stop keys of over ``stored_max`` postings (see :func:`open_index`).
+    ``on_progress("indexing songs", done, total)`` follows the songs being indexed, then
+    ``("writing the index", 0, None)`` the write of the last segment."""
     cid = store.catalog_id()
     try:
         man = None if rebuild else _read_manifest(folder)
@@ -713,7 +723,9 @@ def sync(
 
     held_postings = 0
     try:
-        for sid in new:
+        for done, sid in enumerate(new, 1):
+            if on_progress is not None:
+                on_progress("indexing songs", done, len(new))
             info = store.song(sid)
             try:
                 h, f = store.postings(sid)
@@ -727,6 +739,8 @@ def sync(
             if held_postings >= BATCH:
                 flush()
                 held_postings = 0
+        if on_progress is not None and new:
+            on_progress("writing the index", 0, None)  # (its last segment: no count to give)
         flush()
         finish()
     finally:
@@ -812,7 +826,7 @@ def compact(
     key_bits: int | None = None,
     parts: int = 1,
     stored_max: int = 0,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> DiskIndex:
     """Merge every segment into one (dropping removed songs): the smallest, fastest index;
     a lone segment of an older format, that stores keys ``stored_max`` would stop, or with
@@ -826,7 +840,7 @@ def compact(
     folder = Path(folder) if folder is not None else index_folder_for(store)
     folder.mkdir(parents=True, exist_ok=True)
     with _Lock(folder):
-        sync(store, folder, key_bits, stored_max=stored_max)
+        sync(store, folder, key_bits, stored_max=stored_max, on_progress=on_progress)
         man = _read_manifest(folder)
         man["stored_max"] = int(stored_max)
         segs = _open_segments(folder, man)
