@@ -455,6 +455,18 @@ def test_cli_index_identify_list_remove(tmp_path, songs):
     assert "matches in" not in res.output  # no empty table under the error
     res = runner.invoke(app, ["fp", "identify", broken, str(excerpt), "--db", db])
     assert res.exit_code == 1 and "broken.wav" in res.output and "Title 1" in res.output
+    # a folder of excerpts is searched for audio files, as `index` searches one of songs
+    (tmp_path / "q" / "more").mkdir(parents=True)
+    sf.write(tmp_path / "q" / "more" / "e.wav", songs[1][8 * SR : 16 * SR], SR)
+    res = runner.invoke(app, ["fp", "identify", str(tmp_path / "q"), "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    (line,) = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert line["excerpt"].endswith("e.wav") and line["matches"][0]["title"] == "Title 1"
+    res = runner.invoke(app, ["fp", "identify", str(tmp_path / "q" / "more" / "x"), "--db", db])
+    assert res.exit_code == 1 and "no such audio file" in res.output
+    (tmp_path / "none").mkdir()
+    res = runner.invoke(app, ["fp", "identify", str(tmp_path / "none"), "--db", db])
+    assert res.exit_code == 2 and "no audio files found" in res.output
     res = runner.invoke(app, ["fp", "index", str(folder), "--db", db, "--profile", "course"])
     assert res.exit_code == 1 and "built with profile 'default'" in " ".join(res.output.split())
 

@@ -151,7 +151,9 @@ def index_cmd(
 
 @app.command("identify")
 def identify_cmd(
-    files: list[Path] = typer.Argument(..., help="Excerpts to identify."),
+    files: list[Path] = typer.Argument(
+        ..., help="Excerpts to identify: audio files, or folders (searched recursively)."
+    ),
     db: str = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="One JSON line per excerpt on stdout."),
     top: int = typer.Option(3, "--top", min=1, help="At most this many matches per excerpt."),
@@ -177,9 +179,13 @@ def identify_cmd(
     from rich.table import Table
 
     from aares.fingerprint.audio import AudioError
+    from aares.fingerprint.catalog import audio_files
     from aares.fingerprint.heap import keep_freed_memory
     from aares.fingerprint.store import StoreError
 
+    excerpts = audio_files(files)
+    if not excerpts:
+        _fail("no audio files found in " + ", ".join(map(str, files)), 2)
     keep_freed_memory()  # (each excerpt's arrays reuse the last one's heap: heap.py)
     cat = _open(db)
     cat.settings = replace(cat.settings, top=top, related=related)
@@ -196,7 +202,7 @@ def identify_cmd(
         # load the compiled (numba) code too: about a second, once per process
         warm = np.random.default_rng(0).standard_normal(2 * cat.profile.sr)
         cat.identify_signal(0.1 * warm.astype(np.float32))
-        for f in files:
+        for f in excerpts:
             t0 = time.perf_counter()
             try:
                 matches = cat.identify(f)
