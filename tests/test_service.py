@@ -361,3 +361,19 @@ def test_changes_by_another_process_are_noticed(client, catalog_db, songs):
         with Catalog(catalog_db) as cat:
             cat.remove(sid)
     assert post_audio(client, clip).json()["matches"] == []
+
+
+def test_serve_brings_a_lagging_index_in_step_before_it_starts(tmp_path, songs):
+    # `aares serve` indexes what the catalog's index lacks in its own process (with a
+    # progress bar), so that its workers open the index in O(1) instead of rebuilding it
+    from aares.fingerprint.index import IndexFolderError, open_index
+    from aares.service.cli import _index_in_step
+
+    db = tmp_path / "lag.fp.db"
+    with Catalog(db) as cat:  # a song stored, its index not yet written (as after an upgrade)
+        cat.add_signal(resample(songs[0], SR, cat.profile.sr), "Synth song 0", "aares tests")
+    with Catalog(db) as cat, pytest.raises(IndexFolderError, match="lags the catalog"):
+        open_index(cat.store, update=False)
+    _index_in_step(str(db))
+    with Catalog(db) as cat:
+        assert len(open_index(cat.store, update=False, key_bits=cat.profile.hash_bits)) > 0

@@ -70,10 +70,24 @@ def serve(
         cache=cache,
     )
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # (checks the settings: a missing catalog, first)
+        _index_in_step(db)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     console.print(f"aares serve: http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _index_in_step(db: str) -> None:
+    # The catalog's query index brought in step here, with a progress bar, before the
+    # service starts: its workers would otherwise rebuild a lagging index (songs added by
+    # another process, an index of an older format) at start-up with nothing on the screen.
+    # (a StoreError is a ValueError: the caller's one line)
+    from aares.console import progress_steps
+    from aares.fingerprint.catalog import Catalog
+
+    with Catalog(db, create=False) as cat, progress_steps() as step:
+        if not cat.store.readonly:  # (read-only media: nothing can be written in step)
+            cat.open_index(on_progress=step)
